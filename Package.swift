@@ -1,0 +1,44 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let package = Package(
+    name: "medic",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "MedicCore", targets: ["MedicCore"]),
+        .library(name: "MedicStore", targets: ["MedicStore"]),
+        .executable(name: "medic", targets: ["medic"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+    ],
+    targets: [
+        .target(
+            name: "MedicCore",
+            dependencies: [.product(name: "Yams", package: "Yams")]
+        ),
+        .target(
+            name: "MedicStore",
+            dependencies: ["MedicCore"]
+        ),
+        .executableTarget(
+            name: "medic",
+            dependencies: [
+                "MedicCore",
+                "MedicStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .testTarget(
+            name: "MedicCoreTests",
+            dependencies: ["MedicCore", "MedicStore"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "medicTests",
+            dependencies: ["medic"]
+        ),
+    ]
+)

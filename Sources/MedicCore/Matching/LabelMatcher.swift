@@ -1,0 +1,58 @@
+import Foundation
+
+/// One Alertmanager label matcher, such as `severity=~"warning|critical"`.
+///
+/// Semantics are Alertmanager's: regexes are fully anchored, and a missing label equals the empty string.
+public struct LabelMatcher: Sendable, Hashable, CustomStringConvertible {
+    /// The four Alertmanager operators.
+    public enum Operator: String, Sendable, Hashable, CaseIterable {
+        case equal = "="
+        case notEqual = "!="
+        case regexMatch = "=~"
+        case regexNoMatch = "!~"
+
+        public var isRegex: Bool { self == .regexMatch || self == .regexNoMatch }
+    }
+
+    public var name: String
+    public var op: Operator
+    public var value: String
+
+    public init(name: String, op: Operator, value: String) {
+        self.name = name
+        self.op = op
+        self.value = value
+    }
+
+    /// The regex as Alertmanager runs it: `^(?:value)$`.
+    public var anchoredPattern: String { "^(?:\(value))$" }
+
+    /// Compiles the anchored regex; throws when the value is not a valid regular expression.
+    public func compiledRegex() throws -> NSRegularExpression {
+        try NSRegularExpression(pattern: anchoredPattern, options: [])
+    }
+
+    /// Whether the matcher holds for `labels` (a missing label counts as "").
+    /// For regex operators, `regex` must be `compiledRegex()`; it is compiled on the fly when nil.
+    public func matches(_ labels: [String: String], regex: NSRegularExpression? = nil) -> Bool {
+        let actual = labels[name] ?? ""
+        switch op {
+        case .equal: return actual == value
+        case .notEqual: return actual != value
+        case .regexMatch, .regexNoMatch:
+            guard let regex = regex ?? (try? compiledRegex()) else { return false }
+            let range = NSRange(actual.startIndex..., in: actual)
+            let found = regex.firstMatch(in: actual, options: [], range: range) != nil
+            return op == .regexMatch ? found : !found
+        }
+    }
+
+    /// Canonical text: `name="value"` with the value quoted and escaped.
+    public var description: String {
+        let escaped = value.replacingOccurrences(of: "\\", with: "\\\\")
+            .replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n")
+        let shownName = Identifier.isLabelName(name) ? name : "\"\(name)\""
+        return "\(shownName)\(op.rawValue)\"\(escaped)\""
+    }
+}

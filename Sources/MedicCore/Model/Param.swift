@@ -1,0 +1,121 @@
+/// A typed runbook input whose value comes from the caller, the alert, the environment or a default.
+public struct Param: Sendable, Equatable {
+    public var name: String
+    public var type: ParamType
+    public var description: String?
+    public var source: ParamSource?
+    public var defaultValue: ParamValue?
+    /// An anchored regular expression every string value (or list element) must match.
+    public var pattern: String?
+    public var min: ParamValue?
+    public var max: ParamValue?
+    public var allowed: [ParamValue]?
+    public var secret: Bool
+
+    public init(
+        name: String, type: ParamType = .string, description: String? = nil, source: ParamSource? = nil,
+        defaultValue: ParamValue? = nil, pattern: String? = nil, min: ParamValue? = nil, max: ParamValue? = nil,
+        allowed: [ParamValue]? = nil, secret: Bool = false
+    ) {
+        self.name = name
+        self.type = type
+        self.description = description
+        self.source = source
+        self.defaultValue = defaultValue
+        self.pattern = pattern
+        self.min = min
+        self.max = max
+        self.allowed = allowed
+        self.secret = secret
+    }
+
+    /// A param with neither a source nor a default must be given by the caller (`--param`).
+    public var isRequired: Bool { source == nil && defaultValue == nil }
+}
+
+/// The type of a param's value.
+public enum ParamType: String, Sendable, Equatable, CaseIterable {
+    case string, int, bool, duration, list
+}
+
+/// A param's value, typed.
+public enum ParamValue: Sendable, Hashable, CustomStringConvertible {
+    case string(String)
+    case int(Int)
+    case bool(Bool)
+    case duration(Duration)
+    case list([String])
+
+    public var type: ParamType {
+        switch self {
+        case .string: .string
+        case .int: .int
+        case .bool: .bool
+        case .duration: .duration
+        case .list: .list
+        }
+    }
+
+    /// The text a template renders for this value.
+    public var description: String {
+        switch self {
+        case .string(let value): value
+        case .int(let value): String(value)
+        case .bool(let value): value ? "true" : "false"
+        case .duration(let value): value.dslDescription
+        case .list(let values): values.joined(separator: ",")
+        }
+    }
+
+    /// Parses text (from `--param`, a label, an environment variable) as a value of `type`.
+    public static func parse(_ text: String, as type: ParamType) -> ParamValue? {
+        switch type {
+        case .string: return .string(text)
+        case .int: return Int(text.trimmingCharacters(in: .whitespaces)).map(ParamValue.int)
+        case .bool: return YAMLScalarKind.bool(text.trimmingCharacters(in: .whitespaces)).map(ParamValue.bool)
+        case .duration: return Duration(dsl: text).map(ParamValue.duration)
+        case .list:
+            if text.isEmpty { return .list([]) }
+            return .list(text.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
+        }
+    }
+}
+
+/// Where a param's value comes from when the caller does not give one.
+public enum ParamSource: Sendable, Hashable, CustomStringConvertible {
+    case alertLabel(String)
+    case alertAnnotation(String)
+    case alertFingerprint
+    case environment(String)
+
+    /// Parses `alert.labels.NAME`, `alert.annotations.NAME`, `alert.fingerprint` or `env.NAME`.
+    public init?(_ text: String) {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if trimmed == "alert.fingerprint" {
+            self = .alertFingerprint
+        } else if let name = trimmed.dropPrefix("alert.labels."), Identifier.isLabelName(name) {
+            self = .alertLabel(name)
+        } else if let name = trimmed.dropPrefix("alert.annotations."), Identifier.isLabelName(name) {
+            self = .alertAnnotation(name)
+        } else if let name = trimmed.dropPrefix("env."), Identifier.isEnvironmentName(name) {
+            self = .environment(name)
+        } else {
+            return nil
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .alertLabel(let name): "alert.labels.\(name)"
+        case .alertAnnotation(let name): "alert.annotations.\(name)"
+        case .alertFingerprint: "alert.fingerprint"
+        case .environment(let name): "env.\(name)"
+        }
+    }
+}
+
+extension String {
+    func dropPrefix(_ prefix: String) -> String? {
+        hasPrefix(prefix) ? String(dropFirst(prefix.count)) : nil
+    }
+}
