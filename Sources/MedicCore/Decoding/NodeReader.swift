@@ -163,9 +163,8 @@ struct NodeReader {
     }
 
     static func regexProblem(_ error: Error) -> String {
-        let nsError = error as NSError
-        if let detail = nsError.userInfo["NSInvalidValue"] as? String { return "cannot compile \(detail)" }
-        return "the pattern does not compile"
+        _ = error
+        return "it does not compile (check brackets, parentheses and escapes)"
     }
 
     private func describe(_ node: DocumentNode) -> String {

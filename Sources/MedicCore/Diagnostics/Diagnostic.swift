@@ -18,6 +18,13 @@ public struct Diagnostic: Sendable, Hashable {
     public var file: String?
     /// Filled in by `SourceMap.resolve` (or directly for `.location`).
     public var location: SourceLocation?
+    /// For a problem inside a one-line scalar (a `when` expression, a template): how many characters into the
+    /// scalar's text it is, and how long. `SourceMap.resolve` turns this into a precise column.
+    public var span: (offset: Int, length: Int)? {
+        get { spanStorage.map { ($0[0], $0[1]) } }
+        set { spanStorage = newValue.map { [$0.offset, $0.length] } }
+    }
+    private var spanStorage: [Int]?
 
     public init(_ message: DiagnosticMessage, at anchor: Anchor, file: String? = nil) {
         self.message = message

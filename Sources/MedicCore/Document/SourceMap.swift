@@ -3,6 +3,8 @@ public struct SourceMap: Sendable {
     private struct Entry: Sendable {
         var key: SourceLocation?
         var value: SourceLocation
+        /// Column of the first character of a one-line plain or quoted scalar's text.
+        var inlineTextColumn: Int?
     }
 
     private var entries: [DocumentPath: Entry] = [:]
@@ -19,7 +21,15 @@ public struct SourceMap: Sendable {
     }
 
     private mutating func record(_ node: DocumentNode, key: SourceLocation?, at path: DocumentPath) {
-        entries[path] = Entry(key: key, value: node.location)
+        var inlineTextColumn: Int?
+        if let scalar = node.scalar, !scalar.text.contains("\n") {
+            switch scalar.style {
+            case .plain: inlineTextColumn = node.location.column
+            case .singleQuoted, .doubleQuoted: inlineTextColumn = node.location.column + 1
+            case .literal, .folded: inlineTextColumn = nil
+            }
+        }
+        entries[path] = Entry(key: key, value: node.location, inlineTextColumn: inlineTextColumn)
         switch node.kind {
         case .scalar:
             break
@@ -58,7 +68,13 @@ public struct SourceMap: Sendable {
         diagnostics.map { diagnostic in
             var resolved = diagnostic
             switch diagnostic.anchor {
-            case .value(let path): resolved.location = resolved.location ?? location(of: path)
+            case .value(let path):
+                if resolved.location == nil, let span = diagnostic.span, let entry = entries[path],
+                    let column = entry.inlineTextColumn
+                {
+                    resolved.location = SourceLocation(line: entry.value.line, column: column + span.offset, length: span.length)
+                }
+                resolved.location = resolved.location ?? location(of: path)
             case .key(let path): resolved.location = resolved.location ?? location(of: path, key: true)
             case .location(let location): resolved.location = location
             case .file: resolved.location = resolved.location ?? SourceLocation(line: 1, column: 1)

@@ -65,9 +65,12 @@ public struct Expression: Sendable, Hashable, CustomStringConvertible {
 public struct ExpressionError: Error, Sendable, Equatable {
     public var message: String
     public var offset: Int
+    /// How many characters the problem spans (1 when unknown).
+    public var length: Int
 
-    public init(message: String, offset: Int) {
+    public init(message: String, offset: Int, length: Int = 1) {
         self.message = message
         self.offset = offset
+        self.length = length
     }
 }

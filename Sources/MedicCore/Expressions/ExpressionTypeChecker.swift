@@ -29,13 +29,18 @@ public struct ExpressionTypeChecker {
         var checker = ExpressionTypeChecker(typeOf: typeOf)
         if let type = checker.type(of: expression.root), type != .bool {
             checker.errors.append(
-                ExpressionError(message: "a condition must be true or false, but this is a \(type.rawValue)", offset: 0))
+                ExpressionError(message: "a condition must be true or false, but this is \(Self.article(type))", offset: 0))
         }
         return checker.errors
     }
 
     private mutating func fail(_ message: String, _ term: Expression.Term) {
-        errors.append(ExpressionError(message: message, offset: Self.offset(of: term)))
+        errors.append(ExpressionError(message: message, offset: Self.offset(of: term), length: Self.length(of: term)))
+    }
+
+    /// "a string", "an int".
+    static func article(_ type: ValueType) -> String {
+        type == .int ? "an int" : "a " + type.rawValue
     }
 
     private mutating func type(of term: Expression.Term) -> ValueType? {
@@ -63,7 +68,7 @@ public struct ExpressionTypeChecker {
             let (left, right) = (type(of: a), type(of: b))
             guard let left, let right else { return .bool }
             if left != right {
-                fail("cannot compare a \(left.rawValue) with a \(right.rawValue) using `\(op.rawValue)`", term)
+                fail("cannot compare \(Self.article(left)) with \(Self.article(right)) using `\(op.rawValue)`", term)
             } else if op.isOrdering, left != .int, left != .duration {
                 fail("`\(op.rawValue)` compares numbers or durations, not \(left.rawValue)s", term)
             } else if left == .string {
@@ -74,10 +79,10 @@ public struct ExpressionTypeChecker {
         case .contains(let a, let b):
             let (left, right) = (type(of: a), type(of: b))
             if let left, left != .string, left != .list {
-                fail("`contains` needs a string or a list on its left, not a \(left.rawValue)", a)
+                fail("`contains` needs a string or a list on its left, not \(Self.article(left))", a)
             }
             if let right, right != .string {
-                fail("`contains` looks for a string, not a \(right.rawValue)", b)
+                fail("`contains` looks for a string, not \(Self.article(right))", b)
             }
             return .bool
         case .matches(let subject, let pattern, let offset):
@@ -91,15 +96,15 @@ public struct ExpressionTypeChecker {
         case .isIn(let a, let b):
             let left = type(of: a)
             if let left, left == .list || left == .bool {
-                fail("`in` tests a string, number or duration, not a \(left.rawValue)", a)
+                fail("`in` tests a string, number or duration, not \(Self.article(left))", a)
             }
             if case .list(let items) = b {
                 _ = type(of: b)
                 if let left, let itemType = items.first.flatMap({ type(of: $0) }), itemType != left {
-                    fail("`in` compares a \(left.rawValue) with a list of \(itemType.rawValue)s", term)
+                    fail("`in` compares \(Self.article(left)) with a list of \(itemType.rawValue)s", term)
                 }
             } else if let right = type(of: b), right != .list {
-                fail("`in` needs a list on its right, such as ['a', 'b'], not a \(right.rawValue)", b)
+                fail("`in` needs a list on its right, such as ['a', 'b'], not \(Self.article(right))", b)
             }
             return .bool
         }
@@ -107,7 +112,7 @@ public struct ExpressionTypeChecker {
 
     private mutating func expect(_ expected: ValueType, _ term: Expression.Term, _ op: String) {
         if let actual = type(of: term), actual != expected {
-            fail("\(op) needs a \(expected.rawValue), but this is a \(actual.rawValue)", term)
+            fail("\(op) needs \(Self.article(expected)), but this is \(Self.article(actual))", term)
         }
     }
 
@@ -119,6 +124,11 @@ public struct ExpressionTypeChecker {
             let hint = Suggestion.closest(to: value, in: statuses).map { "; did you mean '\($0)'?" } ?? ""
             fail("'\(value)' is not a step status (\(statuses.joined(separator: ", ")))\(hint)", literal)
         }
+    }
+
+    static func length(of term: Expression.Term) -> Int {
+        if case .reference(let reference, _) = term { return reference.description.unicodeScalars.count }
+        return 1
     }
 
     static func offset(of term: Expression.Term) -> Int {

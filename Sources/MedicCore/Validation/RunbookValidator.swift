@@ -236,7 +236,9 @@ public struct RunbookValidator {
         }
         let known = types
         for error in ExpressionTypeChecker.check(expression, typeOf: { known[$0] }) {
-            report(.expressionType(error.message), at: path)
+            var diagnostic = Diagnostic(.expressionType(error.message), at: .value(path))
+            diagnostic.span = (error.offset, error.length)
+            diagnostics.append(diagnostic)
         }
     }
 
