@@ -49,7 +49,9 @@ public struct DocumentLoader: Sendable {
         }
         let node: Yams.Node?
         do {
-            let parser = try Parser(yaml: text)
+            // Medic types scalars itself, so Yams' regex-based tag resolution (also run for every key when it
+            // checks duplicates) is skipped: `.basic` resolves everything to a string.
+            let parser = try Parser(yaml: text, resolver: .basic, encoding: .utf8)
             node = try parser.singleRoot()
         } catch let error as YamlError {
             return Result(root: nil, diagnostics: [Self.diagnostic(for: error, in: text)])

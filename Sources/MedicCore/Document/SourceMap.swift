@@ -1,65 +1,56 @@
 /// Maps document paths to source positions, so diagnostics can name a path and still print a line and column.
+///
+/// Nothing is indexed up front: most files have no diagnostics, so a lookup walks the tree on demand.
 public struct SourceMap: Sendable {
-    private struct Entry: Sendable {
-        var key: SourceLocation?
-        var value: SourceLocation
-        /// Column of the first character of a one-line plain or quoted scalar's text.
-        var inlineTextColumn: Int?
-    }
-
-    private var entries: [DocumentPath: Entry] = [:]
-    /// The source text's lines, for printing the offending line under a diagnostic.
-    public let lines: [Substring]
+    private let root: DocumentNode?
+    private let text: String
 
     public init(root: DocumentNode?, text: String) {
-        lines = text.split(separator: "\n", omittingEmptySubsequences: false).map {
-            $0.hasSuffix("\r") ? $0.dropLast() : $0
-        }
-        if let root {
-            record(root, key: nil, at: .root)
-        }
+        self.root = root
+        self.text = text
     }
 
-    private mutating func record(_ node: DocumentNode, key: SourceLocation?, at path: DocumentPath) {
-        var inlineTextColumn: Int?
-        if let scalar = node.scalar, !scalar.text.contains("\n") {
-            switch scalar.style {
-            case .plain: inlineTextColumn = node.location.column
-            case .singleQuoted, .doubleQuoted: inlineTextColumn = node.location.column + 1
-            case .literal, .folded: inlineTextColumn = nil
+    /// The node at `path`, the key node that introduces it (for mapping values), and how far the walk got.
+    private func walk(_ path: DocumentPath) -> (node: DocumentNode, key: DocumentNode?, depth: Int)? {
+        guard var node = root else { return nil }
+        var key: DocumentNode?
+        var depth = 0
+        for component in path.components {
+            switch (component, node.kind) {
+            case (.key(let name), .mapping(let entries)):
+                guard let entry = entries.first(where: { $0.name == name }) else { return (node, key, depth) }
+                key = entry.key
+                node = entry.value
+            case (.index(let index), .sequence(let items)) where items.indices.contains(index):
+                key = nil
+                node = items[index]
+            default:
+                return (node, key, depth)
             }
+            depth += 1
         }
-        entries[path] = Entry(key: key, value: node.location, inlineTextColumn: inlineTextColumn)
-        switch node.kind {
-        case .scalar:
-            break
-        case .sequence(let items):
-            for (index, item) in items.enumerated() {
-                record(item, key: nil, at: path / index)
-            }
-        case .mapping(let pairs):
-            for pair in pairs {
-                guard let name = pair.name else { continue }
-                // The first occurrence wins, as it does when decoding.
-                if entries[path / name] == nil {
-                    record(pair.value, key: pair.key.location, at: path / name)
-                }
-            }
-        }
+        return (node, key, depth)
     }
 
-    /// The position of the value at `path`, or of its nearest recorded ancestor.
+    /// The position of the value at `path` (or of its key), or of its nearest existing ancestor.
     public func location(of path: DocumentPath, key: Bool = false) -> SourceLocation? {
-        var components = path.components
-        while true {
-            if let entry = entries[DocumentPath(components)] {
-                if key, components.count == path.components.count, let keyLocation = entry.key {
-                    return keyLocation
-                }
-                return entry.value
-            }
-            if components.isEmpty { return nil }
-            components.removeLast()
+        guard let found = walk(path) else { return nil }
+        if key, found.depth == path.components.count, let keyNode = found.key {
+            return keyNode.location
+        }
+        return found.node.location
+    }
+
+    /// Column of the first character of a one-line plain or quoted scalar's text at `path`.
+    private func inlineTextLocation(of path: DocumentPath) -> SourceLocation? {
+        guard let found = walk(path), found.depth == path.components.count, let scalar = found.node.scalar,
+            !scalar.text.contains("\n")
+        else { return nil }
+        let location = found.node.location
+        switch scalar.style {
+        case .plain: return location
+        case .singleQuoted, .doubleQuoted: return SourceLocation(line: location.line, column: location.column + 1)
+        case .literal, .folded: return nil
         }
     }
 
@@ -69,10 +60,8 @@ public struct SourceMap: Sendable {
             var resolved = diagnostic
             switch diagnostic.anchor {
             case .value(let path):
-                if resolved.location == nil, let span = diagnostic.span, let entry = entries[path],
-                    let column = entry.inlineTextColumn
-                {
-                    resolved.location = SourceLocation(line: entry.value.line, column: column + span.offset, length: span.length)
+                if resolved.location == nil, let span = diagnostic.span, let start = inlineTextLocation(of: path) {
+                    resolved.location = SourceLocation(line: start.line, column: start.column + span.offset, length: span.length)
                 }
                 resolved.location = resolved.location ?? location(of: path)
             case .key(let path): resolved.location = resolved.location ?? location(of: path, key: true)
@@ -83,9 +72,19 @@ public struct SourceMap: Sendable {
         }
     }
 
-    /// The text of a 1-based line, if it exists.
+    /// The text of a 1-based line (without its line break), if it exists.
     public func line(_ number: Int) -> Substring? {
-        guard number >= 1, number <= lines.count else { return nil }
-        return lines[number - 1]
+        guard number >= 1 else { return nil }
+        var current = 1
+        var start = text.startIndex
+        while current < number {
+            guard let newline = text[start...].firstIndex(of: "\n") else { return nil }
+            start = text.index(after: newline)
+            current += 1
+        }
+        let end = text[start...].firstIndex(where: { $0 == "\n" || $0 == "\r\n" }) ?? text.endIndex
+        var line = text[start..<end]
+        if line.hasSuffix("\r") { line = line.dropLast() }
+        return line
     }
 }
