@@ -34,7 +34,7 @@ let package = Package(
         .testTarget(
             name: "MedicCoreTests",
             dependencies: ["MedicCore", "MedicStore"],
-            resources: [.copy("Fixtures")]
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "medicTests",

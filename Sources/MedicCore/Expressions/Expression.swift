@@ -13,10 +13,10 @@ public struct Expression: Sendable, Hashable, CustomStringConvertible {
     /// A node of the expression tree.
     public indirect enum Term: Sendable, Hashable {
         case reference(Reference, offset: Int)
-        case string(String)
-        case int(Int)
-        case bool(Bool)
-        case duration(Duration)
+        case string(String, offset: Int = 0)
+        case int(Int, offset: Int = 0)
+        case bool(Bool, offset: Int = 0)
+        case duration(Duration, offset: Int = 0)
         case list([Term])
         case not(Term)
         case and(Term, Term)

@@ -211,9 +211,9 @@ public struct ExpressionParser {
     private mutating func parsePrimary() throws -> Expression.Term {
         let (token, offset) = advance()
         switch token {
-        case .string(let value): return .string(value)
-        case .int(let value): return .int(value)
-        case .duration(let value): return .duration(value)
+        case .string(let value): return .string(value, offset: offset)
+        case .int(let value): return .int(value, offset: offset)
+        case .duration(let value): return .duration(value, offset: offset)
         case .symbol("("):
             try nest()
             defer { depth -= 1 }
@@ -234,8 +234,8 @@ public struct ExpressionParser {
                 throw ExpressionError(message: "expected `,` or `]`, found \(describe(current.token))", offset: current.offset)
             }
             return .list(items)
-        case .name("true"): return .bool(true)
-        case .name("false"): return .bool(false)
+        case .name("true"): return .bool(true, offset: offset)
+        case .name("false"): return .bool(false, offset: offset)
         case .name(let name):
             if ["contains", "matches", "in"].contains(name) {
                 throw ExpressionError(message: "`\(name)` needs a value on its left", offset: offset)

@@ -118,7 +118,7 @@ public struct ExpressionTypeChecker {
 
     /// `steps.x.status == 'succeded'` is a typo that would silently be false forever.
     private mutating func checkStatusLiteral(_ reference: Expression.Term, _ literal: Expression.Term) {
-        guard case .reference(.stepOutput(_, .status), _) = reference, case .string(let value) = literal else { return }
+        guard case .reference(.stepOutput(_, .status), _) = reference, case .string(let value, _) = literal else { return }
         let statuses = StepStatus.allCases.map(\.rawValue)
         if !statuses.contains(value) {
             let hint = Suggestion.closest(to: value, in: statuses).map { "; did you mean '\($0)'?" } ?? ""
@@ -133,7 +133,9 @@ public struct ExpressionTypeChecker {
 
     static func offset(of term: Expression.Term) -> Int {
         switch term {
-        case .reference(_, let offset), .matches(_, _, let offset): offset
+        case .reference(_, let offset), .matches(_, _, let offset), .string(_, let offset), .int(_, let offset),
+            .bool(_, let offset), .duration(_, let offset):
+            offset
         case .compare(_, let a, _), .contains(let a, _), .isIn(let a, _), .and(let a, _), .or(let a, _): offset(of: a)
         default: 0
         }

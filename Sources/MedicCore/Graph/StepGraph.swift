@@ -88,21 +88,35 @@ public struct StepGraph: Sendable, Equatable {
         }
         if !problems.isEmpty { return .failure(Problems(items: problems)) }
 
-        // Kahn's algorithm, always taking the ready step that is listed first.
-        var remaining = Dictionary(uniqueKeysWithValues: ids.map { ($0, dependencies[$0, default: []].count) })
-        var order: [String] = []
+        // Kahn's algorithm with in-degrees; a step's level is one more than its deepest dependency's.
+        var dependents: [String: [String]] = [:]
+        var inDegree: [String: Int] = [:]
+        for id in ids {
+            let needs = dependencies[id, default: []]
+            inDegree[id] = needs.count
+            for need in needs { dependents[need, default: []].append(id) }
+        }
+        var level: [String: Int] = [:]
+        var queue = ids.filter { inDegree[$0] == 0 }
+        var head = 0
+        while head < queue.count {
+            let id = queue[head]
+            head += 1
+            let next = (level[id] ?? 0) + 1
+            for dependent in dependents[id, default: []] {
+                level[dependent] = max(level[dependent] ?? 0, next)
+                inDegree[dependent]! -= 1
+                if inDegree[dependent] == 0 { queue.append(dependent) }
+            }
+        }
+        // Sorting by (level, list position) is a topological order in which ties keep list order.
+        let position = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
+        let order = ids.sorted { (level[$0] ?? 0, position[$0]!) < (level[$1] ?? 0, position[$1]!) }
         var levels: [[String]] = []
-        var done: Set<String> = []
-        while order.count < ids.count {
-            let wave = ids.filter { !done.contains($0) && remaining[$0] == 0 }
-            levels.append(wave)
-            for id in wave {
-                done.insert(id)
-                order.append(id)
-            }
-            for id in ids where !done.contains(id) {
-                remaining[id] = dependencies[id, default: []].filter { !done.contains($0) }.count
-            }
+        for id in order {
+            let index = level[id] ?? 0
+            while levels.count <= index { levels.append([]) }
+            levels[index].append(id)
         }
         return .success(StepGraph(ids: ids, dependencies: dependencies, topologicalOrder: order, levels: levels))
     }
