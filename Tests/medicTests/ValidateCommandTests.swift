@@ -1,0 +1,110 @@
+import Foundation
+import Testing
+
+/// Runs the real `medic` binary, as a user or a CI script would, and checks output and exit codes.
+@Suite struct ValidateCommandTests {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    /// The `medic` executable built next to this test bundle.
+    static var binary: URL {
+        let candidates = [
+            Bundle.main.executableURL?.deletingLastPathComponent(),
+            Bundle(for: Marker.self).bundleURL.deletingLastPathComponent(),
+        ].compactMap { $0 }
+        for directory in candidates {
+            let url = directory.appendingPathComponent("medic")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        return packageRoot.appendingPathComponent(".build/debug/medic")
+    }
+
+    final class Marker {}
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func medicSync(_ arguments: [String]) throws -> Result {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.currentDirectoryURL = packageRoot
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("medic-cli-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let outURL = directory.appendingPathComponent("out")
+        let errURL = directory.appendingPathComponent("err")
+        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: outURL)
+        process.standardError = try FileHandle(forWritingTo: errURL)
+        try process.run()
+        process.waitUntilExit()
+        return Result(
+            status: process.terminationStatus, stdout: try String(contentsOf: outURL, encoding: .utf8),
+            stderr: try String(contentsOf: errURL, encoding: .utf8))
+    }
+
+    @Test("the shipped runbooks validate: exit 0")
+    func shippedRunbooks() throws {
+        let result = try Self.medicSync(["validate", "runbooks/"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("ok: 6 runbooks valid"))
+    }
+
+    @Test("a broken runbook: every error on stderr with file:line:col, exit 1")
+    func brokenRunbook() throws {
+        let result = try Self.medicSync(["validate", "examples/broken-runbook.yaml"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("examples/broken-runbook.yaml:14:5: error: unknown key 'retires' in step; did you mean 'retry'? [unknown-key]\n    retires: 3\n    ^~~~~~~\n"))
+        #expect(result.stderr.contains("examples/broken-runbook.yaml:7:15: error:"))
+        #expect(result.stderr.contains("medic: 5 errors, 1 warning in 1 file"))
+    }
+
+    @Test("--format json prints files and diagnostics with the documented fields")
+    func json() throws {
+        let result = try Self.medicSync(["validate", "--format", "json", "examples/broken-runbook.yaml", "runbooks"])
+        #expect(result.status == 1)
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(report["files"] as? Int == 7)
+        let diagnostics = try #require(report["diagnostics"] as? [[String: Any]])
+        #expect(diagnostics.count == 6)
+        let first = try #require(diagnostics.first { $0["id"] as? String == "unknown-key" })
+        #expect(first["file"] as? String == "examples/broken-runbook.yaml")
+        #expect(first["line"] as? Int == 14)
+        #expect(first["column"] as? Int == 5)
+        #expect(first["severity"] as? String == "error")
+        #expect((first["message"] as? String)?.contains("retry") == true)
+    }
+
+    @Test("usage errors exit 64", arguments: [["validate"], ["validate", "/no/such/path.yaml"], ["validate", "--format", "xml", "runbooks"], ["frobnicate"]])
+    func usage(arguments: [String]) throws {
+        let result = try Self.medicSync(arguments)
+        #expect(result.status == 64, "\(arguments): \(result.stderr)")
+    }
+
+    @Test("--strict turns warnings into failure; --quiet hides them")
+    func strictAndQuiet() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("medic-warn-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("no-trigger.yaml")
+        try "runbook: manual\nsteps:\n  - id: a\n    run: [\"true\"]\n    timeout: 1s\n".write(to: file, atomically: true, encoding: .utf8)
+        let plain = try Self.medicSync(["validate", file.path])
+        #expect(plain.status == 0)
+        #expect(plain.stderr.contains("warning: runbook has no triggers"))
+        #expect(try Self.medicSync(["validate", "--strict", file.path]).status == 1)
+        #expect(try Self.medicSync(["validate", "--quiet", file.path]).stderr.isEmpty)
+    }
+
+    @Test("medic schema prints the committed JSON Schema")
+    func schema() throws {
+        let result = try Self.medicSync(["schema"])
+        #expect(result.status == 0)
+        let committed = try String(contentsOf: Self.packageRoot.appendingPathComponent("docs/runbook.schema.json"), encoding: .utf8)
+        #expect(result.stdout == committed)
+    }
+}
