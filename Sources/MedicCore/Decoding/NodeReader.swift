@@ -142,7 +142,7 @@ struct NodeReader {
 
     /// The position `offset` scalars into an inline scalar, or the node's own position for block scalars.
     func inlineLocation(of node: DocumentNode, offset: Int) -> SourceLocation {
-        guard let scalar = node.scalar, !scalar.text.contains("\n") else { return node.location }
+        guard let scalar = node.scalar, !scalar.text.utf8.contains(UInt8(ascii: "\n")) else { return node.location }
         switch scalar.style {
         case .plain: return SourceLocation(line: node.location.line, column: node.location.column + offset)
         case .singleQuoted, .doubleQuoted:

@@ -146,7 +146,7 @@ extension DocumentLoader {
                 let tag = rawTag.isEmpty || rawTag == "!" ? nil : rawTag
                 var located = location
                 if scalar.style == .plain || scalar.style == .singleQuoted || scalar.style == .doubleQuoted,
-                    !scalar.string.contains("\n")
+                    !scalar.string.utf8.contains(UInt8(ascii: "\n"))
                 {
                     let quotes = scalar.style == .plain ? 0 : 2
                     located.length = scalar.string.unicodeScalars.count + quotes

@@ -44,7 +44,7 @@ public struct SourceMap: Sendable {
     /// Column of the first character of a one-line plain or quoted scalar's text at `path`.
     private func inlineTextLocation(of path: DocumentPath) -> SourceLocation? {
         guard let found = walk(path), found.depth == path.components.count, let scalar = found.node.scalar,
-            !scalar.text.contains("\n")
+            !scalar.text.utf8.contains(UInt8(ascii: "\n"))
         else { return nil }
         let location = found.node.location
         switch scalar.style {

@@ -43,6 +43,7 @@ public struct Template: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses every hole; returns the template and every problem found (a broken hole does not hide later ones).
     public static func parse(_ text: String) -> (Template, [ParseError]) {
+        if !containsHole(text) { return (Template(literal: text), []) }
         let scalars = Array(text.unicodeScalars)
         var segments: [Segment] = []
         var errors: [ParseError] = []
@@ -124,6 +125,7 @@ public struct Template: Sendable, Hashable, CustomStringConvertible {
 
     /// True when the text contains `{{` anywhere (used to refuse templates in shell scripts).
     public static func containsHole(_ text: String) -> Bool {
-        text.contains("{{")
+        let bytes = Array(text.utf8)
+        return bytes.indices.dropLast().contains { bytes[$0] == UInt8(ascii: "{") && bytes[$0 + 1] == UInt8(ascii: "{") }
     }
 }

@@ -58,7 +58,9 @@ public struct RunbookValidator {
     private mutating func checkParams() {
         for param in runbook.params {
             let path = DocumentPath.root / "params" / param.name
-            let regex = param.pattern.flatMap { try? NSRegularExpression(pattern: "^(?:\($0))$") }
+            // Compile only when there is a value to check (most alert-fed params have no default).
+            let hasValues = param.defaultValue != nil || !(param.allowed ?? []).isEmpty
+            let regex = hasValues ? param.pattern.flatMap { try? NSRegularExpression(pattern: "^(?:\($0))$") } : nil
             if let min = param.min, let max = param.max, let low = Self.magnitude(min), let high = Self.magnitude(max),
                 low > high
             {
