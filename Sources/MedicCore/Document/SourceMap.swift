@@ -72,19 +72,20 @@ public struct SourceMap: Sendable {
         }
     }
 
-    /// The text of a 1-based line (without its line break), if it exists.
+    /// The text of a 1-based line (without its line break, `\n` or `\r\n`), if it exists.
     public func line(_ number: Int) -> Substring? {
         guard number >= 1 else { return nil }
+        // Work on bytes: as Characters, "\r\n" is one grapheme and would not match "\n".
+        let bytes = text.utf8
+        var start = bytes.startIndex
         var current = 1
-        var start = text.startIndex
         while current < number {
-            guard let newline = text[start...].firstIndex(of: "\n") else { return nil }
-            start = text.index(after: newline)
+            guard let newline = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) else { return nil }
+            start = bytes.index(after: newline)
             current += 1
         }
-        let end = text[start...].firstIndex(where: { $0 == "\n" || $0 == "\r\n" }) ?? text.endIndex
-        var line = text[start..<end]
-        if line.hasSuffix("\r") { line = line.dropLast() }
-        return line
+        var end = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.endIndex
+        if end > start, bytes[bytes.index(before: end)] == UInt8(ascii: "\r") { end = bytes.index(before: end) }
+        return text[start..<end]
     }
 }
