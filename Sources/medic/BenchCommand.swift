@@ -72,12 +72,14 @@ struct ValidateBench: ParsableCommand {
         let ratio = medic / max(yaml, 1e-9)
         if format == .json {
             print(
-                #"{"benchmark":"validate","files":\#(count),"bytes":\#(bytes),"medic_seconds":\#(medic),"yaml_compose_seconds":\#(yaml),"ratio":\#(ratio),"errors":\#(errors)}"#)
+                #"{"benchmark":"validate","files":\#(count),"bytes":\#(bytes),"medic_seconds":\#(medic),"yaml_compose_seconds":\#(yaml),"ratio":\#(ratio),"errors":\#(errors)}"#
+            )
         } else {
             print("figure                                  medic      baseline   ratio")
             print(
                 String(
-                    format: "parse+validate %5d files (%4d KiB)   %7.3fs   %7.3fs   %.2fx  (baseline: Yams.compose only)",
+                    format:
+                        "parse+validate %5d files (%4d KiB)   %7.3fs   %7.3fs   %.2fx  (baseline: Yams.compose only)",
                     count, bytes / 1024, medic, yaml, ratio))
             print("median of \(repetitions); \(errors) errors reported")
         }

@@ -39,10 +39,13 @@ struct ValidateCommand: ParsableCommand {
         case .json:
             print(DiagnosticRenderer.json(diagnostics, files: loaded.fileCount))
         case .text:
-            let maps = Dictionary(loaded.sources.map { ($0.path, $0.sourceMap) }, uniquingKeysWith: { first, _ in first })
+            let maps = Dictionary(
+                loaded.sources.map { ($0.path, $0.sourceMap) }, uniquingKeysWith: { first, _ in first })
             var standardError = StandardError()
             for diagnostic in diagnostics {
-                print(DiagnosticRenderer.text(diagnostic, sourceMap: diagnostic.file.flatMap { maps[$0] }), terminator: "", to: &standardError)
+                print(
+                    DiagnosticRenderer.text(diagnostic, sourceMap: diagnostic.file.flatMap { maps[$0] }),
+                    terminator: "", to: &standardError)
             }
             let summary = DiagnosticRenderer.summary(loaded.diagnostics, files: loaded.fileCount)
             if failed {

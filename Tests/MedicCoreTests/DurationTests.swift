@@ -12,12 +12,16 @@ import Testing
         #expect(Duration(dsl: text)?.milliseconds == milliseconds)
     }
 
-    @Test("rejects what is not a duration", arguments: ["", "10", "s", "10 s", "1.5s", "-5s", "5 minutes", "5sec", "1w", "99999999999999999999s"])
+    @Test(
+        "rejects what is not a duration",
+        arguments: ["", "10", "s", "10 s", "1.5s", "-5s", "5 minutes", "5sec", "1w", "99999999999999999999s"])
     func rejects(text: String) {
         #expect(Duration(dsl: text) == nil)
     }
 
-    @Test("prints the shortest spelling", arguments: [(5_400_000, "1h30m"), (500, "500ms"), (0, "0s"), (61_000, "1m1s")] as [(Int64, String)])
+    @Test(
+        "prints the shortest spelling",
+        arguments: [(5_400_000, "1h30m"), (500, "500ms"), (0, "0s"), (61_000, "1m1s")] as [(Int64, String)])
     func prints(milliseconds: Int64, text: String) {
         #expect(Duration.milliseconds(milliseconds).dslDescription == text)
     }

@@ -52,7 +52,9 @@ import Testing
         #expect(Self.ids(Data(flow.utf8)) == ["nesting-too-deep"])
         let block = String(repeating: "- ", count: 100_000) + "x\n"
         #expect(Self.ids(Data(block.utf8)) == ["nesting-too-deep"])
-        let mappings = (0..<1_100).map { String(repeating: " ", count: $0) + "k:\n" }.joined() + String(repeating: " ", count: 1_100) + "v\n"
+        let mappings =
+            (0..<1_100).map { String(repeating: " ", count: $0) + "k:\n" }.joined()
+            + String(repeating: " ", count: 1_100) + "v\n"
         #expect(Self.ids(Data(mappings.utf8)).contains("nesting-too-deep"))
     }
 
@@ -123,15 +125,19 @@ import Testing
         #expect(source.diagnostics.isEmpty)
         let runbook = try #require(source.runbook)
         #expect(runbook.params[0].defaultValue == .string("NO"))
-        #expect(runbook.steps[0].body.action == .run([Template.parse("echo").0, Template.parse("{{ params.country }}").0, Template(literal: "off")]))
+        #expect(
+            runbook.steps[0].body.action
+                == .run([Template.parse("echo").0, Template.parse("{{ params.country }}").0, Template(literal: "off")]))
     }
 
     @Test("CRLF line endings: positions and the printed source line are right")
     func crlf() throws {
-        let text = "runbook: crlf\r\nsteps:\r\n  - id: a\r\n    run: [\"true\"]\r\n    retires: 1\r\n    timeout: 1s\r\n"
+        let text =
+            "runbook: crlf\r\nsteps:\r\n  - id: a\r\n    run: [\"true\"]\r\n    retires: 1\r\n    timeout: 1s\r\n"
         let source = RunbookSource.check(data: Data(text.utf8), path: "crlf.yaml")
         let error = try #require(source.diagnostics.first { $0.id == "unknown-key" })
         #expect(error.location == SourceLocation(line: 5, column: 5, length: 7))
-        #expect(DiagnosticRenderer.text(error, sourceMap: source.sourceMap).hasSuffix("\n    retires: 1\n    ^~~~~~~\n"))
+        #expect(
+            DiagnosticRenderer.text(error, sourceMap: source.sourceMap).hasSuffix("\n    retires: 1\n    ^~~~~~~\n"))
     }
 }

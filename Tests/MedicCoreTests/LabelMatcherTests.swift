@@ -6,7 +6,10 @@ import Testing
         "parses Alertmanager matcher syntax",
         arguments: [
             ("alertname=\"Disk\"", LabelMatcher(name: "alertname", op: .equal, value: "Disk")),
-            ("severity=~\"warning|critical\"", LabelMatcher(name: "severity", op: .regexMatch, value: "warning|critical")),
+            (
+                "severity=~\"warning|critical\"",
+                LabelMatcher(name: "severity", op: .regexMatch, value: "warning|critical")
+            ),
             ("team!=\"ops\"", LabelMatcher(name: "team", op: .notEqual, value: "ops")),
             ("mountpoint!~\"/boot.*\"", LabelMatcher(name: "mountpoint", op: .regexNoMatch, value: "/boot.*")),
             ("  job = node ", LabelMatcher(name: "job", op: .equal, value: "node")),
@@ -24,8 +27,10 @@ import Testing
 
     @Test(
         "rejects malformed matchers with a reason",
-        arguments: ["", "alertname", "=\"x\"", "alertname ~ \"x\"", "alertname=\"x", "a=\"x\" b=\"y\"", "1abc=\"x\"",
-            "a=x\"y"])
+        arguments: [
+            "", "alertname", "=\"x\"", "alertname ~ \"x\"", "alertname=\"x", "a=\"x\" b=\"y\"", "1abc=\"x\"",
+            "a=x\"y",
+        ])
     func rejects(text: String) {
         #expect(throws: LabelMatcher.ParseError.self) { try LabelMatcher.parse(text) }
     }

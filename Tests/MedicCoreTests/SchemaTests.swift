@@ -19,7 +19,10 @@ import Testing
         #expect(Set(properties.keys) == Set(DSLKeys.runbook))
         #expect(schema["additionalProperties"] as? Bool == false)
         let defs = try #require(schema["$defs"] as? [String: Any])
-        for (name, keys) in [("step", DSLKeys.step), ("body", DSLKeys.body), ("retry", DSLKeys.retry), ("param", DSLKeys.param), ("trigger", DSLKeys.trigger), ("policy", DSLKeys.policy)] {
+        for (name, keys) in [
+            ("step", DSLKeys.step), ("body", DSLKeys.body), ("retry", DSLKeys.retry), ("param", DSLKeys.param),
+            ("trigger", DSLKeys.trigger), ("policy", DSLKeys.policy),
+        ] {
             let def = try #require(defs[name] as? [String: Any])
             let defProperties = try #require(def["properties"] as? [String: Any])
             #expect(Set(defProperties.keys) == Set(keys), "\(name)")

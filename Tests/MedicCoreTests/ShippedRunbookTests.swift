@@ -8,7 +8,9 @@ import Testing
     func shippedRunbooksAreClean() throws {
         let loaded = try RunbookDirectory().load([Fixtures.runbooks.path])
         #expect(loaded.fileCount >= 6)
-        #expect(loaded.diagnostics.isEmpty, "\(loaded.diagnostics.map { "\($0.file ?? ""):\($0.location?.line ?? 0): \($0.text)" })")
+        #expect(
+            loaded.diagnostics.isEmpty,
+            "\(loaded.diagnostics.map { "\($0.file ?? ""):\($0.location?.line ?? 0): \($0.text)" })")
         #expect(loaded.runbooks.count == loaded.fileCount)
         let ids = Set(loaded.runbooks.map(\.id))
         for expected in [
@@ -72,12 +74,17 @@ import Testing
         let runbook = try #require(source.runbook)
         #expect(runbook.id == "disk-space-cleanup")
         #expect(runbook.params.map(\.name) == ["instance", "mountpoint", "keep_days", "api_token"])
-        #expect(runbook.param(named: "keep_days") == Param(name: "keep_days", type: .int, defaultValue: .int(7), min: .int(1), max: .int(90)))
+        #expect(
+            runbook.param(named: "keep_days")
+                == Param(name: "keep_days", type: .int, defaultValue: .int(7), min: .int(1), max: .int(90)))
         #expect(runbook.param(named: "api_token")?.source == .environment("DISK_API_TOKEN"))
         #expect(runbook.param(named: "api_token")?.secret == true)
         #expect(runbook.param(named: "mountpoint")?.defaultValue == .string("/"))
         let trigger = try #require(runbook.triggers.first)
-        #expect(trigger.matchers.map(\.description) == [#"alertname="NodeFilesystemSpaceFillingUp""#, #"severity=~"warning|critical""#, #"mountpoint!="/boot""#])
+        #expect(
+            trigger.matchers.map(\.description) == [
+                #"alertname="NodeFilesystemSpaceFillingUp""#, #"severity=~"warning|critical""#, #"mountpoint!="/boot""#,
+            ])
         #expect(trigger.groupBy == ["instance", "mountpoint"])
         #expect(trigger.cooldown == .seconds(1800))
         #expect(runbook.policy.maxRuns == Policy.RateLimit(count: 6, per: .seconds(3600)))
@@ -85,7 +92,10 @@ import Testing
         #expect(runbook.policy.concurrency?.references == [.param("instance")])
         #expect(runbook.policy.timeout == .seconds(600))
         let vacuum = try #require(runbook.step(withID: "vacuum-journal"))
-        #expect(vacuum.body.retry == RetryPolicy(attempts: 3, delay: .seconds(2), backoff: .exponential, maxDelay: .seconds(30), onExit: [75]))
+        #expect(
+            vacuum.body.retry
+                == RetryPolicy(
+                    attempts: 3, delay: .seconds(2), backoff: .exponential, maxDelay: .seconds(30), onExit: [75]))
         #expect(vacuum.rollback?.timeout == .seconds(10))
         let verify = try #require(runbook.step(withID: "verify"))
         #expect(verify.when?.references == [.stepOutput(step: "vacuum-journal", field: .exitCode)])
@@ -105,7 +115,8 @@ import Testing
         let nested = root.appendingPathComponent("team-a/nested")
         try FileManager.default.createDirectory(at: nested, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: root) }
-        let body = "runbook: same\ntriggers:\n  - match: ['alertname=\"X\"']\nsteps:\n  - id: a\n    run: [\"true\"]\n    timeout: 1s\n"
+        let body =
+            "runbook: same\ntriggers:\n  - match: ['alertname=\"X\"']\nsteps:\n  - id: a\n    run: [\"true\"]\n    timeout: 1s\n"
         try body.write(to: root.appendingPathComponent("one.yaml"), atomically: true, encoding: .utf8)
         try body.write(to: nested.appendingPathComponent("two.yml"), atomically: true, encoding: .utf8)
         try "not a runbook".write(to: root.appendingPathComponent("notes.txt"), atomically: true, encoding: .utf8)

@@ -59,7 +59,10 @@ import Testing
     func brokenRunbook() throws {
         let result = try Self.medicSync(["validate", "examples/broken-runbook.yaml"])
         #expect(result.status == 1)
-        #expect(result.stderr.contains("examples/broken-runbook.yaml:14:5: error: unknown key 'retires' in step; did you mean 'retry'? [unknown-key]\n    retires: 3\n    ^~~~~~~\n"))
+        #expect(
+            result.stderr.contains(
+                "examples/broken-runbook.yaml:14:5: error: unknown key 'retires' in step; did you mean 'retry'? [unknown-key]\n    retires: 3\n    ^~~~~~~\n"
+            ))
         #expect(result.stderr.contains("examples/broken-runbook.yaml:7:15: error:"))
         #expect(result.stderr.contains("medic: 5 errors, 1 warning in 1 file"))
     }
@@ -80,7 +83,12 @@ import Testing
         #expect((first["message"] as? String)?.contains("retry") == true)
     }
 
-    @Test("usage errors exit 64", arguments: [["validate"], ["validate", "/no/such/path.yaml"], ["validate", "--format", "xml", "runbooks"], ["frobnicate"]])
+    @Test(
+        "usage errors exit 64",
+        arguments: [
+            ["validate"], ["validate", "/no/such/path.yaml"], ["validate", "--format", "xml", "runbooks"],
+            ["frobnicate"],
+        ])
     func usage(arguments: [String]) throws {
         let result = try Self.medicSync(arguments)
         #expect(result.status == 64, "\(arguments): \(result.stderr)")
@@ -92,7 +100,8 @@ import Testing
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let file = directory.appendingPathComponent("no-trigger.yaml")
-        try "runbook: manual\nsteps:\n  - id: a\n    run: [\"true\"]\n    timeout: 1s\n".write(to: file, atomically: true, encoding: .utf8)
+        try "runbook: manual\nsteps:\n  - id: a\n    run: [\"true\"]\n    timeout: 1s\n".write(
+            to: file, atomically: true, encoding: .utf8)
         let plain = try Self.medicSync(["validate", file.path])
         #expect(plain.status == 0)
         #expect(plain.stderr.contains("warning: runbook has no triggers"))
@@ -104,7 +113,8 @@ import Testing
     func schema() throws {
         let result = try Self.medicSync(["schema"])
         #expect(result.status == 0)
-        let committed = try String(contentsOf: Self.packageRoot.appendingPathComponent("docs/runbook.schema.json"), encoding: .utf8)
+        let committed = try String(
+            contentsOf: Self.packageRoot.appendingPathComponent("docs/runbook.schema.json"), encoding: .utf8)
         #expect(result.stdout == committed)
     }
 }

@@ -9,6 +9,7 @@ public enum DSLKeys {
     public static let maxRuns = ["count", "per"]
     public static let circuitBreaker = ["failures", "within"]
     public static let body = ["run", "shell", "env", "workdir", "timeout", "kill_grace", "retry"]
-    public static let step = ["id", "description"] + body + ["needs", "when", "readonly", "continue_on_failure", "rollback"]
+    public static let step =
+        ["id", "description"] + body + ["needs", "when", "readonly", "continue_on_failure", "rollback"]
     public static let retry = ["attempts", "delay", "backoff", "max_delay", "jitter", "on_exit", "on_timeout"]
 }

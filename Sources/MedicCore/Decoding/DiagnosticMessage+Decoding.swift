@@ -47,7 +47,8 @@ extension DiagnosticMessage {
     static func invalidSource(_ text: String) -> Self {
         .init(
             id: "invalid-source",
-            "'\(text)' is not a param source; use alert.labels.NAME, alert.annotations.NAME, alert.fingerprint or env.NAME")
+            "'\(text)' is not a param source; use alert.labels.NAME, alert.annotations.NAME, alert.fingerprint or env.NAME"
+        )
     }
     static func invalidRegex(_ pattern: String, _ problem: String) -> Self {
         .init(id: "invalid-regex", "invalid regular expression '\(pattern)': \(problem)")
@@ -61,7 +62,8 @@ extension DiagnosticMessage {
         .init(id: "reserved-env", "'\(name)' is set by Medic for every step and cannot be overridden")
     }
     static let emptySteps = Self(id: "missing-key", "a runbook needs at least one step")
-    static let notAMapping = Self(id: "wrong-type", "a runbook file must be a YAML mapping with `runbook:` and `steps:`")
+    static let notAMapping = Self(
+        id: "wrong-type", "a runbook file must be a YAML mapping with `runbook:` and `steps:`")
     static func nullValue(_ key: String) -> Self {
         .init(id: "wrong-type", "'\(key)' has no value; remove the key or give it a value")
     }

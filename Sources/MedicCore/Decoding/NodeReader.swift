@@ -26,7 +26,9 @@ struct NodeReader {
                 continue
             }
             guard allowed.contains(name) else {
-                report(.unknownKey(name, in: what, suggestion: Suggestion.closest(to: name, in: allowed)), at: path / name, key: true)
+                report(
+                    .unknownKey(name, in: what, suggestion: Suggestion.closest(to: name, in: allowed)), at: path / name,
+                    key: true)
                 continue
             }
             if fields[name] == nil { fields[name] = entry.value }
@@ -110,7 +112,8 @@ struct NodeReader {
         guard let text = string(node, at: path) else { return nil }
         if let value = T(rawValue: text) { return value }
         let allowed = T.allCases.map(\.rawValue)
-        report(.invalidEnumValue(text, allowed: allowed, suggestion: Suggestion.closest(to: text, in: allowed)), at: path)
+        report(
+            .invalidEnumValue(text, allowed: allowed, suggestion: Suggestion.closest(to: text, in: allowed)), at: path)
         return nil
     }
 

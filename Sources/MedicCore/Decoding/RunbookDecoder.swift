@@ -29,11 +29,13 @@ public struct RunbookDecoder {
                 if Identifier.isRunbookID(id) {
                     runbook.id = id
                 } else {
-                    reader.report(.invalidIdentifier(id, kind: "runbook id", shape: "[a-z0-9][a-z0-9-]*"), at: path / "runbook")
+                    reader.report(
+                        .invalidIdentifier(id, kind: "runbook id", shape: "[a-z0-9][a-z0-9-]*"), at: path / "runbook")
                 }
             }
         } else {
-            reader.diagnostics.append(Diagnostic(.missingKey("runbook", in: "runbook file"), at: .location(root.location)))
+            reader.diagnostics.append(
+                Diagnostic(.missingKey("runbook", in: "runbook file"), at: .location(root.location)))
         }
         runbook.description = fields["description"].flatMap { reader.string($0, at: path / "description") }
         runbook.owner = fields["owner"].flatMap { reader.string($0, at: path / "owner") }
@@ -62,7 +64,9 @@ public struct RunbookDecoder {
         for (name, value) in entries {
             let paramPath = path / name
             if !Identifier.isParamName(name) {
-                reader.report(.invalidIdentifier(name, kind: "param name", shape: "[A-Za-z_][A-Za-z0-9_]*"), at: paramPath, key: true)
+                reader.report(
+                    .invalidIdentifier(name, kind: "param name", shape: "[A-Za-z_][A-Za-z0-9_]*"), at: paramPath,
+                    key: true)
             }
             if let param = decodeParam(name: name, value, at: paramPath) {
                 params.append(param)
@@ -110,7 +114,8 @@ public struct RunbookDecoder {
                 }
                 if items.isEmpty { reader.report(.emptyString, at: path / "enum") }
             } else {
-                reader.report(.wrongType(expected: "a list of allowed values", found: node.kindDescription), at: path / "enum")
+                reader.report(
+                    .wrongType(expected: "a list of allowed values", found: node.kindDescription), at: path / "enum")
             }
         }
         return param
@@ -125,7 +130,9 @@ public struct RunbookDecoder {
             return reader.int(node, at: path).map(ParamValue.int)
         case .string, .bool:
             reader.report(
-                .init(id: "invalid-bound", "`\(path.lastKey ?? "min")` applies to int, duration and list params, not \(param.type.rawValue)"),
+                .init(
+                    id: "invalid-bound",
+                    "`\(path.lastKey ?? "min")` applies to int, duration and list params, not \(param.type.rawValue)"),
                 at: path, key: true)
             return nil
         }
@@ -160,7 +167,9 @@ public struct RunbookDecoder {
 
     private mutating func decodeTrigger(_ node: DocumentNode, at path: DocumentPath) -> Trigger {
         var trigger = Trigger(matchers: [])
-        guard let fields = reader.fields(node, at: path, what: "trigger", allowed: DSLKeys.trigger) else { return trigger }
+        guard let fields = reader.fields(node, at: path, what: "trigger", allowed: DSLKeys.trigger) else {
+            return trigger
+        }
         if let match = fields["match"] {
             if let items = match.sequence {
                 if items.isEmpty { reader.report(.emptyMatch, at: path / "match") }
@@ -179,7 +188,9 @@ public struct RunbookDecoder {
                 }
             } else {
                 reader.report(
-                    .wrongType(expected: "a list of matchers such as ['alertname=\"X\"', 'severity=~\"warning|critical\"']", found: match.kindDescription),
+                    .wrongType(
+                        expected: "a list of matchers such as ['alertname=\"X\"', 'severity=~\"warning|critical\"']",
+                        found: match.kindDescription),
                     at: path / "match")
             }
         } else {
@@ -190,7 +201,9 @@ public struct RunbookDecoder {
         }
         if let groupBy = fields["group_by"], let labels = reader.stringList(groupBy, at: path / "group_by") {
             for (index, label) in labels.enumerated() where !Identifier.isLabelName(label) {
-                reader.report(.invalidIdentifier(label, kind: "label name", shape: "[a-zA-Z_][a-zA-Z0-9_]*"), at: path / "group_by" / index)
+                reader.report(
+                    .invalidIdentifier(label, kind: "label name", shape: "[a-zA-Z_][a-zA-Z0-9_]*"),
+                    at: path / "group_by" / index)
             }
             trigger.groupBy = labels
         }
@@ -214,30 +227,39 @@ public struct RunbookDecoder {
         if let node = fields["max_runs"],
             let limit = reader.fields(node, at: path / "max_runs", what: "max_runs", allowed: DSLKeys.maxRuns)
         {
-            let count = required(limit, "count", in: "max_runs", at: path / "max_runs") { r, n, p in r.positiveInt(n, at: p) }
+            let count = required(limit, "count", in: "max_runs", at: path / "max_runs") { r, n, p in
+                r.positiveInt(n, at: p)
+            }
             let per = required(limit, "per", in: "max_runs", at: path / "max_runs") { r, n, p in r.duration(n, at: p) }
             if let count, let per { policy.maxRuns = Policy.RateLimit(count: count, per: per) }
         }
         if let node = fields["circuit_breaker"],
-            let breaker = reader.fields(node, at: path / "circuit_breaker", what: "circuit_breaker", allowed: DSLKeys.circuitBreaker)
+            let breaker = reader.fields(
+                node, at: path / "circuit_breaker", what: "circuit_breaker", allowed: DSLKeys.circuitBreaker)
         {
-            let failures = required(breaker, "failures", in: "circuit_breaker", at: path / "circuit_breaker") { r, n, p in
+            let failures = required(breaker, "failures", in: "circuit_breaker", at: path / "circuit_breaker") {
+                r, n, p in
                 r.positiveInt(n, at: p)
             }
             let within = required(breaker, "within", in: "circuit_breaker", at: path / "circuit_breaker") { r, n, p in
                 r.duration(n, at: p)
             }
-            if let failures, let within { policy.circuitBreaker = Policy.CircuitBreaker(failures: failures, within: within) }
+            if let failures, let within {
+                policy.circuitBreaker = Policy.CircuitBreaker(failures: failures, within: within)
+            }
         }
         if let timeout = fields["timeout"] {
             policy.timeout = reader.duration(timeout, at: path / "timeout")
         }
         if let onFailure = fields["on_failure"] {
-            policy.onFailure = reader.choice(onFailure, at: path / "on_failure", as: Policy.FailureHandling.self) ?? .rollback
+            policy.onFailure =
+                reader.choice(onFailure, at: path / "on_failure", as: Policy.FailureHandling.self) ?? .rollback
         }
         if let inherit = fields["inherit_env"], let names = reader.stringList(inherit, at: path / "inherit_env") {
             for (index, name) in names.enumerated() where !Identifier.isEnvironmentName(name) {
-                reader.report(.invalidIdentifier(name, kind: "environment variable name", shape: "[A-Za-z_][A-Za-z0-9_]*"), at: path / "inherit_env" / index)
+                reader.report(
+                    .invalidIdentifier(name, kind: "environment variable name", shape: "[A-Za-z_][A-Za-z0-9_]*"),
+                    at: path / "inherit_env" / index)
             }
             policy.inheritEnv = names
         }
@@ -274,7 +296,8 @@ public struct RunbookDecoder {
                 if Identifier.isStepID(id) {
                     step.id = id
                 } else {
-                    reader.report(.invalidIdentifier(id, kind: "step id", shape: "[a-z0-9][a-z0-9_-]*"), at: path / "id")
+                    reader.report(
+                        .invalidIdentifier(id, kind: "step id", shape: "[a-z0-9][a-z0-9_-]*"), at: path / "id")
                 }
             }
         } else {
@@ -283,7 +306,8 @@ public struct RunbookDecoder {
         step.description = fields["description"].flatMap { reader.string($0, at: path / "description") }
         step.body = decodeBody(fields, at: path)
         if let needs = fields["needs"] {
-            step.needs = reader.stringList(needs, at: path / "needs", hint: "a list of step ids, e.g. [probe] or []") ?? []
+            step.needs =
+                reader.stringList(needs, at: path / "needs", hint: "a list of step ids, e.g. [probe] or []") ?? []
         }
         if let when = fields["when"], let text = reader.string(when, at: path / "when") {
             switch ExpressionParser.parse(text) {
@@ -337,7 +361,9 @@ public struct RunbookDecoder {
             for (name, value) in entries {
                 let entryPath = path / "env" / name
                 if !Identifier.isEnvironmentName(name) {
-                    reader.report(.invalidIdentifier(name, kind: "environment variable name", shape: "[A-Za-z_][A-Za-z0-9_]*"), at: entryPath, key: true)
+                    reader.report(
+                        .invalidIdentifier(name, kind: "environment variable name", shape: "[A-Za-z_][A-Za-z0-9_]*"),
+                        at: entryPath, key: true)
                 } else if name.hasPrefix("MEDIC_") {
                     reader.report(.reservedEnvironment(name), at: entryPath, key: true)
                 }
@@ -389,7 +415,9 @@ public struct RunbookDecoder {
                     return code
                 }
             } else {
-                reader.report(.wrongType(expected: "a list of exit codes, e.g. [75]", found: onExit.kindDescription), at: path / "on_exit")
+                reader.report(
+                    .wrongType(expected: "a list of exit codes, e.g. [75]", found: onExit.kindDescription),
+                    at: path / "on_exit")
             }
         }
         if let onTimeout = fields["on_timeout"] {
@@ -410,7 +438,8 @@ public struct RunbookDecoder {
                 return fraction
             }
         }
-        reader.report(.wrongType(expected: "true, false or a fraction between 0 and 1", found: node.kindDescription), at: path)
+        reader.report(
+            .wrongType(expected: "true, false or a fraction between 0 and 1", found: node.kindDescription), at: path)
         return nil
     }
 }

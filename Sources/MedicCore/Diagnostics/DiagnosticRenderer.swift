@@ -7,7 +7,8 @@ public enum DiagnosticRenderer {
     public static func text(_ diagnostic: Diagnostic, sourceMap: SourceMap?) -> String {
         let file = diagnostic.file ?? "<input>"
         let location = diagnostic.location ?? SourceLocation(line: 1, column: 1)
-        var output = "\(file):\(location.line):\(location.column): \(diagnostic.severity.rawValue): \(diagnostic.text) [\(diagnostic.id)]\n"
+        var output =
+            "\(file):\(location.line):\(location.column): \(diagnostic.severity.rawValue): \(diagnostic.text) [\(diagnostic.id)]\n"
         guard let line = sourceMap?.line(location.line), !line.isEmpty, line.unicodeScalars.count < 500 else {
             return output
         }
@@ -26,7 +27,8 @@ public enum DiagnosticRenderer {
     /// A one-line summary: `2 errors, 1 warning in 3 files`.
     public static func summary(_ diagnostics: [Diagnostic], files: Int) -> String {
         func plural(_ count: Int, _ word: String) -> String { "\(count) \(word)\(count == 1 ? "" : "s")" }
-        return "\(plural(diagnostics.errorCount, "error")), \(plural(diagnostics.warningCount, "warning")) in \(plural(files, "file"))"
+        return
+            "\(plural(diagnostics.errorCount, "error")), \(plural(diagnostics.warningCount, "warning")) in \(plural(files, "file"))"
     }
 
     /// The JSON report of `medic validate --format json`.

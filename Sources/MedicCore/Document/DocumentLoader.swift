@@ -31,7 +31,9 @@ public struct DocumentLoader: Sendable {
     /// Loads raw bytes: checks size and encoding before any parsing.
     public func load(data: Data) -> Result {
         if data.count > limits.maxBytes {
-            return Result(root: nil, diagnostics: [Diagnostic(.fileTooLarge(bytes: data.count, limit: limits.maxBytes), at: .file)])
+            return Result(
+                root: nil,
+                diagnostics: [Diagnostic(.fileTooLarge(bytes: data.count, limit: limits.maxBytes), at: .file)])
         }
         guard let text = String(validatingUTF8Data: data) else {
             return Result(root: nil, diagnostics: [Diagnostic(.notUTF8, at: .file)])
@@ -42,7 +44,9 @@ public struct DocumentLoader: Sendable {
     public func load(text: String) -> Result {
         let byteCount = text.utf8.count
         if byteCount > limits.maxBytes {
-            return Result(root: nil, diagnostics: [Diagnostic(.fileTooLarge(bytes: byteCount, limit: limits.maxBytes), at: .file)])
+            return Result(
+                root: nil, diagnostics: [Diagnostic(.fileTooLarge(bytes: byteCount, limit: limits.maxBytes), at: .file)]
+            )
         }
         if let location = AliasKeyScan.firstAliasKey(in: text) {
             return Result(root: nil, diagnostics: [Diagnostic(.aliasAsKey, at: .location(location))])
@@ -65,9 +69,11 @@ public struct DocumentLoader: Sendable {
         var converter = Converter(maxNodes: limits.maxNodes)
         let root = converter.convert(node)
         if converter.exceeded {
-            return Result(root: nil, diagnostics: [
-                Diagnostic(.tooManyNodes(limit: limits.maxNodes), at: .location(converter.exceededAt))
-            ])
+            return Result(
+                root: nil,
+                diagnostics: [
+                    Diagnostic(.tooManyNodes(limit: limits.maxNodes), at: .location(converter.exceededAt))
+                ])
         }
         return Result(root: root, diagnostics: converter.diagnostics)
     }
@@ -88,11 +94,13 @@ public struct DocumentLoader: Sendable {
                 return Diagnostic(.nestingTooDeep, at: .location(SourceLocation(line: mark.line, column: mark.column)))
             }
             if problem.contains("but found another document") {
-                return Diagnostic(.multipleDocuments, at: .location(SourceLocation(line: mark.line, column: mark.column)))
+                return Diagnostic(
+                    .multipleDocuments, at: .location(SourceLocation(line: mark.line, column: mark.column)))
             }
             return located(problem, context, mark)
         case .reader(let problem, let offset, let value, _):
-            let location = offset.map { Self.location(ofCharacterOffset: $0, in: text) } ?? SourceLocation(line: 1, column: 1)
+            let location =
+                offset.map { Self.location(ofCharacterOffset: $0, in: text) } ?? SourceLocation(line: 1, column: 1)
             let detail = value >= 0 ? "\(problem) (byte 0x\(String(value, radix: 16)))" : problem
             return Diagnostic(.yamlSyntax(detail), at: .location(location))
         case .duplicatedKeysInMapping(let duplicates, let context):
@@ -240,7 +248,8 @@ enum AliasKeyScan {
             while index < scalars.count {
                 let character = scalars[index]
                 let previous: Unicode.Scalar = index > 0 ? scalars[index - 1] : " "
-                let startsToken = previous == " " || previous == "\t" || previous == "[" || previous == "{"
+                let startsToken =
+                    previous == " " || previous == "\t" || previous == "[" || previous == "{"
                     || previous == ","
                 if character == "*", startsToken {
                     var end = index + 1

@@ -61,7 +61,8 @@ public struct SourceMap: Sendable {
             switch diagnostic.anchor {
             case .value(let path):
                 if resolved.location == nil, let span = diagnostic.span, let start = inlineTextLocation(of: path) {
-                    resolved.location = SourceLocation(line: start.line, column: start.column + span.offset, length: span.length)
+                    resolved.location = SourceLocation(
+                        line: start.line, column: start.column + span.offset, length: span.length)
                 }
                 resolved.location = resolved.location ?? location(of: path)
             case .key(let path): resolved.location = resolved.location ?? location(of: path, key: true)

@@ -28,7 +28,8 @@ public struct ExpressionParser {
             try parser.tokenize()
             let root = try parser.parseOr()
             guard case .end = parser.current.token else {
-                throw ExpressionError(message: "unexpected \(parser.describe(parser.current.token))", offset: parser.current.offset)
+                throw ExpressionError(
+                    message: "unexpected \(parser.describe(parser.current.token))", offset: parser.current.offset)
             }
             return .success(Expression(source: text, root: root))
         } catch let error as ExpressionError {
@@ -99,7 +100,9 @@ public struct ExpressionParser {
             if Identifier.isLetter(c) || c == "_" {
                 while index < scalars.count {
                     let next = scalars[index]
-                    guard Identifier.isLetter(next) || Identifier.isDigit(next) || next == "_" || next == "-" || next == "."
+                    guard
+                        Identifier.isLetter(next) || Identifier.isDigit(next) || next == "_" || next == "-"
+                            || next == "."
                     else { break }
                     index += 1
                 }
@@ -156,7 +159,8 @@ public struct ExpressionParser {
     private mutating func nest() throws {
         depth += 1
         if depth > Self.maxDepth {
-            throw ExpressionError(message: "expression nests deeper than \(Self.maxDepth) levels", offset: current.offset)
+            throw ExpressionError(
+                message: "expression nests deeper than \(Self.maxDepth) levels", offset: current.offset)
         }
     }
 
@@ -231,7 +235,8 @@ public struct ExpressionParser {
                 items.append(try parsePrimary())
             } while accept(",")
             guard accept("]") else {
-                throw ExpressionError(message: "expected `,` or `]`, found \(describe(current.token))", offset: current.offset)
+                throw ExpressionError(
+                    message: "expected `,` or `]`, found \(describe(current.token))", offset: current.offset)
             }
             return .list(items)
         case .name("true"): return .bool(true, offset: offset)
@@ -242,7 +247,8 @@ public struct ExpressionParser {
             }
             if !name.contains(".") {
                 throw ExpressionError(
-                    message: "unknown name `\(name)`; write a reference such as params.\(name), or quote a string: '\(name)'",
+                    message:
+                        "unknown name `\(name)`; write a reference such as params.\(name), or quote a string: '\(name)'",
                     offset: offset)
             }
             switch Reference.parse(name) {

@@ -25,11 +25,13 @@ public struct ExpressionTypeChecker {
         self.typeOf = typeOf
     }
 
-    public static func check(_ expression: Expression, typeOf: @escaping (Reference) -> ValueType?) -> [ExpressionError] {
+    public static func check(_ expression: Expression, typeOf: @escaping (Reference) -> ValueType?) -> [ExpressionError]
+    {
         var checker = ExpressionTypeChecker(typeOf: typeOf)
         if let type = checker.type(of: expression.root), type != .bool {
             checker.errors.append(
-                ExpressionError(message: "a condition must be true or false, but this is \(Self.article(type))", offset: 0))
+                ExpressionError(
+                    message: "a condition must be true or false, but this is \(Self.article(type))", offset: 0))
         }
         return checker.errors
     }
@@ -118,7 +120,9 @@ public struct ExpressionTypeChecker {
 
     /// `steps.x.status == 'succeded'` is a typo that would silently be false forever.
     private mutating func checkStatusLiteral(_ reference: Expression.Term, _ literal: Expression.Term) {
-        guard case .reference(.stepOutput(_, .status), _) = reference, case .string(let value, _) = literal else { return }
+        guard case .reference(.stepOutput(_, .status), _) = reference, case .string(let value, _) = literal else {
+            return
+        }
         let statuses = StepStatus.allCases.map(\.rawValue)
         if !statuses.contains(value) {
             let hint = Suggestion.closest(to: value, in: statuses).map { "; did you mean '\($0)'?" } ?? ""

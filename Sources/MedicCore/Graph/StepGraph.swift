@@ -174,7 +174,8 @@ public struct StepGraph: Sendable, Equatable {
     }
 
     /// A closed path through a strongly connected component, following `needs` edges from its first-listed step.
-    private static func cyclePath(in members: Set<String>, dependencies: [String: [String]], ids: [String]) -> [String] {
+    private static func cyclePath(in members: Set<String>, dependencies: [String: [String]], ids: [String]) -> [String]
+    {
         let start = ids.first { members.contains($0) }!
         // Breadth-first search for the shortest way back to `start`.
         var previous: [String: String] = [:]

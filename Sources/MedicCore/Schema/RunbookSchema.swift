@@ -11,11 +11,15 @@ public enum RunbookSchema {
 
     static let durationPattern = "^\\s*([0-9]+(ms|s|m|h|d))+\\s*$"
 
-    static func object(_ keys: [String], _ properties: [String: JSONValue], required: [String] = [], description: String)
+    static func object(
+        _ keys: [String], _ properties: [String: JSONValue], required: [String] = [], description: String
+    )
         -> JSONValue
     {
         // Every key the decoder accepts has a schema entry, and nothing else does.
-        precondition(Set(keys) == Set(properties.keys), "schema and DSLKeys disagree: \(Set(keys).symmetricDifference(properties.keys))")
+        precondition(
+            Set(keys) == Set(properties.keys),
+            "schema and DSLKeys disagree: \(Set(keys).symmetricDifference(properties.keys))")
         var members: [String: JSONValue] = [
             "type": "object", "additionalProperties": false, "properties": .object(properties),
             "description": .string(description),
@@ -58,9 +62,13 @@ public enum RunbookSchema {
     static var bodyProperties: [String: JSONValue] {
         [
             "run": list(
-                ["type": ["string", "number", "boolean"], "description": "One argument; templates render into exactly this argument."],
+                [
+                    "type": ["string", "number", "boolean"],
+                    "description": "One argument; templates render into exactly this argument.",
+                ],
                 "The command as an argv list. Never split, never given to a shell.", minItems: 1),
-            "shell": string("A /bin/sh -eu script. May not contain {{ }}: values reach it only as environment variables."),
+            "shell": string(
+                "A /bin/sh -eu script. May not contain {{ }}: values reach it only as environment variables."),
             "env": [
                 "type": "object", "description": "Extra environment variables (values are templates).",
                 "propertyNames": ["pattern": "^[A-Za-z_][A-Za-z0-9_]*$"],
@@ -77,7 +85,8 @@ public enum RunbookSchema {
         let stepProperties = bodyProperties.merging([
             "id": string("Step id, unique in the runbook.", pattern: "^[a-z0-9][a-z0-9_-]*$"),
             "description": string("What the step does, for people."),
-            "needs": list(string("A step id."), "Steps this one waits for. Absent: the step listed before. []: starts at once."),
+            "needs": list(
+                string("A step id."), "Steps this one waits for. Absent: the step listed before. []: starts at once."),
             "when": ["type": ["string", "boolean"], "description": "Condition; when false the step is skipped."],
             "readonly": boolean("A probe that changes nothing: dry-run may execute it (default false)."),
             "continue_on_failure": boolean("A failure of this step does not fail the run (default false)."),
@@ -102,9 +111,13 @@ public enum RunbookSchema {
                 "description": string("What the param means, for people."),
                 "from": string(
                     "Where the value comes from: alert.labels.NAME, alert.annotations.NAME, alert.fingerprint or env.NAME.",
-                    pattern: "^(alert\\.labels\\.[A-Za-z_][A-Za-z0-9_]*|alert\\.annotations\\.[A-Za-z_][A-Za-z0-9_]*|alert\\.fingerprint|env\\.[A-Za-z_][A-Za-z0-9_]*)$"
+                    pattern:
+                        "^(alert\\.labels\\.[A-Za-z_][A-Za-z0-9_]*|alert\\.annotations\\.[A-Za-z_][A-Za-z0-9_]*|alert\\.fingerprint|env\\.[A-Za-z_][A-Za-z0-9_]*)$"
                 ),
-                "default": ["type": ["string", "number", "boolean", "array"], "description": "Value used when no other source gives one."],
+                "default": [
+                    "type": ["string", "number", "boolean", "array"],
+                    "description": "Value used when no other source gives one.",
+                ],
                 "pattern": string("Regular expression (fully anchored) every value must match."),
                 "min": ["type": ["number", "string"], "description": "Lower bound (int, duration; list length)."],
                 "max": ["type": ["number", "string"], "description": "Upper bound (int, duration; list length)."],
@@ -118,7 +131,8 @@ public enum RunbookSchema {
                 "match": list(
                     string("An Alertmanager matcher: name=\"v\", name!=\"v\", name=~\"re\", name!~\"re\"."),
                     "All matchers must hold (AND).", minItems: 1),
-                "status": choice(TriggerStatus.allCases.map(\.rawValue), "Alert status that starts the runbook (default firing)."),
+                "status": choice(
+                    TriggerStatus.allCases.map(\.rawValue), "Alert status that starts the runbook (default firing)."),
                 "group_by": list(
                     string("A label name.", pattern: "^[A-Za-z_][A-Za-z0-9_]*$"),
                     "Labels forming the dedup and cooldown key (default: the alert fingerprint)."),
@@ -132,7 +146,10 @@ public enum RunbookSchema {
                 "concurrency": ref("template", "Lock key: at most one run per rendered key, across all runbooks."),
                 "max_runs": object(
                     DSLKeys.maxRuns,
-                    ["count": integer("Runs allowed per window.", minimum: 1), "per": ref("duration", "Window length.")],
+                    [
+                        "count": integer("Runs allowed per window.", minimum: 1),
+                        "per": ref("duration", "Window length."),
+                    ],
                     required: ["count", "per"], description: "Blast-radius cap for this runbook."),
                 "circuit_breaker": object(
                     DSLKeys.circuitBreaker,
@@ -155,7 +172,8 @@ public enum RunbookSchema {
                 "backoff": choice(RetryPolicy.Backoff.allCases.map(\.rawValue), "fixed (default) or exponential."),
                 "max_delay": ref("duration", "Upper bound for the growing delay."),
                 "jitter": [
-                    "description": "true, false, or a fraction: each delay is scaled by a random factor in [1-j, 1+j] (default 0.1).",
+                    "description":
+                        "true, false, or a fraction: each delay is scaled by a random factor in [1-j, 1+j] (default 0.1).",
                     "oneOf": [["type": "boolean"], ["type": "number", "minimum": 0, "maximum": 1]],
                 ],
                 "on_exit": list(integer("An exit code.", minimum: 0, maximum: 255), "Retry only these exit codes."),

@@ -41,7 +41,8 @@ public enum Reference: Sendable, Hashable, CustomStringConvertible {
             }
             return .failure(
                 ReferenceError(
-                    message: "unknown alert field in `\(text)`; use alert.labels.NAME, alert.annotations.NAME or alert.fingerprint"
+                    message:
+                        "unknown alert field in `\(text)`; use alert.labels.NAME, alert.annotations.NAME or alert.fingerprint"
                 ))
         case "run":
             guard parts.count == 2, parts[1] == "id" else {
@@ -51,14 +52,16 @@ public enum Reference: Sendable, Hashable, CustomStringConvertible {
         case "steps":
             guard parts.count == 3, !parts[1].isEmpty else {
                 return .failure(
-                    ReferenceError(message: "`\(text)` is not a step reference; write steps.ID.stdout|stderr|exit_code|status"))
+                    ReferenceError(
+                        message: "`\(text)` is not a step reference; write steps.ID.stdout|stderr|exit_code|status"))
             }
             guard let field = StepField(rawValue: parts[2]) else {
                 let fields = StepField.allCases.map(\.rawValue)
                 let hint = Suggestion.closest(to: parts[2], in: fields).map { "; did you mean `\($0)`?" } ?? ""
                 return .failure(
                     ReferenceError(
-                        message: "steps have no field `\(parts[2])` (they have \(fields.joined(separator: ", ")))\(hint)"))
+                        message:
+                            "steps have no field `\(parts[2])` (they have \(fields.joined(separator: ", ")))\(hint)"))
             }
             return .success(.stepOutput(step: parts[1], field: field))
         default:

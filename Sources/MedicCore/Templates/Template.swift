@@ -77,7 +77,8 @@ public struct Template: Sendable, Hashable, CustomStringConvertible {
                 if inner.contains(where: { $0 == " " || $0 == "|" || $0 == "(" }) {
                     errors.append(
                         ParseError(
-                            message: "`{{ \(inner) }}` is not a reference; a hole holds one name such as params.NAME (no filters or expressions)",
+                            message:
+                                "`{{ \(inner) }}` is not a reference; a hole holds one name such as params.NAME (no filters or expressions)",
                             offset: open))
                     continue
                 }
@@ -126,6 +127,8 @@ public struct Template: Sendable, Hashable, CustomStringConvertible {
     /// True when the text contains `{{` anywhere (used to refuse templates in shell scripts).
     public static func containsHole(_ text: String) -> Bool {
         let bytes = Array(text.utf8)
-        return bytes.indices.dropLast().contains { bytes[$0] == UInt8(ascii: "{") && bytes[$0 + 1] == UInt8(ascii: "{") }
+        return bytes.indices.dropLast().contains {
+            bytes[$0] == UInt8(ascii: "{") && bytes[$0 + 1] == UInt8(ascii: "{")
+        }
     }
 }

@@ -84,5 +84,6 @@ extension DiagnosticMessage {
     static let retryOnExitZero = Self(
         id: "retry-exit-zero", severity: .warning, "exit code 0 is success and is never retried")
     static let attemptsWithoutRetry = Self(
-        id: "retry-single-attempt", severity: .warning, "`attempts: 1` means no retry; remove `retry` or raise attempts")
+        id: "retry-single-attempt", severity: .warning, "`attempts: 1` means no retry; remove `retry` or raise attempts"
+    )
 }

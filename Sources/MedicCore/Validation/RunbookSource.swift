@@ -18,7 +18,8 @@ public struct RunbookSource: Sendable {
     /// Checks one file's contents. Never throws and never crashes on hostile input; problems become diagnostics.
     public static func check(data: Data, path: String, loader: DocumentLoader = DocumentLoader()) -> RunbookSource {
         let loaded = loader.load(data: data)
-        let text = loaded.root == nil && data.count > loader.limits.maxBytes ? "" : String(decoding: data, as: UTF8.self)
+        let text =
+            loaded.root == nil && data.count > loader.limits.maxBytes ? "" : String(decoding: data, as: UTF8.self)
         let sourceMap = SourceMap(root: loaded.root, text: text)
         var diagnostics = loaded.diagnostics
         var runbook: Runbook?
@@ -45,7 +46,8 @@ public struct RunbookSource: Sendable {
     private static func deduplicated(_ diagnostics: [Diagnostic]) -> [Diagnostic] {
         var seen: Set<String> = []
         return diagnostics.filter { diagnostic in
-            let key = "\(diagnostic.location?.line ?? 0):\(diagnostic.location?.column ?? 0):\(diagnostic.id):\(diagnostic.text)"
+            let key =
+                "\(diagnostic.location?.line ?? 0):\(diagnostic.location?.column ?? 0):\(diagnostic.id):\(diagnostic.text)"
             return seen.insert(key).inserted
         }
     }

@@ -42,7 +42,9 @@ public struct RunbookValidator {
                     report(.duplicateStepID(id, firstIndex: first), at: steps / index / "id")
                 case .unknownDependency(let id, let step, let need):
                     let ids = runbook.steps.map(\.id).filter { !$0.isEmpty }
-                    report(.unknownDependency(id, suggestion: Suggestion.closest(to: id, in: ids)), at: steps / step / "needs" / need)
+                    report(
+                        .unknownDependency(id, suggestion: Suggestion.closest(to: id, in: ids)),
+                        at: steps / step / "needs" / need)
                 case .selfDependency(let step, let need):
                     report(.selfDependency(runbook.steps[step].id), at: steps / step / "needs" / need)
                 case .cycle(let cycle, let step):
@@ -191,7 +193,8 @@ public struct RunbookValidator {
             checkBody(step.body, at: path, scope: .step(id: step.id, visible: ancestors))
             if let rollback = step.rollback {
                 // A rollback runs after its step, so it may read the step's own output.
-                checkBody(rollback, at: path / "rollback", scope: .step(id: step.id, visible: ancestors.union([step.id])))
+                checkBody(
+                    rollback, at: path / "rollback", scope: .step(id: step.id, visible: ancestors.union([step.id])))
             }
             if let when = step.when {
                 checkWhen(when, at: path / "when", scope: .step(id: step.id, visible: ancestors))
@@ -218,7 +221,9 @@ public struct RunbookValidator {
         }
         if let retry = body.retry {
             if let maxDelay = retry.maxDelay, maxDelay < retry.delay {
-                report(.maxDelayBelowDelay(maxDelay.dslDescription, retry.delay.dslDescription), at: path / "retry" / "max_delay")
+                report(
+                    .maxDelayBelowDelay(maxDelay.dslDescription, retry.delay.dslDescription),
+                    at: path / "retry" / "max_delay")
             }
             if let codes = retry.onExit, let zero = codes.firstIndex(of: 0) {
                 report(.retryOnExitZero, at: path / "retry" / "on_exit" / zero)

@@ -44,7 +44,9 @@ public struct RunbookDirectory: Sendable {
                 let found = Self.runbookFiles(under: path)
                 if found.isEmpty {
                     diagnostics.append(
-                        Diagnostic(.init(id: "no-runbooks", "no *.yaml or *.yml files under this directory"), at: .file, file: path))
+                        Diagnostic(
+                            .init(id: "no-runbooks", "no *.yaml or *.yml files under this directory"), at: .file,
+                            file: path))
                 }
                 files += found
             } else {
@@ -78,7 +80,9 @@ public struct RunbookDirectory: Sendable {
         }
         if let size = (attributes[.size] as? NSNumber)?.intValue, size > loader.limits.maxBytes {
             return failed(
-                .init(id: "file-too-large", "file is \(size) bytes; runbooks are limited to \(loader.limits.maxBytes) bytes"))
+                .init(
+                    id: "file-too-large",
+                    "file is \(size) bytes; runbooks are limited to \(loader.limits.maxBytes) bytes"))
         }
         guard let handle = FileHandle(forReadingAtPath: path) else {
             return failed(.init(id: "unreadable-file", "cannot open file (permission denied?)"))
@@ -102,7 +106,9 @@ public struct RunbookDirectory: Sendable {
             guard ext == "yaml" || ext == "yml" else { continue }
             guard (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true else { continue }
             // Show paths relative to what the user typed: `runbooks/disk.yaml`, not an absolute path.
-            let relative = url.path.hasPrefix(base.path + "/") ? String(url.path.dropFirst(base.path.count + 1)) : url.lastPathComponent
+            let relative =
+                url.path.hasPrefix(base.path + "/")
+                ? String(url.path.dropFirst(base.path.count + 1)) : url.lastPathComponent
             files.append(directory.hasSuffix("/") ? directory + relative : directory + "/" + relative)
         }
         return files.sorted()
