@@ -7,16 +7,22 @@ let package = Package(
     products: [
         .library(name: "MedicCore", targets: ["MedicCore"]),
         .library(name: "MedicStore", targets: ["MedicStore"]),
+        .library(name: "MedicExecution", targets: ["MedicExecution"]),
         .executable(name: "medic", targets: ["medic"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", exact: "1.0.2"),
     ],
     targets: [
         .target(
             name: "MedicCore",
             dependencies: [.product(name: "Yams", package: "Yams")]
+        ),
+        .target(
+            name: "MedicExecution",
+            dependencies: ["MedicCore", .product(name: "Subprocess", package: "swift-subprocess")]
         ),
         .target(
             name: "MedicStore",
@@ -27,6 +33,7 @@ let package = Package(
             dependencies: [
                 "MedicCore",
                 "MedicStore",
+                "MedicExecution",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
             ]
@@ -35,6 +42,10 @@ let package = Package(
             name: "MedicCoreTests",
             dependencies: ["MedicCore", "MedicStore"],
             exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "MedicExecutionTests",
+            dependencies: ["MedicCore", "MedicExecution"]
         ),
         .testTarget(
             name: "medicTests",
