@@ -1,0 +1,238 @@
+import Dispatch
+import Foundation
+import MedicCore
+import Subprocess
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+#if canImport(System)
+    import System
+#else
+    import SystemPackage
+#endif
+
+/// Runs attempts as real processes through swift-subprocess: each in its own session and process group, with a
+/// clean signal mask and dispositions, exactly the environment it is given, stdin from /dev/null, and both
+/// output streams drained concurrently into bounded captures.
+///
+/// On timeout or stop: SIGTERM to the whole process group, `killGrace`, then SIGKILL to the group. When the
+/// step's main process exits, whatever it left running in its group is killed too.
+public struct SubprocessRunner: ProcessRunner {
+    /// Bytes kept per stream (head and tail halves).
+    public var outputLimit: Int
+    public var clock: any Clock<Duration>
+
+    public init(outputLimit: Int = 64 * 1024, clock: any Clock<Duration> = ContinuousClock()) {
+        self.outputLimit = outputLimit
+        self.clock = clock
+    }
+
+    private enum Piece: Sendable {
+        case stdout(BoundedCapture)
+        case stderr(BoundedCapture)
+        case ended(Ending)
+    }
+
+    /// Why the watchdog stopped watching.
+    private enum Ending: Sendable {
+        case exited, timedOut, stopped
+    }
+
+    public func run(_ request: AttemptRequest, stop: StopSignal) async -> AttemptResult {
+        let started = ContinuousClock.now
+        let argv = request.command.argv
+        func failed(_ reason: String) -> AttemptResult {
+            AttemptResult(termination: .launchFailed(reason), duration: ContinuousClock.now - started)
+        }
+        guard let program = argv.first, !program.isEmpty else { return failed("could not start: empty command") }
+        let executable: String
+        switch ExecutableLookup.resolve(program, path: request.environment["PATH"]) {
+        case .success(let path): executable = path
+        case .failure(let problem): return failed("could not start: \(problem.message)")
+        }
+        if let workdir = request.workdir {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: workdir, isDirectory: &isDirectory), isDirectory.boolValue else {
+                return failed("could not start: workdir \(workdir): no such directory")
+            }
+        }
+
+        var options = PlatformOptions()
+        options.createSession = true
+        // Safety net if the calling task is cancelled outright (the executor normally stops attempts itself).
+        options.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: request.killGrace)]
+        var environment: [Environment.Key: String] = [:]
+        for (key, value) in request.environment {
+            if let name = Environment.Key(rawValue: key) { environment[name] = value }
+        }
+        let configuration = Configuration(
+            executable: .path(FilePath(executable)),
+            arguments: Arguments(executablePathOverride: program, remainingValues: Array(argv.dropFirst())),
+            environment: .custom(environment),
+            workingDirectory: request.workdir.map { FilePath($0) },
+            platformOptions: options)
+
+        let limit = outputLimit
+        let clock = self.clock
+        do {
+            let result = try await Subprocess.run(configuration, input: .none, output: .sequence, error: .sequence) {
+                execution -> (BoundedCapture, BoundedCapture, Ending) in
+                let pid = execution.processIdentifier.value
+                let pidfd = execution.processIdentifier.processDescriptor
+                return await withTaskGroup(of: Piece.self) { group in
+                    group.addTask { .stdout(await Self.capture(execution.standardOutput, limit: limit)) }
+                    group.addTask { .stderr(await Self.capture(execution.standardError, limit: limit)) }
+                    group.addTask {
+                        .ended(await Self.watch(pid: pid, pidfd: pidfd, request: request, stop: stop, clock: clock))
+                    }
+                    var out = BoundedCapture(limit: limit)
+                    var err = BoundedCapture(limit: limit)
+                    var ending = Ending.exited
+                    for await piece in group {
+                        switch piece {
+                        case .stdout(let capture): out = capture
+                        case .stderr(let capture): err = capture
+                        case .ended(let value): ending = value
+                        }
+                    }
+                    return (out, err, ending)
+                }
+            }
+            // Anything the step left in its group (for example `sleep 300 &` with its output redirected) dies
+            // with it. The group id cannot be reused while any member is alive, so this reaches only the step's.
+            _ = kill(-result.processIdentifier.value, SIGKILL)
+            let (out, err, ending) = result.closureResult
+            let termination: AttemptResult.Termination
+            switch result.terminationStatus {
+            case .exited(let code): termination = .exited(code)
+            case .signaled(let signal): termination = .signaled(signal)
+            }
+            return AttemptResult(
+                termination: termination, timedOut: ending == .timedOut, cancelled: ending == .stopped,
+                stdout: out.text, stderr: err.text, stdoutBytes: out.totalBytes, stderrBytes: err.totalBytes,
+                duration: ContinuousClock.now - started)
+        } catch {
+            return failed("could not start: \(program): \(error)")
+        }
+    }
+
+    private static func capture(_ sequence: SubprocessOutputSequence, limit: Int) async -> BoundedCapture {
+        var capture = BoundedCapture(limit: limit)
+        do {
+            for try await buffer in sequence {
+                buffer.withUnsafeBytes { capture.append($0) }
+            }
+        } catch {
+            // A read error ends the capture; what was read is kept.
+        }
+        return capture
+    }
+
+    /// Waits for the first of: the main process exiting, the timeout, a stop request. On timeout or stop it
+    /// tears the group down (SIGTERM, grace, SIGKILL). On exit it kills what the step left in its group, so
+    /// the output pipes close even when a background child still holds them.
+    private static func watch(
+        pid: pid_t, pidfd: CInt, request: AttemptRequest, stop: StopSignal, clock: any Clock<Duration>
+    ) async -> Ending {
+        let exit = ExitWatcher(pid: pid, pidfd: pidfd)
+        defer { exit.close() }
+        let ending: Ending = await withTaskGroup(of: Ending?.self) { group in
+            group.addTask {
+                await exit.wait()
+                return .exited
+            }
+            if let timeout = request.timeout {
+                group.addTask {
+                    do {
+                        try await clock.sleep(for: timeout)
+                        return .timedOut
+                    } catch {
+                        return nil
+                    }
+                }
+            }
+            group.addTask {
+                await stop.wait()
+                return Task.isCancelled ? nil : .stopped
+            }
+            var first: Ending = .exited
+            while let next = await group.next() {
+                if let next {
+                    first = next
+                    break
+                }
+            }
+            group.cancelAll()
+            return first
+        }
+        switch ending {
+        case .exited:
+            _ = kill(-pid, SIGKILL)
+        case .timedOut, .stopped:
+            _ = kill(-pid, SIGTERM)
+            let exited = await withTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    await exit.wait()
+                    return true
+                }
+                group.addTask {
+                    try? await clock.sleep(for: request.killGrace)
+                    return false
+                }
+                let first = await group.next() ?? false
+                group.cancelAll()
+                return first
+            }
+            _ = exited
+            // SIGKILL the group either way: members that trapped SIGTERM must not outlive the step.
+            _ = kill(-pid, SIGKILL)
+        }
+        return ending
+    }
+}
+
+/// Waits, without reaping, for a child process to exit: on its pidfd where the kernel has them, by polling
+/// `waitid(WNOWAIT)` otherwise. Blocking waits happen on a dispatch thread, in short slices, so cancellation
+/// is noticed promptly and no cooperative thread is blocked.
+final class ExitWatcher: Sendable {
+    let pid: pid_t
+    let pidfd: CInt
+
+    init(pid: pid_t, pidfd: CInt) {
+        self.pid = pid
+        self.pidfd = pidfd
+    }
+
+    func close() {}
+
+    private func hasExited(waitMilliseconds: Int32) -> Bool {
+        if pidfd >= 0 {
+            var descriptor = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, waitMilliseconds)
+            return ready > 0
+        }
+        var info = siginfo_t()
+        let rc = waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT | WNOHANG)
+        if rc == 0 && info._sifields._sigchld.si_pid == 0 {
+            if waitMilliseconds > 0 { usleep(useconds_t(waitMilliseconds) * 1000) }
+            return false
+        }
+        return true
+    }
+
+    func wait() async {
+        if hasExited(waitMilliseconds: 0) { return }
+        while !Task.isCancelled {
+            let exited = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                DispatchQueue.global().async {
+                    continuation.resume(returning: self.hasExited(waitMilliseconds: 50))
+                }
+            }
+            if exited { return }
+        }
+    }
+}

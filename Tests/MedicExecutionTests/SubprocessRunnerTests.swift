@@ -1,0 +1,198 @@
+import Foundation
+import MedicCore
+import MedicExecution
+import Testing
+
+/// Real processes, real signals: what the runner promises about process trees, output and environments.
+@Suite(.serialized) struct SubprocessRunnerTests {
+    static let path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    static func request(
+        _ command: Command, timeout: Duration? = nil, grace: Duration = .seconds(5), env: [String: String] = [:],
+        workdir: String? = nil
+    ) -> AttemptRequest {
+        AttemptRequest(
+            step: "t", phase: .main, attempt: 1, command: command, environment: ["PATH": path].merging(env) { $1 },
+            workdir: workdir, timeout: timeout, killGrace: grace)
+    }
+
+    static func sh(_ script: String, timeout: Duration? = nil, grace: Duration = .seconds(5)) -> AttemptRequest {
+        request(.shell(script), timeout: timeout, grace: grace)
+    }
+
+    /// True while `pid` is a live (not zombie) process. This sandbox's init does not reap orphans.
+    static func isAlive(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
+        guard let close = stat.lastIndex(of: ")") else { return false }
+        let state = stat[stat.index(close, offsetBy: 2)]
+        return state != "Z" && state != "X"
+    }
+
+    static func pids(in text: String) -> [Int32] {
+        text.split(whereSeparator: { !$0.isNumber }).compactMap { Int32($0) }
+    }
+
+    let runner = SubprocessRunner()
+
+    @Test("runs argv and captures stdout and stderr separately")
+    func basic() async {
+        let result = await runner.run(Self.sh("echo out; echo err >&2; exit 3"), stop: StopSignal())
+        #expect(result.termination == .exited(3))
+        #expect(result.stdout == "out\n")
+        #expect(result.stderr == "err\n")
+        #expect(!result.timedOut)
+    }
+
+    @Test("hostile values are passed literally as one argument, never interpreted")
+    func literalArguments() async {
+        let marker = FileManager.default.temporaryDirectory.appendingPathComponent("medic-pwned-\(UUID())").path
+        let hostile = "x; touch \(marker) $(touch \(marker)) `touch \(marker)` | tee \(marker)"
+        let result = await runner.run(Self.request(.argv(["printf", "%s", hostile])), stop: StopSignal())
+        #expect(result.termination == .exited(0))
+        #expect(result.stdout == hostile)
+        #expect(!FileManager.default.fileExists(atPath: marker))
+    }
+
+    @Test("a missing executable fails to start with a clear reason", arguments: [
+        (["/usr/bin/nope"], "could not start: /usr/bin/nope: no such file"),
+        (["no-such-program-medic"], "could not start: no-such-program-medic: not found in PATH"),
+        (["/etc/hostname"], "could not start: /etc/hostname: permission denied"),
+    ])
+    func missingExecutable(argv: [String], message: String) async {
+        let result = await runner.run(Self.request(.argv(argv)), stop: StopSignal())
+        guard case .launchFailed(let reason) = result.termination else {
+            Issue.record("expected a launch failure, got \(result.termination)")
+            return
+        }
+        #expect(reason.hasPrefix(message))
+    }
+
+    @Test("the environment is exactly what the request gives, stdin is /dev/null, workdir applies")
+    func environment() async {
+        setenv("MEDIC_TEST_LEAK", "leaked", 1)
+        let result = await runner.run(
+            Self.request(.argv(["sh", "-c", "env | sort; pwd; cat"]), env: ["FOO": "bar"], workdir: "/tmp"),
+            stop: StopSignal())
+        #expect(result.termination == .exited(0))
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains("FOO=bar"))
+        #expect(!result.stdout.contains("MEDIC_TEST_LEAK"))
+        #expect(lines.last == "/tmp")
+        let names = lines.dropLast().compactMap { $0.split(separator: "=").first }.map(String.init)
+        #expect(Set(names).subtracting(["FOO", "PATH", "PWD", "SHLVL", "_"]).isEmpty, "\(names)")
+    }
+
+    @Test("a timeout kills the whole tree: a pipeline and a background child leave no survivor")
+    func timeoutKillsTree() async throws {
+        let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("medic-pids-\(UUID())").path
+        let script = "sleep 300 & echo $! > \(pidFile); echo $$ >> \(pidFile); sleep 300 | cat"
+        let started = ContinuousClock.now
+        let result = await runner.run(Self.sh(script, timeout: .milliseconds(500)), stop: StopSignal())
+        let elapsed = ContinuousClock.now - started
+        #expect(result.timedOut)
+        #expect(result.termination == .signaled(SIGTERM))
+        #expect(elapsed < .seconds(5))
+        let pids = Self.pids(in: try String(contentsOfFile: pidFile, encoding: .utf8))
+        #expect(pids.count == 2)
+        try await Task.sleep(for: .milliseconds(100))
+        for pid in pids {
+            #expect(!Self.isAlive(pid), "pid \(pid) survived")
+        }
+        // The pipeline's members too: nothing in the step's process group is left.
+        let group = pids.last!
+        let members = try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap(Int32.init).filter { pid in
+            guard Self.isAlive(pid), let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { return false }
+            let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+            return fields.count > 2 && Int32(fields[2]) == group
+        }
+        #expect(members.isEmpty, "left in group \(group): \(members)")
+    }
+
+    @Test("a step that traps SIGTERM is killed with SIGKILL after the grace period")
+    func trapsTerm() async {
+        let script = "trap '' TERM; echo $$; while true; do sleep 0.05; done"
+        let started = ContinuousClock.now
+        let result = await runner.run(Self.sh(script, timeout: .milliseconds(300), grace: .milliseconds(700)), stop: StopSignal())
+        let elapsed = ContinuousClock.now - started
+        #expect(result.timedOut)
+        #expect(result.termination == .signaled(SIGKILL))
+        #expect(elapsed >= .milliseconds(1000))
+        #expect(elapsed < .seconds(5))
+        for pid in Self.pids(in: result.stdout) {
+            #expect(!Self.isAlive(pid))
+        }
+    }
+
+    @Test("a step that exits 0 but leaves a background child: the child is killed, the step ends at once")
+    func backgroundChild() async throws {
+        let started = ContinuousClock.now
+        let result = await runner.run(Self.sh("sleep 300 & echo $!; exit 0", timeout: .seconds(60)), stop: StopSignal())
+        #expect(result.termination == .exited(0))
+        #expect(ContinuousClock.now - started < .seconds(5))
+        let child = try #require(Self.pids(in: result.stdout).first)
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(!Self.isAlive(child))
+    }
+
+    @Test("a step that closes its output early is still timed out")
+    func closesOutputEarly() async {
+        let result = await runner.run(Self.sh("exec >&- 2>&-; sleep 300", timeout: .milliseconds(300)), stop: StopSignal())
+        #expect(result.timedOut)
+    }
+
+    @Test("a stop request tears a running step down")
+    func stop() async throws {
+        let stop = StopSignal()
+        async let result = runner.run(Self.sh("sleep 300"), stop: stop)
+        try await Task.sleep(for: .milliseconds(200))
+        stop.trigger()
+        let finished = await result
+        #expect(finished.cancelled)
+        #expect(!finished.timedOut)
+        #expect(finished.termination == .signaled(SIGTERM))
+    }
+
+    @Test("100 MB of output: counted in full, kept bounded, memory stays flat")
+    func hugeOutput() async {
+        let before = Self.peakResidentKiB()
+        let result = await runner.run(Self.request(.argv(["head", "-c", "100000000", "/dev/zero"])), stop: StopSignal())
+        let after = Self.peakResidentKiB()
+        #expect(result.termination == .exited(0))
+        #expect(result.stdoutBytes == 100_000_000)
+        #expect(result.stdout.utf8.count < 64 * 1024 + 100)
+        #expect(result.stdout.contains("bytes omitted by medic"))
+        #expect(after - before < 50 * 1024, "peak RSS grew by \(after - before) KiB")
+    }
+
+    static func peakResidentKiB() -> Int {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
+        return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+    }
+}
+
+@Suite struct BoundedCaptureTests {
+    @Test("keeps head and tail and counts everything", arguments: [1, 7, 100, 4096])
+    func headAndTail(chunk: Int) {
+        var capture = BoundedCapture(limit: 20)
+        let data = Array("0123456789abcdefghijklmnopqrstuvwxyz".utf8)
+        var index = 0
+        while index < data.count {
+            capture.append(Array(data[index..<min(index + chunk, data.count)]))
+            index += chunk
+        }
+        #expect(capture.totalBytes == 36)
+        #expect(capture.omittedBytes == 16)
+        #expect(capture.text == "0123456789\n[… 16 bytes omitted by medic …]\nqrstuvwxyz")
+    }
+
+    @Test("short output is kept whole")
+    func short() {
+        var capture = BoundedCapture(limit: 64)
+        capture.append(Array("hello\n".utf8))
+        #expect(capture.text == "hello\n")
+        #expect(capture.omittedBytes == 0)
+    }
+}
