@@ -34,6 +34,14 @@ import Testing
 
     let runner = SubprocessRunner()
 
+    /// A plain file without execute bits.
+    static let notExecutable: String = {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("medic-not-executable").path
+        FileManager.default.createFile(atPath: path, contents: Data("echo hi\n".utf8), attributes: [.posixPermissions: 0o644])
+        _ = chmod(path, 0o644)
+        return path
+    }()
+
     @Test("runs argv and captures stdout and stderr separately")
     func basic() async {
         let result = await runner.run(Self.sh("echo out; echo err >&2; exit 3"), stop: StopSignal())
@@ -56,7 +64,7 @@ import Testing
     @Test("a missing executable fails to start with a clear reason", arguments: [
         (["/usr/bin/nope"], "could not start: /usr/bin/nope: no such file"),
         (["no-such-program-medic"], "could not start: no-such-program-medic: not found in PATH"),
-        (["/etc/hostname"], "could not start: /etc/hostname: permission denied"),
+        ([SubprocessRunnerTests.notExecutable], "could not start: \(SubprocessRunnerTests.notExecutable): permission denied"),
     ])
     func missingExecutable(argv: [String], message: String) async {
         let result = await runner.run(Self.request(.argv(argv)), stop: StopSignal())
