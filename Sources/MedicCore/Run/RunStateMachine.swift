@@ -297,6 +297,18 @@ public struct RunStateMachine: Sendable {
 
     // MARK: Reporting
 
+    /// The number of the attempt of `id` that is running (or last ran) in `phase`.
+    public func attemptNumber(of id: String, phase: AttemptPhase) -> Int {
+        switch phase {
+        case .main:
+            if case .running(let attempt) = states[id] { return attempt }
+            return attempts[id]?.count ?? 0
+        case .rollback:
+            if case .running(let attempt) = rollbacks[id] { return attempt }
+            return rollbackAttempts[id]?.count ?? 0
+        }
+    }
+
     /// The final status of a step, as reported once the run has finished.
     public func status(of id: String) -> StepReportStatus {
         switch rollbacks[id] {

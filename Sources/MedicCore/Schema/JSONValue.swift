@@ -13,6 +13,9 @@ public indirect enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral,
     public init(booleanLiteral value: Bool) { self = .bool(value) }
     public init(integerLiteral value: Int) { self = .number(Double(value)) }
     public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    public init(_ value: Int) { self = .number(Double(value)) }
+    public init(_ value: String?) { self = value.map(JSONValue.string) ?? .null }
+
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
         self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
     }
@@ -59,6 +62,20 @@ public indirect enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral,
             }
         }
         return output + "\""
+    }
+
+    /// On one line, with sorted keys and no insignificant whitespace.
+    public var compact: String {
+        switch self {
+        case .string(let value): return Self.quote(value)
+        case .number(let value):
+            return value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
+        case .bool(let value): return value ? "true" : "false"
+        case .null: return "null"
+        case .array(let items): return "[" + items.map(\.compact).joined(separator: ",") + "]"
+        case .object(let members):
+            return "{" + members.keys.sorted().map { Self.quote($0) + ":" + members[$0]!.compact }.joined(separator: ",") + "}"
+        }
     }
 
     /// The members of an object, or nil.

@@ -1,0 +1,43 @@
+import Foundation
+
+/// One fact for the audit log: when, what kind, which run, and a JSON body (already redacted).
+public struct AuditEvent: Sendable, Equatable {
+    public var time: Date
+    /// Dotted kind: `run.started`, `attempt.finished`, `rollback.started`, ...
+    public var kind: String
+    public var runID: String
+    public var body: [String: JSONValue]
+
+    public init(time: Date, kind: String, runID: String, body: [String: JSONValue]) {
+        self.time = time
+        self.kind = kind
+        self.runID = runID
+        self.body = body
+    }
+
+    /// One line of compact JSON with sorted keys (`time`, `kind`, `run_id` and the body's fields).
+    public var jsonLine: String {
+        var members = body
+        members["time"] = .string(RFC3339.format(time))
+        members["kind"] = .string(kind)
+        members["run_id"] = .string(runID)
+        return JSONValue.object(members).compact
+    }
+}
+
+/// Where audit events go. The durable SQLite log and, later, a PostgreSQL one conform; so does an in-memory
+/// log for tests. Appending throws only when the machinery breaks (disk full, database gone).
+public protocol AuditLog: Sendable {
+    func append(_ event: AuditEvent) async throws
+}
+
+/// Keeps events in memory, in order.
+public actor InMemoryAuditLog: AuditLog {
+    public private(set) var events: [AuditEvent] = []
+
+    public init() {}
+
+    public func append(_ event: AuditEvent) async throws {
+        events.append(event)
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+
+/// A runbook made ready for one run (or plan): params resolved and checked, the graph built, the base
+/// environment assembled, and a redactor for its secrets.
+public struct PreparedRun: Sendable {
+    public var runbook: Runbook
+    public var graph: StepGraph
+    public var context: RunContext
+    public var params: ParamResolver.Resolved
+    /// PATH, LANG and the `inherit_env` variables; each step adds MEDIC_* and its own `env`.
+    public var baseEnvironment: [String: String]
+    public var redactor: Redactor
+
+    /// Why a run cannot be prepared.
+    public struct Problems: Error, Sendable, Equatable, CustomStringConvertible {
+        public var messages: [String]
+        public var description: String { messages.joined(separator: "\n") }
+    }
+
+    public static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    /// - Parameters:
+    ///   - given: `--param` values.
+    ///   - environment: Medic's own environment (for `from: env.*`, PATH, LANG and `inherit_env`).
+    public static func prepare(
+        _ runbook: Runbook, runID: String, given: [String: String], alert: Alert?, environment: [String: String]
+    ) -> Result<PreparedRun, Problems> {
+        let graph: StepGraph
+        switch StepGraph.build(runbook.steps) {
+        case .success(let built): graph = built
+        case .failure: return .failure(Problems(messages: ["runbook '\(runbook.id)' has an invalid step graph; run medic validate"]))
+        }
+        let resolved: ParamResolver.Resolved
+        switch ParamResolver.resolve(runbook, given: given, alert: alert, environment: environment) {
+        case .success(let values): resolved = values
+        case .failure(let problems): return .failure(Problems(messages: problems.items.map(\.description)))
+        }
+        var base: [String: String] = [
+            "PATH": environment["PATH"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultPath,
+            "LANG": environment["LANG"].flatMap { $0.isEmpty ? nil : $0 } ?? "C.UTF-8",
+        ]
+        for name in runbook.policy.inheritEnv {
+            if let value = environment[name] { base[name] = value }
+        }
+        return .success(
+            PreparedRun(
+                runbook: runbook, graph: graph, context: RunContext(runID: runID, params: resolved.values, alert: alert),
+                params: resolved, baseEnvironment: base, redactor: Redactor(secrets: resolved.secrets)))
+    }
+
+    /// A fresh run id: time-ordered, unique enough across replicas (`20261125T103955Z-3f9a1c2e`).
+    public static func newRunID(now: Date = Date()) -> String {
+        let stamp = now.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: false)
+            .timeZone(separator: .omitted).dateSeparator(.omitted).timeSeparator(.omitted))
+        let random = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        return stamp + "-" + String(repeating: "0", count: 8 - random.count) + random
+    }
+
+    /// Params as shown to people and the audit log: secrets as `***`.
+    public var displayedParams: [String: String] {
+        var shown: [String: String] = [:]
+        for param in runbook.params {
+            guard let value = params.values[param.name] else { continue }
+            shown[param.name] = param.secret ? Redactor.mask : redactor.redact(value.description)
+        }
+        return shown
+    }
+}

@@ -1,0 +1,210 @@
+import Foundation
+import MedicCore
+
+/// Drives a `RunStateMachine` with a real `ProcessRunner` and an injected clock, and records every event to an
+/// `AuditLog` before reporting it as done.
+public struct Executor: Sendable {
+    public var runner: any ProcessRunner
+    public var clock: any Clock<Duration>
+    public var audit: any AuditLog
+    public var maxParallel: Int
+    /// Who started the run: `operator:<user>`, `alert`, `api`.
+    public var initiator: String
+
+    public init(
+        runner: any ProcessRunner = SubprocessRunner(), clock: any Clock<Duration> = ContinuousClock(),
+        audit: any AuditLog, maxParallel: Int = 4, initiator: String = "operator"
+    ) {
+        self.runner = runner
+        self.clock = clock
+        self.audit = audit
+        self.maxParallel = maxParallel
+        self.initiator = initiator
+    }
+
+    /// Something worth showing an operator while the run goes on.
+    public enum Progress: Sendable {
+        case attemptStarted(step: String, phase: AttemptPhase, attempt: Int, elapsed: Duration)
+        case attemptFinished(step: String, phase: AttemptPhase, attempt: Int, result: AttemptResult, elapsed: Duration)
+        case retryScheduled(step: String, phase: AttemptPhase, nextAttempt: Int, delay: Duration)
+        case stepSkipped(step: String, reason: String)
+        case stopping(steps: [String])
+        case rollbackStarted(steps: [String])
+        case finished(RunOutcome, elapsed: Duration)
+    }
+
+    /// The audit log failed; the run was stopped and rolled back where possible.
+    public struct AuditFailure: Error, CustomStringConvertible {
+        public var underlying: any Error
+        public var report: RunReport
+        public var description: String { "audit log write failed: \(underlying)" }
+    }
+
+    /// Runs `prepared` to its end. `cancel` asks for a clean stop (running steps torn down, then rollback).
+    public func run(
+        _ prepared: PreparedRun, cancel: StopSignal = StopSignal(), runbookDigest: String? = nil,
+        progress: @escaping @Sendable (Progress) -> Void = { _ in }
+    ) async throws(AuditFailure) -> RunReport {
+        let redactor = prepared.redactor
+        let runID = prepared.context.runID
+        var machine = RunStateMachine(
+            runbook: prepared.runbook, graph: prepared.graph, context: prepared.context,
+            baseEnvironment: prepared.baseEnvironment, maxParallel: maxParallel,
+            seed: UInt64.random(in: 0...UInt64.max))
+        let startedAt = Date()
+        let start = ContinuousClock.now
+        var attemptStarts: [String: Date] = [:]
+        var stops: [String: StopSignal] = [:]
+        var auditError: (any Error)?
+        let audit = self.audit
+        let runner = self.runner
+        let clock = self.clock
+
+        func record(_ kind: String, _ body: [String: JSONValue]) async {
+            guard auditError == nil else { return }
+            do {
+                try await audit.append(AuditEvent(time: Date(), kind: kind, runID: runID, body: body))
+            } catch {
+                auditError = error
+            }
+        }
+
+        var started: [String: JSONValue] = [
+            "runbook": .string(prepared.runbook.id), "initiator": .string(initiator),
+            "params": .object(prepared.displayedParams.mapValues(JSONValue.string)),
+        ]
+        if let runbookDigest { started["runbook_sha256"] = .string(runbookDigest) }
+        if let alert = prepared.context.alert {
+            started["alert"] = [
+                "fingerprint": .string(alert.fingerprint), "status": .string(alert.status.rawValue),
+                "labels": .object(alert.labels.mapValues { .string(redactor.redact($0)) }),
+            ]
+        }
+        await record("run.started", started)
+
+        let (events, continuation) = AsyncStream.makeStream(of: RunStateMachine.Event.self)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await cancel.wait()
+                if !Task.isCancelled { continuation.yield(.cancelRequested) }
+            }
+            var pending = machine.handle(.start)
+            if auditError != nil { pending += machine.handle(.cancelRequested) }
+            var iterator = events.makeAsyncIterator()
+            while true {
+                for action in pending {
+                    switch action {
+                    case .startAttempt(let request):
+                        let key = "\(request.phase.rawValue):\(request.step)#\(request.attempt)"
+                        attemptStarts[key] = Date()
+                        let stop = StopSignal()
+                        stops[request.step] = stop
+                        var body: [String: JSONValue] = [
+                            "step": .string(request.step), "phase": .string(request.phase.rawValue),
+                            "attempt": JSONValue(request.attempt),
+                            "timeout_ms": request.timeout.map { JSONValue(Int($0.milliseconds)) } ?? .null,
+                            "env": .array(request.environment.keys.sorted().map(JSONValue.string)),
+                        ]
+                        switch request.command {
+                        case .argv(let argv): body["argv"] = .array(redactor.redact(argv).map(JSONValue.string))
+                        case .shell(let script): body["shell"] = .string(script)
+                        }
+                        await record("attempt.started", body)
+                        progress(.attemptStarted(step: request.step, phase: request.phase, attempt: request.attempt, elapsed: ContinuousClock.now - start))
+                        group.addTask {
+                            let result = await runner.run(request, stop: stop)
+                            continuation.yield(.attemptFinished(step: request.step, phase: request.phase, result: result))
+                        }
+                    case .scheduleRetry(let step, let phase, let next, let delay):
+                        await record("retry.scheduled", [
+                            "step": .string(step), "phase": .string(phase.rawValue), "next_attempt": JSONValue(next),
+                            "delay_ms": JSONValue(Int(delay.milliseconds)),
+                        ])
+                        progress(.retryScheduled(step: step, phase: phase, nextAttempt: next, delay: delay))
+                        group.addTask {
+                            do {
+                                try await clock.sleep(for: delay)
+                                continuation.yield(.retryDue(step: step, phase: phase))
+                            } catch {}
+                        }
+                    case .scheduleDeadline(let after):
+                        group.addTask {
+                            do {
+                                try await clock.sleep(for: after)
+                                continuation.yield(.deadlineReached)
+                            } catch {}
+                        }
+                    case .stopAttempts(let steps):
+                        await record("run.stopping", ["steps": .array(steps.map(JSONValue.string))])
+                        progress(.stopping(steps: steps))
+                        for step in steps { stops[step]?.trigger() }
+                    case .stepSkipped(let step, let reason):
+                        await record("step.skipped", ["step": .string(step), "reason": .string(reason)])
+                        progress(.stepSkipped(step: step, reason: reason))
+                    case .stepFinished(let step, let status):
+                        await record("step.finished", ["step": .string(step), "status": .string(status.rawValue)])
+                    case .rollbackStarted(let steps):
+                        await record("rollback.started", ["steps": .array(steps.map(JSONValue.string))])
+                        progress(.rollbackStarted(steps: steps))
+                    case .rollbackFinished(let step, let succeeded):
+                        await record("rollback.finished", ["step": .string(step), "succeeded": .bool(succeeded)])
+                    case .finished:
+                        break
+                    }
+                }
+                if machine.outcome != nil { break }
+                guard let event = await iterator.next() else { break }
+                if case .attemptFinished(let step, let phase, var result) = event {
+                    result.stdout = redactor.redact(result.stdout)
+                    result.stderr = redactor.redact(result.stderr)
+                    let attempt = machine.attemptNumber(of: step, phase: phase)
+                    var body: [String: JSONValue] = [
+                        "step": .string(step), "phase": .string(phase.rawValue), "attempt": JSONValue(attempt),
+                        "exit_code": result.exitCode.map { JSONValue($0) } ?? .null,
+                        "signal": result.signal.map { JSONValue($0) } ?? .null,
+                        "timed_out": .bool(result.timedOut), "cancelled": .bool(result.cancelled),
+                        "duration_ms": JSONValue(Int(result.duration.milliseconds)),
+                        "stdout": .string(result.stdout), "stderr": .string(result.stderr),
+                        "stdout_bytes": JSONValue(result.stdoutBytes), "stderr_bytes": JSONValue(result.stderrBytes),
+                    ]
+                    if case .launchFailed(let reason) = result.termination { body["error"] = .string(reason) }
+                    await record("attempt.finished", body)
+                    progress(.attemptFinished(step: step, phase: phase, attempt: attempt, result: result, elapsed: ContinuousClock.now - start))
+                    pending = machine.handle(.attemptFinished(step: step, phase: phase, result: result))
+                } else {
+                    pending = machine.handle(event)
+                }
+                // A failed audit write stops the run before its next step: record nothing more, roll back.
+                if auditError != nil { pending += machine.handle(.cancelRequested) }
+            }
+            continuation.finish()
+            group.cancelAll()
+        }
+        let outcome = machine.outcome ?? .cancelled
+        let finishedAt = Date()
+        await record("run.finished", ["outcome": .string(outcome.rawValue), "duration_ms": JSONValue(Int((ContinuousClock.now - start).milliseconds))])
+        progress(.finished(outcome, elapsed: ContinuousClock.now - start))
+        let report = RunReport(
+            runID: runID, runbook: prepared.runbook.id, outcome: outcome, startedAt: startedAt, finishedAt: finishedAt,
+            params: prepared.displayedParams,
+            steps: prepared.runbook.steps.map { step in
+                func attempts(_ results: [AttemptResult], _ phase: AttemptPhase) -> [RunReport.Attempt] {
+                    results.enumerated().map { index, result in
+                        var redacted = result
+                        redacted.stdout = redactor.redact(result.stdout)
+                        redacted.stderr = redactor.redact(result.stderr)
+                        return RunReport.Attempt(
+                            number: index + 1, startedAt: attemptStarts["\(phase.rawValue):\(step.id)#\(index + 1)"] ?? startedAt,
+                            result: redacted)
+                    }
+                }
+                return RunReport.StepEntry(
+                    id: step.id, status: machine.status(of: step.id), skipReason: machine.skipReasons[step.id],
+                    attempts: attempts(machine.attempts[step.id] ?? [], .main),
+                    rollbackAttempts: attempts(machine.rollbackAttempts[step.id] ?? [], .rollback),
+                    hasRollback: step.rollback != nil)
+            })
+        if let auditError { throw AuditFailure(underlying: auditError, report: report) }
+        return report
+    }
+}
