@@ -2,12 +2,12 @@ import ArgumentParser
 
 /// The `medic` command line: parses, wires concrete types, runs, maps results to exit codes.
 @main
-struct Medic: ParsableCommand {
+struct Medic: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "medic",
         abstract: "Self-healing runbook automation: match alerts to runbooks and run them safely.",
         version: MedicVersion.current,
-        subcommands: [ValidateCommand.self, SchemaCommand.self, BenchCommand.self]
+        subcommands: [ValidateCommand.self, PlanCommand.self, RunCommand.self, SchemaCommand.self, BenchCommand.self]
     )
 }
 

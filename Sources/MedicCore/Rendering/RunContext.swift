@@ -51,7 +51,7 @@ public struct StepOutputs: Sendable, Equatable {
 
     public static let notRun = StepOutputs(stdout: "", stderr: "", exitCode: -1, status: "not_run")
 
-    static func trimmingTrailingNewlines(_ text: String) -> String {
+    public static func trimmingTrailingNewlines(_ text: String) -> String {
         var end = text.endIndex
         while end > text.startIndex {
             let previous = text.index(before: end)

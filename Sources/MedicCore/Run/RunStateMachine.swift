@@ -51,7 +51,8 @@ public struct RunStateMachine: Sendable {
     public let runbook: Runbook
     public let graph: StepGraph
     public let maxParallel: Int
-    private(set) public var context: RunContext
+    /// What templates and `when` read; grows as steps finish.
+    public var context: RunContext
     private let baseEnvironment: [String: String]
     private var phase: Phase = .idle
     private var states: [String: StepState] = [:]
@@ -329,7 +330,7 @@ public struct RunStateMachine: Sendable {
     // MARK: Rendering
 
     /// Renders the step (or its rollback) for attempt `attempt` against the outputs known now.
-    func request(for id: String, phase: AttemptPhase, attempt: Int) -> AttemptRequest {
+    public func request(for id: String, phase: AttemptPhase, attempt: Int) -> AttemptRequest {
         let step = runbook.step(withID: id)!
         let body = phase == .rollback ? step.rollback! : step.body
         var environment = baseEnvironment

@@ -1,0 +1,170 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import MedicCore
+import MedicExecution
+import MedicStore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `medic run RUNBOOK`: run it now as an operator, with live progress; Ctrl-C cancels cleanly.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a runbook now, as an operator, with live progress. Exit 0 when it succeeded, 1 otherwise.",
+        discussion: """
+            Ctrl-C stops the run cleanly: running steps are torn down (their whole process group), the steps that \
+            succeeded are rolled back, and the run is recorded as cancelled.
+            """
+    )
+
+    @OptionGroup var input: RunbookInput
+
+    @Option(help: "Output format: text (progress and a summary) or json (the run report; progress goes to stderr).")
+    var format: OutputFormat = .text
+
+    @Option(help: "Append run events to this JSON Lines file.")
+    var events = ".medic/events.jsonl"
+
+    @Option(help: "Most steps to run at once.")
+    var maxParallel = 4
+
+    func validate() throws {
+        if maxParallel < 1 { throw ValidationError("--max-parallel must be at least 1") }
+    }
+
+    func run() async throws {
+        try await Self.reporting {
+            let runID = PreparedRun.newRunID()
+            let (prepared, source) = try input.prepare(runID: runID)
+            let audit: JSONLinesAuditLog
+            do {
+                audit = try JSONLinesAuditLog(path: events)
+            } catch {
+                throw CommandFailure("cannot open the event log \(events): \(error)")
+            }
+            let executor = Executor(
+                audit: audit, maxParallel: maxParallel, initiator: "operator:\(ProcessInfo.processInfo.userName)")
+            let cancel = StopSignal()
+            let interrupts = InterruptHandler(cancel: cancel)
+            defer { interrupts.restore() }
+            let printer = ProgressPrinter(toStandardError: format == .json, redactor: prepared.redactor)
+            printer.header(prepared, source: source.path)
+            let report: RunReport
+            do {
+                report = try await executor.run(prepared, cancel: cancel) { printer.show($0) }
+            } catch let failure as Executor.AuditFailure {
+                printer.line("medic: \(failure.description); the run was stopped")
+                report = failure.report
+            }
+            switch format {
+            case .json: print(report.json.rendered())
+            case .text: printer.summary(report, events: events)
+            }
+            if report.outcome != .succeeded { throw ExitCode(1) }
+        }
+    }
+}
+
+/// Turns SIGINT/SIGTERM into a clean cancel of the run (the first one); later ones only remind.
+final class InterruptHandler: @unchecked Sendable {
+    private var sources: [DispatchSourceSignal] = []
+    private let queue = DispatchQueue(label: "medic.signals")
+    private var count = 0
+
+    init(cancel: StopSignal) {
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)
+            source.setEventHandler { [weak self] in
+                guard let self else { return }
+                self.count += 1
+                var standardError = StandardError()
+                if self.count == 1 {
+                    print("\nmedic: stopping: tearing down running steps, then rolling back", to: &standardError)
+                    cancel.trigger()
+                } else {
+                    print("medic: still stopping (rollback in progress); waiting for it to finish", to: &standardError)
+                }
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    func restore() {
+        for source in sources { source.cancel() }
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
+    }
+}
+
+/// Prints live progress: one plain line per event, with the elapsed time of the run.
+struct ProgressPrinter: Sendable {
+    var toStandardError: Bool
+    var redactor: Redactor
+
+    func line(_ text: String) {
+        if toStandardError {
+            var standardError = StandardError()
+            print(text, to: &standardError)
+        } else {
+            // Unbuffered, so progress shows up at once even when stdout is a pipe.
+            FileHandle.standardOutput.write(Data((text + "\n").utf8))
+        }
+    }
+
+    static func seconds(_ duration: Duration) -> String {
+        String(format: "%7.2fs", Double(duration.milliseconds) / 1000)
+    }
+
+    func header(_ prepared: PreparedRun, source: String) {
+        line("run \(prepared.context.runID): runbook \(prepared.runbook.id) (\(source)), \(prepared.runbook.steps.count) steps")
+    }
+
+    func show(_ progress: Executor.Progress) {
+        switch progress {
+        case .attemptStarted(let step, let phase, let attempt, let elapsed):
+            let what = phase == .rollback ? "rollback of \(step)" : step
+            line("[\(Self.seconds(elapsed))] ▶ \(what)\(attempt > 1 ? " (attempt \(attempt))" : "")")
+        case .attemptFinished(let step, let phase, let attempt, let result, let elapsed):
+            let what = phase == .rollback ? "rollback of \(step)" : step
+            let took = Self.seconds(result.duration).trimmingCharacters(in: .whitespaces)
+            var verdict: String
+            switch result.termination {
+            case .exited(0) where !result.timedOut && !result.cancelled: verdict = "✔ \(what) succeeded"
+            case .exited(let code): verdict = "✘ \(what) failed: exit \(code)"
+            case .signaled(let signal): verdict = "✘ \(what) killed by signal \(signal)"
+            case .launchFailed(let reason): verdict = "✘ \(what) \(reason)"
+            }
+            if result.timedOut { verdict = "✘ \(what) timed out" }
+            if result.cancelled { verdict = "■ \(what) stopped" }
+            line("[\(Self.seconds(elapsed))] \(verdict) (attempt \(attempt), \(took))")
+            if !result.succeeded, !result.cancelled {
+                let tail = (result.stderr.isEmpty ? result.stdout : result.stderr).split(separator: "\n").suffix(5)
+                for output in tail { line("            | \(output)") }
+            }
+        case .retryScheduled(let step, _, let next, let delay):
+            line("           ↻ \(step): attempt \(next) in \(delay.dslDescription)")
+        case .stepSkipped(let step, let reason):
+            line("           ⤼ \(step) skipped (\(reason))")
+        case .stopping(let steps):
+            line("           ■ stopping \(steps.joined(separator: ", "))")
+        case .rollbackStarted(let steps):
+            line("           ↺ rolling back: \(steps.joined(separator: " → "))")
+        case .finished(let outcome, let elapsed):
+            line("[\(Self.seconds(elapsed))] run \(outcome.rawValue)")
+        }
+    }
+
+    func summary(_ report: RunReport, events: String) {
+        line("")
+        for step in report.steps {
+            let attempts = step.attempts.count
+            line("  \(step.status.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)) \(step.id)\(attempts > 1 ? " (\(attempts) attempts)" : "")")
+        }
+        line("outcome: \(report.outcome.rawValue)   run id: \(report.runID)   events: \(events)")
+    }
+}
