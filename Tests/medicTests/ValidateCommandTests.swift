@@ -27,10 +27,13 @@ import Testing
         var stderr: String
     }
 
-    static func medicSync(_ arguments: [String]) throws -> Result {
+    static func medicSync(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.currentDirectoryURL = packageRoot
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("medic-cli-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

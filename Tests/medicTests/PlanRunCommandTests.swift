@@ -1,0 +1,156 @@
+import Foundation
+import Testing
+
+/// `medic plan` and `medic run` as a user runs them: real binary, real processes, temp files.
+@Suite struct PlanRunCommandTests {
+    let directory: URL
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("medic-cli-run-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    func write(_ name: String, _ text: String) throws -> String {
+        let url = directory.appendingPathComponent(name)
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        return url.path
+    }
+
+    var marker: String { directory.appendingPathComponent("created").path }
+
+    var runbookText: String {
+        """
+        runbook: touchy
+        params:
+          instance: { type: string, from: alert.labels.instance, pattern: '[A-Za-z0-9.:-]+' }
+          token: { type: string, from: env.MEDIC_TEST_SECRET, default: '', secret: true }
+        steps:
+          - id: probe
+            run: [echo, 'probing {{ params.instance }}']
+            timeout: 5s
+            readonly: true
+          - id: create
+            run: [touch, '\(marker)']
+            when: steps.probe.exit_code == 0
+            timeout: 5s
+            rollback: { run: [rm, -f, '\(marker)'], timeout: 5s }
+          - id: report
+            shell: echo "token=$TOKEN"
+            env: { TOKEN: '{{ params.token }}' }
+            timeout: 5s
+        """
+    }
+
+    var alertFile: String {
+        get throws {
+            try write(
+                "alert.json",
+                #"{"receiver":"medic","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"X","instance":"db1:9100"},"annotations":{}},{"status":"firing","labels":{"alertname":"X","instance":"db2:9100"},"annotations":{}}]}"#
+            )
+        }
+    }
+
+    @Test("plan executes nothing without --probe, and renders the alert's values")
+    func planStartsNothing() throws {
+        let runbook = try write("touchy.yaml", runbookText)
+        let result = try ValidateCommandTests.medicSync(["plan", runbook, "--alert", try alertFile, "--alert-index", "1"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("run: echo 'probing db2:9100'"))
+        #expect(result.stdout.contains("nothing was executed"))
+        #expect(!FileManager.default.fileExists(atPath: marker))
+    }
+
+    @Test("plan --probe runs only the readonly step and shows its output; --format json has the documented fields")
+    func planProbe() throws {
+        let runbook = try write("touchy.yaml", runbookText)
+        let result = try ValidateCommandTests.medicSync(["plan", runbook, "--alert", try alertFile, "--probe", "--format", "json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("holds 2 alerts; using alert 0"))
+        #expect(!FileManager.default.fileExists(atPath: marker))
+        let plan = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(plan["runbook"] as? String == "touchy")
+        #expect((plan["params"] as? [String: String])?["instance"] == "db1:9100")
+        #expect(plan["parallel_groups"] as? [[String]] == [["probe"], ["create"], ["report"]])
+        let steps = try #require(plan["steps"] as? [[String: Any]])
+        #expect(steps.map { $0["id"] as? String } == ["probe", "create", "report"])
+        for key in ["id", "needs", "env", "timeout_ms", "retry", "readonly", "when", "rollback"] {
+            #expect(steps[1][key] != nil, "missing \(key)")
+        }
+        #expect(steps[0]["argv"] as? [String] == ["echo", "probing db1:9100"])
+        #expect(steps[2]["shell"] as? String == "echo \"token=$TOKEN\"")
+        #expect((steps[0]["probe"] as? [String: Any])?["stdout"] as? String == "probing db1:9100\n")
+        #expect(steps[1]["when_result"] as? Bool == true)
+    }
+
+    @Test("a param that fails its pattern stops plan and run with a message naming it, exit 1")
+    func badParam() throws {
+        let runbook = try write("touchy.yaml", runbookText)
+        for command in ["plan", "run"] {
+            let result = try ValidateCommandTests.medicSync([command, runbook, "--param", "instance=db1; rm -rf /"])
+            #expect(result.status == 1)
+            #expect(result.stderr.contains("param 'instance': 'db1; rm -rf /' does not match pattern"))
+        }
+        #expect(!FileManager.default.fileExists(atPath: marker))
+    }
+
+    @Test("run: live progress, the report as JSON, secrets redacted, exit 0")
+    func runSucceeds() throws {
+        let runbook = try write("touchy.yaml", runbookText)
+        let events = directory.appendingPathComponent("events.jsonl").path
+        let process = try ValidateCommandTests.medicSync(
+            ["run", runbook, "--param", "instance=db1", "--format", "json", "--events", events],
+            environment: ["MEDIC_TEST_SECRET": "hunter2-secret"])
+        #expect(process.status == 0, "\(process.stderr)")
+        #expect(FileManager.default.fileExists(atPath: marker))
+        #expect(process.stderr.contains("✔ create succeeded"))
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(process.stdout.utf8)) as? [String: Any])
+        #expect(report["outcome"] as? String == "succeeded")
+        for key in ["run_id", "runbook", "started_at", "finished_at", "steps"] { #expect(report[key] != nil) }
+        let steps = try #require(report["steps"] as? [[String: Any]])
+        let attempts = try #require(steps[2]["attempts"] as? [[String: Any]])
+        #expect(attempts[0]["stdout"] as? String == "token=***\n")
+        for key in ["number", "exit_code", "signal", "timed_out", "duration_ms", "stdout", "stderr", "stdout_bytes", "stderr_bytes"] {
+            #expect(attempts[0][key] != nil, "missing \(key)")
+        }
+        let log = try String(contentsOfFile: events, encoding: .utf8)
+        #expect(!log.contains("hunter2-secret"))
+        #expect(!process.stdout.contains("hunter2-secret") && !process.stderr.contains("hunter2-secret"))
+        #expect(log.split(separator: "\n").count >= 8)
+    }
+
+    @Test("run: a failing step rolls back, exit 1")
+    func runFails() throws {
+        let text = runbookText.replacingOccurrences(of: "shell: echo \"token=$TOKEN\"", with: "shell: exit 9")
+        let runbook = try write("touchy.yaml", text)
+        let result = try ValidateCommandTests.medicSync(
+            ["run", runbook, "--param", "instance=db1", "--events", directory.appendingPathComponent("e.jsonl").path])
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("✘ report failed: exit 9"))
+        #expect(result.stdout.contains("rolled_back      create"))
+        #expect(!FileManager.default.fileExists(atPath: marker))
+    }
+
+    @Test("run: SIGINT stops the running step, rolls back, records cancelled")
+    func runInterrupted() async throws {
+        let text = runbookText.replacingOccurrences(of: "shell: echo \"token=$TOKEN\"", with: "shell: sleep 300")
+        let runbook = try write("touchy.yaml", text)
+        let process = Process()
+        process.executableURL = ValidateCommandTests.binary
+        process.arguments = ["run", runbook, "--param", "instance=db1", "--events", directory.appendingPathComponent("e.jsonl").path]
+        let output = directory.appendingPathComponent("out")
+        FileManager.default.createFile(atPath: output.path, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: output)
+        process.standardError = process.standardOutput
+        try process.run()
+        for _ in 0..<100 {
+            if let text = try? String(contentsOf: output, encoding: .utf8), text.contains("▶ report") { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        let printed = try String(contentsOf: output, encoding: .utf8)
+        #expect(process.terminationStatus == 1)
+        #expect(printed.contains("outcome: cancelled"), "\(printed)")
+        #expect(!FileManager.default.fileExists(atPath: marker))
+    }
+}
