@@ -1,16 +1,18 @@
 import ArgumentParser
 import Foundation
 import MedicCore
+import MedicExecution
 import MedicStore
+import Subprocess
 import Yams
 
 /// `medic bench validate`: hidden benchmark of parsing plus validation against a YAML-only baseline.
-struct BenchCommand: ParsableCommand {
+struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks (for developers).",
         shouldDisplay: false,
-        subcommands: [ValidateBench.self]
+        subcommands: [ValidateBench.self, StepsBench.self]
     )
 }
 
@@ -103,3 +105,101 @@ enum RunbookDirectoryListing {
         ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted().map { directory + "/" + $0 }
     }
 }
+
+/// `medic bench steps`: per-step overhead of a run of N `/bin/true` steps against spawning `/bin/true` N times,
+/// with the layers in between measured too (swift-subprocess alone, Medic's process runner alone).
+struct StepsBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "steps",
+        abstract: "Run a runbook of N sequential /bin/true steps; compare with spawning /bin/true N times directly."
+    )
+
+    @Option(help: "Steps per run.")
+    var count = 200
+
+    @Option(help: "Repetitions; the median is reported.")
+    var repetitions = 7
+
+    @Option(help: "Output format: text or json.")
+    var format: OutputFormat = .text
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    func run() async throws {
+        let steps = (0..<count).map { "  - id: s\($0)\n    run: [/bin/true]\n    timeout: 10s\n" }.joined()
+        let source = RunbookSource.check(data: Data("runbook: bench\nsteps:\n\(steps)".utf8), path: "bench.yaml")
+        guard let runbook = source.runbook else { throw ValidationError("bench runbook invalid") }
+        var times: [String: [Double]] = [:]
+        for repetition in 0..<repetitions {
+            // Interleaved, so drift on a shared machine hits every figure alike.
+            times["spawn", default: []].append(try ValidateBench.time { try Self.spawnLoop(count) })
+
+            var start = ContinuousClock.now
+            for _ in 0..<count {
+                var options = PlatformOptions()
+                options.createSession = true
+                _ = try await Subprocess.run(.path("/bin/true"), platformOptions: options, output: .discarded)
+            }
+            times["subprocess", default: []].append(Self.seconds(ContinuousClock.now - start))
+
+            let prepared = try PreparedRun.prepare(
+                runbook, runID: "bench-\(repetition)", given: [:], alert: nil,
+                environment: ProcessInfo.processInfo.environment
+            ).get()
+            let runner = SubprocessRunner()
+            let request = AttemptRequest(
+                step: "s", phase: .main, attempt: 1, command: .argv(["/bin/true"]), environment: prepared.baseEnvironment,
+                timeout: .seconds(10))
+            start = ContinuousClock.now
+            for _ in 0..<count { _ = await runner.run(request, stop: StopSignal()) }
+            times["runner", default: []].append(Self.seconds(ContinuousClock.now - start))
+
+            let executor = Executor(audit: InMemoryAuditLog(), maxParallel: 1)
+            start = ContinuousClock.now
+            let report = try await executor.run(prepared)
+            times["medic", default: []].append(Self.seconds(ContinuousClock.now - start))
+            guard report.outcome == .succeeded else { throw ValidationError("bench run \(report.outcome.rawValue)") }
+        }
+        let spawn = ValidateBench.median(times["spawn"]!)
+        let rows: [(String, String)] = [
+            ("medic", "medic run (executor, state machine, audit)"), ("runner", "process runner alone"),
+            ("subprocess", "swift-subprocess alone (no pipes)"),
+        ]
+        if format == .json {
+            var fields = ["\"benchmark\":\"steps\"", "\"steps\":\(count)", "\"spawn_loop_seconds\":\(spawn)"]
+            for (key, _) in rows {
+                let value = ValidateBench.median(times[key]!)
+                fields.append("\"\(key)_seconds\":\(value)")
+                fields.append("\"\(key)_ratio\":\(value / spawn)")
+            }
+            print("{" + fields.joined(separator: ",") + "}")
+            return
+        }
+        print("figure (\(count) x /bin/true, per step)              medic      baseline   ratio")
+        for (key, label) in rows {
+            let value = ValidateBench.median(times[key]!)
+            print(
+                String(
+                    format: "%@ %7.3fms   %7.3fms   %.2fx", label.padding(toLength: 44, withPad: " ", startingAt: 0),
+                    value * 1000 / Double(count), spawn * 1000 / Double(count), value / spawn))
+        }
+        print("baseline: a posix_spawn + waitpid loop (the physical limit); median of \(repetitions); target for medic: 1.5x")
+    }
+
+    /// The physical limit: posix_spawn and waitpid, nothing else.
+    static func spawnLoop(_ count: Int) throws {
+        for _ in 0..<count {
+            var pid: pid_t = 0
+            let path = "/bin/true"
+            var argv: [UnsafeMutablePointer<CChar>?] = [strdup(path), nil]
+            defer { for pointer in argv { free(pointer) } }
+            let rc = posix_spawn(&pid, path, nil, nil, &argv, environ)
+            guard rc == 0 else { throw ValidationError("posix_spawn failed: \(rc)") }
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
+    }
+}
+

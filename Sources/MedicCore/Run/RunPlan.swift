@@ -199,7 +199,7 @@ public struct RunPlan: Sendable {
                 lines += Self.describe(rollback.command, indent: "      ")
             }
             if let probe = step.probe {
-                let status = probe.result.exitCode.map { "exit \($0)" } ?? (probe.result.timedOut ? "timed out" : "\(probe.result.termination)")
+                let status = Self.describe(probe.result)
                 lines.append("    probed: \(status)")
                 for line in StepOutputs.trimmingTrailingNewlines(probe.result.stdout).split(separator: "\n", omittingEmptySubsequences: false).prefix(20) {
                     lines.append("      | \(line)")
@@ -212,6 +212,15 @@ public struct RunPlan: Sendable {
         lines.append(
             probed ? "only readonly steps were executed (--probe)" : "nothing was executed (--probe runs the readonly steps)")
         return lines.joined(separator: "\n")
+    }
+
+    private static func describe(_ result: AttemptResult) -> String {
+        if result.timedOut { return "timed out" }
+        switch result.termination {
+        case .exited(let code): return "exit \(code)"
+        case .signaled(let signal): return "killed by signal \(signal)"
+        case .launchFailed(let reason): return reason
+        }
     }
 
     private static func describe(_ command: Command, indent: String) -> [String] {

@@ -71,7 +71,7 @@ public struct RunReport: Sendable, Equatable {
                 "stdout": .string(result.stdout), "stderr": .string(result.stderr),
                 "stdout_bytes": JSONValue(result.stdoutBytes), "stderr_bytes": JSONValue(result.stderrBytes),
             ]
-            if case .launchFailed(let reason) = result.termination { members["error"] = .string(reason) }
+            if let reason = result.launchFailure { members["error"] = .string(reason) }
             return .object(members)
         }
         return [

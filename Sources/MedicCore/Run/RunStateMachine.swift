@@ -61,6 +61,14 @@ public struct RunStateMachine: Sendable {
     private var rollbackQueue: [String] = []
     private var rollbackFailed = false
     private var random: SplitMix64
+    private let stepsByID: [String: Step]
+    /// Pending steps whose dependencies are all done, in topological order.
+    private var ready: [String]
+    /// For each pending step, how many of its dependencies are not done yet.
+    private var unmet: [String: Int]
+    private let dependents: [String: [String]]
+    private let position: [String: Int]
+    private var runningCount = 0
     private(set) public var attempts: [String: [AttemptResult]] = [:]
     private(set) public var rollbackAttempts: [String: [AttemptResult]] = [:]
     private(set) public var skipReasons: [String: String] = [:]
@@ -78,6 +86,20 @@ public struct RunStateMachine: Sendable {
         self.baseEnvironment = baseEnvironment
         self.maxParallel = max(1, maxParallel)
         self.random = SplitMix64(seed: seed)
+        var byID: [String: Step] = [:]
+        for step in runbook.steps where byID[step.id] == nil { byID[step.id] = step }
+        self.stepsByID = byID
+        var dependents: [String: [String]] = [:]
+        var unmet: [String: Int] = [:]
+        for id in graph.ids {
+            let needs = graph.dependencies[id, default: []]
+            unmet[id] = needs.count
+            for need in needs { dependents[need, default: []].append(id) }
+        }
+        self.dependents = dependents
+        self.unmet = unmet
+        self.position = Dictionary(uniqueKeysWithValues: graph.topologicalOrder.enumerated().map { ($1, $0) })
+        self.ready = graph.topologicalOrder.filter { unmet[$0] == 0 }
         for id in graph.ids {
             states[id] = .pending
             rollbacks[id] = RollbackState.none
@@ -110,6 +132,7 @@ public struct RunStateMachine: Sendable {
             guard case .waitingRetry(let next) = states[step] else { return [] }
             guard phase == .running else { return [] }
             states[step] = .running(attempt: next)
+            runningCount += 1
             return [.startAttempt(request(for: step, phase: .main, attempt: next))]
         case .retryDue(let step, .rollback):
             guard case .waitingRetry(let next) = rollbacks[step], case .rollingBack = phase else { return [] }
@@ -126,45 +149,47 @@ public struct RunStateMachine: Sendable {
 
     // MARK: Running steps
 
-    private func isDone(_ id: String) -> Bool {
-        switch states[id] {
-        case .succeeded, .skipped: return true
-        case .failed, .timedOut: return runbook.step(withID: id)?.continueOnFailure == true
-        default: return false
+    /// Marks `id` as done for its dependents: those whose last dependency this was become ready.
+    private mutating func release(_ id: String) {
+        for dependent in dependents[id, default: []] {
+            unmet[dependent, default: 0] -= 1
+            if unmet[dependent] == 0, states[dependent] == .pending {
+                let rank = position[dependent] ?? 0
+                let index = ready.firstIndex { (position[$0] ?? 0) > rank } ?? ready.endIndex
+                ready.insert(dependent, at: index)
+            }
         }
     }
 
     private mutating func advance() -> [Action] {
         guard phase == .running else { return [] }
         var actions: [Action] = []
-        var progressed = true
-        while progressed {
-            progressed = false
-            for id in graph.topologicalOrder where states[id] == .pending {
-                guard graph.dependencies[id, default: []].allSatisfy(isDone) else { continue }
-                let step = runbook.step(withID: id)!
-                if let condition = step.when, !condition.evaluate(in: context) {
-                    states[id] = .skipped
-                    let reason = "when is false: \(condition.source)"
-                    skipReasons[id] = reason
-                    context.steps[id] = StepOutputs(stdout: "", stderr: "", exitCode: -1, status: "skipped")
-                    actions.append(.stepSkipped(step: id, reason: reason))
-                    progressed = true
-                    continue
-                }
-                guard runningSteps.count < maxParallel else { continue }
-                states[id] = .running(attempt: 1)
-                actions.append(.startAttempt(request(for: id, phase: .main, attempt: 1)))
-                progressed = true
+        var index = 0
+        while index < ready.count {
+            let id = ready[index]
+            let step = stepsByID[id]!
+            if let condition = step.when, !condition.evaluate(in: context) {
+                ready.remove(at: index)
+                states[id] = .skipped
+                let reason = "when is false: \(condition.source)"
+                skipReasons[id] = reason
+                context.steps[id] = StepOutputs(stdout: "", stderr: "", exitCode: -1, status: "skipped")
+                actions.append(.stepSkipped(step: id, reason: reason))
+                release(id)
+                // Steps released by the skip may come earlier in the order: start over.
+                index = 0
+                continue
             }
+            guard runningCount < maxParallel else { break }
+            ready.remove(at: index)
+            states[id] = .running(attempt: 1)
+            runningCount += 1
+            actions.append(.startAttempt(request(for: id, phase: .main, attempt: 1)))
         }
-        let active = graph.ids.contains { id in
-            switch states[id] {
-            case .pending, .running, .waitingRetry: return true
-            default: return false
-            }
-        }
-        if !active {
+        if ready.isEmpty, runningCount == 0, !states.values.contains(where: { state in
+            if case .waitingRetry = state { return true }
+            return false
+        }) {
             actions += finish(.succeeded)
         }
         return actions
@@ -172,12 +197,14 @@ public struct RunStateMachine: Sendable {
 
     private mutating func mainAttemptFinished(_ id: String, _ result: AttemptResult) -> [Action] {
         guard case .running(let attempt) = states[id] else { return [] }
+        runningCount -= 1
         attempts[id, default: []].append(result)
-        let step = runbook.step(withID: id)!
+        let step = stepsByID[id]!
         if result.succeeded {
             states[id] = .succeeded
             completionOrder.append(id)
             record(id, result, status: "succeeded")
+            release(id)
             return [.stepFinished(step: id, status: .succeeded)] + (phase == .running ? advance() : drainIfIdle())
         }
         if result.cancelled {
@@ -194,7 +221,10 @@ public struct RunStateMachine: Sendable {
         record(id, result, status: status.rawValue)
         var actions: [Action] = [.stepFinished(step: id, status: status)]
         if phase != .running { return actions + drainIfIdle() }
-        if step.continueOnFailure { return actions + advance() }
+        if step.continueOnFailure {
+            release(id)
+            return actions + advance()
+        }
         actions += beginStop(.stepFailed(id))
         return actions
     }
@@ -247,8 +277,8 @@ public struct RunStateMachine: Sendable {
     }
 
     private mutating func drainIfIdle() -> [Action] {
-        guard case .draining(let reason) = phase, runningSteps.isEmpty else { return [] }
-        let candidates = completionOrder.reversed().filter { runbook.step(withID: $0)?.rollback != nil }
+        guard case .draining(let reason) = phase, runningCount == 0 else { return [] }
+        let candidates = completionOrder.reversed().filter { stepsByID[$0]?.rollback != nil }
         guard runbook.policy.onFailure == .rollback, !candidates.isEmpty else {
             return finish(Self.outcome(for: reason, rollbackFailed: false))
         }
@@ -272,7 +302,7 @@ public struct RunStateMachine: Sendable {
             rollbacks[id] = .succeeded
             return [.rollbackFinished(step: id, succeeded: true)] + nextRollback()
         }
-        if let retry = runbook.step(withID: id)?.rollback?.retry, attempt < retry.attempts, Self.isRetryable(result, retry) {
+        if let retry = stepsByID[id]?.rollback?.retry, attempt < retry.attempts, Self.isRetryable(result, retry) {
             rollbacks[id] = .waitingRetry(nextAttempt: attempt + 1)
             return [.scheduleRetry(step: id, phase: .rollback, nextAttempt: attempt + 1, delay: delay(retry, afterAttempt: attempt))]
         }
@@ -331,7 +361,7 @@ public struct RunStateMachine: Sendable {
 
     /// Renders the step (or its rollback) for attempt `attempt` against the outputs known now.
     public func request(for id: String, phase: AttemptPhase, attempt: Int) -> AttemptRequest {
-        let step = runbook.step(withID: id)!
+        let step = stepsByID[id]!
         let body = phase == .rollback ? step.rollback! : step.body
         var environment = baseEnvironment
         for entry in body.env {

@@ -94,16 +94,36 @@ public struct AttemptResult: Sendable, Equatable {
         self.duration = duration
     }
 
+    // Not inlined: Swift 6.3's optimizer miscompiles these switches when inlined into async closures
+    // ("Found ownership error" in release builds).
+    @inline(never)
     public var succeeded: Bool {
         if case .exited(0) = termination, !timedOut, !cancelled { return true }
         return false
     }
 
+    // Not inlined: Swift 6.3's optimizer miscompiles these switches when inlined into async closures
+    // ("Found ownership error" in release builds).
+    @inline(never)
     public var exitCode: Int? {
         if case .exited(let code) = termination { return Int(code) }
         return nil
     }
 
+    /// Why the process never started, if it did not.
+    // Not inlined: Swift 6.3's optimizer miscompiles these switches when inlined into async closures
+    // ("Found ownership error" in release builds).
+    @inline(never)
+    public var launchFailure: String? {
+        switch termination {
+        case .launchFailed(let reason): reason
+        case .exited, .signaled: nil
+        }
+    }
+
+    // Not inlined: Swift 6.3's optimizer miscompiles these switches when inlined into async closures
+    // ("Found ownership error" in release builds).
+    @inline(never)
     public var signal: Int? {
         if case .signaled(let signal) = termination { return Int(signal) }
         return nil

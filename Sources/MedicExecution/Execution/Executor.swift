@@ -82,15 +82,15 @@ public struct Executor: Sendable {
         }
         await record("run.started", started)
 
-        let (events, continuation) = AsyncStream.makeStream(of: RunStateMachine.Event.self)
-        await withTaskGroup(of: Void.self) { group in
+        // Child tasks (attempts, timers, the cancel watcher) return the event they produced; the loop below is
+        // the only place that touches the state machine.
+        await withTaskGroup(of: RunStateMachine.Event?.self) { group in
             group.addTask {
                 await cancel.wait()
-                if !Task.isCancelled { continuation.yield(.cancelRequested) }
+                return Task.isCancelled ? nil : .cancelRequested
             }
             var pending = machine.handle(.start)
             if auditError != nil { pending += machine.handle(.cancelRequested) }
-            var iterator = events.makeAsyncIterator()
             while true {
                 for action in pending {
                     switch action {
@@ -113,7 +113,7 @@ public struct Executor: Sendable {
                         progress(.attemptStarted(step: request.step, phase: request.phase, attempt: request.attempt, elapsed: ContinuousClock.now - start))
                         group.addTask {
                             let result = await runner.run(request, stop: stop)
-                            continuation.yield(.attemptFinished(step: request.step, phase: request.phase, result: result))
+                            return .attemptFinished(step: request.step, phase: request.phase, result: result)
                         }
                     case .scheduleRetry(let step, let phase, let next, let delay):
                         await record("retry.scheduled", [
@@ -124,15 +124,19 @@ public struct Executor: Sendable {
                         group.addTask {
                             do {
                                 try await clock.sleep(for: delay)
-                                continuation.yield(.retryDue(step: step, phase: phase))
-                            } catch {}
+                                return .retryDue(step: step, phase: phase)
+                            } catch {
+                                return nil
+                            }
                         }
                     case .scheduleDeadline(let after):
                         group.addTask {
                             do {
                                 try await clock.sleep(for: after)
-                                continuation.yield(.deadlineReached)
-                            } catch {}
+                                return .deadlineReached
+                            } catch {
+                                return nil
+                            }
                         }
                     case .stopAttempts(let steps):
                         await record("run.stopping", ["steps": .array(steps.map(JSONValue.string))])
@@ -153,10 +157,16 @@ public struct Executor: Sendable {
                     }
                 }
                 if machine.outcome != nil { break }
-                guard let event = await iterator.next() else { break }
-                if case .attemptFinished(let step, let phase, var result) = event {
-                    result.stdout = redactor.redact(result.stdout)
-                    result.stderr = redactor.redact(result.stderr)
+                guard let next = await group.next() else { break }
+                guard let event = next else {
+                    pending = []
+                    continue
+                }
+                if case .attemptFinished(let step, let phase, let raw) = event {
+                    let result = AttemptResult(
+                        termination: raw.termination, timedOut: raw.timedOut, cancelled: raw.cancelled,
+                        stdout: redactor.redact(raw.stdout), stderr: redactor.redact(raw.stderr),
+                        stdoutBytes: raw.stdoutBytes, stderrBytes: raw.stderrBytes, duration: raw.duration)
                     let attempt = machine.attemptNumber(of: step, phase: phase)
                     var body: [String: JSONValue] = [
                         "step": .string(step), "phase": .string(phase.rawValue), "attempt": JSONValue(attempt),
@@ -167,7 +177,7 @@ public struct Executor: Sendable {
                         "stdout": .string(result.stdout), "stderr": .string(result.stderr),
                         "stdout_bytes": JSONValue(result.stdoutBytes), "stderr_bytes": JSONValue(result.stderrBytes),
                     ]
-                    if case .launchFailed(let reason) = result.termination { body["error"] = .string(reason) }
+                    if let reason = result.launchFailure { body["error"] = .string(reason) }
                     await record("attempt.finished", body)
                     progress(.attemptFinished(step: step, phase: phase, attempt: attempt, result: result, elapsed: ContinuousClock.now - start))
                     pending = machine.handle(.attemptFinished(step: step, phase: phase, result: result))
@@ -177,7 +187,6 @@ public struct Executor: Sendable {
                 // A failed audit write stops the run before its next step: record nothing more, roll back.
                 if auditError != nil { pending += machine.handle(.cancelRequested) }
             }
-            continuation.finish()
             group.cancelAll()
         }
         let outcome = machine.outcome ?? .cancelled

@@ -91,15 +91,30 @@ public struct SubprocessRunner: ProcessRunner {
                     }
                     var out = BoundedCapture(limit: limit)
                     var err = BoundedCapture(limit: limit)
-                    var ending = Ending.exited
-                    for await piece in group {
+                    var ending: Ending?
+                    var streamsOpen = 2
+                    while let piece = await group.next() {
                         switch piece {
-                        case .stdout(let capture): out = capture
-                        case .stderr(let capture): err = capture
-                        case .ended(let value): ending = value
+                        case .stdout(let capture):
+                            out = capture
+                            streamsOpen -= 1
+                        case .stderr(let capture):
+                            err = capture
+                            streamsOpen -= 1
+                        case .ended(let value):
+                            ending = value
+                        }
+                        if streamsOpen == 0, ending == nil {
+                            // Both streams closed: the process has exited or is about to (the kernel closes its
+                            // files just before it becomes a zombie), or it closed its output and lives on, in
+                            // which case the watcher keeps its timeout running.
+                            if await ExitWatcher(pid: pid, pidfd: pidfd).exitedSoon() {
+                                ending = .exited
+                                group.cancelAll()
+                            }
                         }
                     }
-                    return (out, err, ending)
+                    return (out, err, ending ?? .exited)
                 }
             }
             // Anything the step left in its group (for example `sleep 300 &` with its output redirected) dies
@@ -139,35 +154,57 @@ public struct SubprocessRunner: ProcessRunner {
         pid: pid_t, pidfd: CInt, request: AttemptRequest, stop: StopSignal, clock: any Clock<Duration>
     ) async -> Ending {
         let exit = ExitWatcher(pid: pid, pidfd: pidfd)
-        defer { exit.close() }
-        let ending: Ending = await withTaskGroup(of: Ending?.self) { group in
+        let ending: Ending? = await withTaskGroup(of: Ending?.self) { group in
+            // Most steps end by closing their output, which the caller notices without a thread hop. Watching the
+            // exit directly is for steps that exit while a background child still holds the pipes open; it starts
+            // after a short delay, in the same task as the timeout, so a short step costs a single timer.
             group.addTask {
-                await exit.wait()
-                return .exited
-            }
-            if let timeout = request.timeout {
-                group.addTask {
-                    do {
-                        try await clock.sleep(for: timeout)
-                        return .timedOut
-                    } catch {
-                        return nil
+                let delay = Duration.milliseconds(20)
+                let timeout = request.timeout
+                do {
+                    try await clock.sleep(for: timeout.map { min($0, delay) } ?? delay)
+                } catch {
+                    return nil
+                }
+                if let timeout, timeout <= delay { return .timedOut }
+                return await withTaskGroup(of: Ending?.self) { inner in
+                    inner.addTask {
+                        await exit.wait()
+                        return Task.isCancelled ? nil : .exited
                     }
+                    if let timeout {
+                        inner.addTask {
+                            do {
+                                try await clock.sleep(for: timeout - delay)
+                                return .timedOut
+                            } catch {
+                                return nil
+                            }
+                        }
+                    }
+                    let first = await inner.next() ?? nil
+                    inner.cancelAll()
+                    return first
                 }
             }
             group.addTask {
                 await stop.wait()
                 return Task.isCancelled ? nil : .stopped
             }
-            var first: Ending = .exited
+            var first: Ending?
             while let next = await group.next() {
                 if let next {
                     first = next
                     break
                 }
+                if Task.isCancelled { break }
             }
             group.cancelAll()
             return first
+        }
+        guard let ending else {
+            // The caller saw the process end and cancelled the watch.
+            return .exited
         }
         switch ending {
         case .exited:
@@ -207,7 +244,18 @@ final class ExitWatcher: Sendable {
         self.pidfd = pidfd
     }
 
-    func close() {}
+    /// True when the process has exited now or within about a millisecond (without blocking a thread).
+    func exitedSoon() async -> Bool {
+        for attempt in 0..<20 {
+            if hasExited(waitMilliseconds: 0) { return true }
+            if attempt < 5 {
+                await Task.yield()
+            } else {
+                try? await Task.sleep(for: .microseconds(100))
+            }
+        }
+        return false
+    }
 
     private func hasExited(waitMilliseconds: Int32) -> Bool {
         if pidfd >= 0 {
