@@ -150,7 +150,8 @@ struct StepsBench: AsyncParsableCommand {
             ).get()
             let runner = SubprocessRunner()
             let request = AttemptRequest(
-                step: "s", phase: .main, attempt: 1, command: .argv(["/bin/true"]), environment: prepared.baseEnvironment,
+                step: "s", phase: .main, attempt: 1, command: .argv(["/bin/true"]),
+                environment: prepared.baseEnvironment,
                 timeout: .seconds(10))
             start = ContinuousClock.now
             for _ in 0..<count { _ = await runner.run(request, stop: StopSignal()) }
@@ -185,7 +186,9 @@ struct StepsBench: AsyncParsableCommand {
                     format: "%@ %7.3fms   %7.3fms   %.2fx", label.padding(toLength: 44, withPad: " ", startingAt: 0),
                     value * 1000 / Double(count), spawn * 1000 / Double(count), value / spawn))
         }
-        print("baseline: a posix_spawn + waitpid loop (the physical limit); median of \(repetitions); target for medic: 1.5x")
+        print(
+            "baseline: a posix_spawn + waitpid loop (the physical limit); median of \(repetitions); target for medic: 1.5x"
+        )
     }
 
     /// The physical limit: posix_spawn and waitpid, nothing else.
@@ -202,4 +205,3 @@ struct StepsBench: AsyncParsableCommand {
         }
     }
 }
-

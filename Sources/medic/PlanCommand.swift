@@ -9,7 +9,8 @@ struct PlanCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plan",
         abstract: "Dry-run a runbook: resolved params, rendered commands, graph, timeouts, retries, rollback.",
-        discussion: "Nothing is executed, except `readonly: true` steps when --probe is given. Exit 0, or 1 if it cannot be planned."
+        discussion:
+            "Nothing is executed, except `readonly: true` steps when --probe is given. Exit 0, or 1 if it cannot be planned."
     )
 
     @OptionGroup var input: RunbookInput

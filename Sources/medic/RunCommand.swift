@@ -121,7 +121,9 @@ struct ProgressPrinter: Sendable {
     }
 
     func header(_ prepared: PreparedRun, source: String) {
-        line("run \(prepared.context.runID): runbook \(prepared.runbook.id) (\(source)), \(prepared.runbook.steps.count) steps")
+        line(
+            "run \(prepared.context.runID): runbook \(prepared.runbook.id) (\(source)), \(prepared.runbook.steps.count) steps"
+        )
     }
 
     func show(_ progress: Executor.Progress) {
@@ -163,7 +165,9 @@ struct ProgressPrinter: Sendable {
         line("")
         for step in report.steps {
             let attempts = step.attempts.count
-            line("  \(step.status.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)) \(step.id)\(attempts > 1 ? " (\(attempts) attempts)" : "")")
+            line(
+                "  \(step.status.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)) \(step.id)\(attempts > 1 ? " (\(attempts) attempts)" : "")"
+            )
         }
         line("outcome: \(report.outcome.rawValue)   run id: \(report.runID)   events: \(events)")
     }

@@ -17,7 +17,9 @@ struct RunbookInput: ParsableArguments {
     @Option(help: "Which alert of the payload to use, when it holds several (0-based).")
     var alertIndex: Int?
 
-    @Option(name: .customLong("param"), help: ArgumentHelp("Set a param: NAME=VALUE (repeatable).", valueName: "name=value"))
+    @Option(
+        name: .customLong("param"), help: ArgumentHelp("Set a param: NAME=VALUE (repeatable).", valueName: "name=value")
+    )
     var params: [String] = []
 
     func validate() throws {
@@ -58,7 +60,9 @@ struct RunbookInput: ParsableArguments {
         guard let decoded = source.runbook else {
             var standardError = StandardError()
             for diagnostic in source.diagnostics {
-                print(DiagnosticRenderer.text(diagnostic, sourceMap: source.sourceMap), terminator: "", to: &standardError)
+                print(
+                    DiagnosticRenderer.text(diagnostic, sourceMap: source.sourceMap), terminator: "", to: &standardError
+                )
             }
             throw CommandFailure("runbook \(source.path) is invalid; fix the errors above")
         }
@@ -83,7 +87,9 @@ struct RunbookInput: ParsableArguments {
         }
         if alerts.count > 1, alertIndex == nil {
             var standardError = StandardError()
-            print("medic: \(alert) holds \(alerts.count) alerts; using alert 0 (\(alerts[0].name)). Choose with --alert-index N.", to: &standardError)
+            print(
+                "medic: \(alert) holds \(alerts.count) alerts; using alert 0 (\(alerts[0].name)). Choose with --alert-index N.",
+                to: &standardError)
         }
         return alerts[index]
     }
@@ -96,7 +102,8 @@ struct RunbookInput: ParsableArguments {
         {
         case .success(let prepared): return (prepared, source)
         case .failure(let problems):
-            throw CommandFailure("cannot start runbook '\(runbook.id)':\n  " + problems.messages.joined(separator: "\n  "))
+            throw CommandFailure(
+                "cannot start runbook '\(runbook.id)':\n  " + problems.messages.joined(separator: "\n  "))
         }
     }
 }

@@ -3,10 +3,12 @@ import MedicCore
 import Testing
 
 @Suite struct AlertPayloadDecoderTests {
-    static let fixtures = Fixtures.packageRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures/alerts")
+    static let fixtures = Fixtures.packageRoot.deletingLastPathComponent().appendingPathComponent(
+        "shared/fixtures/alerts")
 
     static var fixtureNames: [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: fixtures.path)) ?? []).filter { $0.hasSuffix(".json") }.sorted()
+        ((try? FileManager.default.contentsOfDirectory(atPath: fixtures.path)) ?? []).filter { $0.hasSuffix(".json") }
+            .sorted()
     }
 
     @Test("the shared fixtures are present")
@@ -17,7 +19,10 @@ import Testing
     @Test("every captured payload decodes, and given fingerprints equal Alertmanager's FNV-1a", arguments: fixtureNames)
     func decodes(name: String) throws {
         let data = try Data(contentsOf: Self.fixtures.appendingPathComponent(name))
-        let note = (try? String(contentsOf: Self.fixtures.appendingPathComponent(name.replacingOccurrences(of: ".json", with: ".source.txt")), encoding: .utf8)) ?? ""
+        let note =
+            (try? String(
+                contentsOf: Self.fixtures.appendingPathComponent(
+                    name.replacingOccurrences(of: ".json", with: ".source.txt")), encoding: .utf8)) ?? ""
         // Sidecars say when a fixture was hand-edited; those fingerprints are not Alertmanager's.
         let fingerprintsGenuine = !note.contains("hand-edited")
         let alerts = try AlertPayloadDecoder.decode(data)
@@ -32,7 +37,9 @@ import Testing
                 #expect(alert.source == .grafana)
             }
             // Alertmanager computed these; Grafana's own fingerprints use another hash.
-            if alert.source == .alertmanager, fingerprintsGenuine, let given = item["fingerprint"] as? String, !given.isEmpty {
+            if alert.source == .alertmanager, fingerprintsGenuine, let given = item["fingerprint"] as? String,
+                !given.isEmpty
+            {
                 #expect(Alert.fingerprint(of: alert.labels) == given)
             }
         }
@@ -40,7 +47,8 @@ import Testing
 
     @Test("a missing fingerprint is computed from the labels")
     func computedFingerprint() throws {
-        let alerts = try AlertPayloadDecoder.decode(Data(#"{"labels":{"alertname":"X","instance":"db1"},"status":"firing"}"#.utf8))
+        let alerts = try AlertPayloadDecoder.decode(
+            Data(#"{"labels":{"alertname":"X","instance":"db1"},"status":"firing"}"#.utf8))
         #expect(alerts.first?.source == .json)
         #expect(alerts.first?.fingerprint == Alert.fingerprint(of: ["alertname": "X", "instance": "db1"]))
         #expect(Alert.fingerprint(of: [:]) == "cbf29ce484222325")

@@ -22,8 +22,10 @@ struct Simulation {
     var maxConcurrent = 0
     var retryDelays: [Duration] = []
 
-    init(_ text: String, params: [String: ParamValue] = [:], seed: UInt64 = 1, maxParallel: Int = 4,
-         script: @escaping (AttemptRequest) -> (AttemptResult, Duration)) throws {
+    init(
+        _ text: String, params: [String: ParamValue] = [:], seed: UInt64 = 1, maxParallel: Int = 4,
+        script: @escaping (AttemptRequest) -> (AttemptResult, Duration)
+    ) throws {
         let source = RunbookSource.check(data: Data(text.utf8), path: "sim.yaml")
         guard let runbook = source.runbook else {
             throw SimulationError(message: source.diagnostics.map(\.text).joined(separator: "; "))
@@ -63,13 +65,18 @@ struct Simulation {
             case .stopAttempts(let steps):
                 log.append("\(now.dslDescription) stop \(steps.joined(separator: ","))")
                 for step in steps {
-                    guard let order = running[step], let index = queue.firstIndex(where: { $0.order == order }) else { continue }
+                    guard let order = running[step], let index = queue.firstIndex(where: { $0.order == order }) else {
+                        continue
+                    }
                     queue.remove(at: index)
                     counter += 1
-                    queue.append(Scheduled(
-                        at: now,
-                        event: .attemptFinished(step: step, phase: .main, result: AttemptResult(termination: .signaled(15), cancelled: true)),
-                        order: counter))
+                    queue.append(
+                        Scheduled(
+                            at: now,
+                            event: .attemptFinished(
+                                step: step, phase: .main,
+                                result: AttemptResult(termination: .signaled(15), cancelled: true)),
+                            order: counter))
                 }
             case .stepSkipped(let step, _):
                 log.append("\(now.dslDescription) skip \(step)")
@@ -133,7 +140,9 @@ func timeout(after seconds: Int = 5) -> (AttemptResult, Duration) {
 
     @Test("independent steps run in parallel, bounded by maxParallel")
     func parallel() throws {
-        let steps = (1...6).map { Self.step("p\($0)", "    needs: []\n") }.joined() + Self.step("join", "    needs: [p1, p2, p3, p4, p5, p6]\n")
+        let steps =
+            (1...6).map { Self.step("p\($0)", "    needs: []\n") }.joined()
+            + Self.step("join", "    needs: [p1, p2, p3, p4, p5, p6]\n")
         var sim = try Simulation(Self.runbook(steps), maxParallel: 3) { _ in ok(2) }
         #expect(sim.run() == .succeeded)
         #expect(sim.maxConcurrent == 3)
@@ -143,7 +152,9 @@ func timeout(after seconds: Int = 5) -> (AttemptResult, Duration) {
 
     @Test("retries: counted, spaced by exponential backoff capped at max_delay, then success")
     func retries() throws {
-        let text = Self.runbook(Self.step("flaky", "    retry: { attempts: 5, delay: 2s, backoff: exponential, max_delay: 5s, jitter: false }\n"))
+        let text = Self.runbook(
+            Self.step(
+                "flaky", "    retry: { attempts: 5, delay: 2s, backoff: exponential, max_delay: 5s, jitter: false }\n"))
         var sim = try Simulation(text) { request in request.attempt < 4 ? fail() : ok() }
         #expect(sim.run() == .succeeded)
         #expect(sim.started.map(\.attempt) == [1, 2, 3, 4])
@@ -154,7 +165,8 @@ func timeout(after seconds: Int = 5) -> (AttemptResult, Duration) {
 
     @Test("jitter stays within [1-j, 1+j] of the delay and under max_delay")
     func jitter() throws {
-        let text = Self.runbook(Self.step("flaky", "    retry: { attempts: 30, delay: 10s, jitter: 0.5, max_delay: 12s }\n"))
+        let text = Self.runbook(
+            Self.step("flaky", "    retry: { attempts: 30, delay: 10s, jitter: 0.5, max_delay: 12s }\n"))
         var sim = try Simulation(text, seed: 42) { _ in fail() }
         #expect(sim.run() == .failed)
         #expect(sim.retryDelays.count == 29)
@@ -206,7 +218,9 @@ func timeout(after seconds: Int = 5) -> (AttemptResult, Duration) {
 
     @Test("on_failure: stop ends the run without rollback")
     func stopWithoutRollback() throws {
-        let text = Self.runbook(Self.step("a", "    rollback: { run: [undo], timeout: 5s }\n") + Self.step("b"), policy: "policy:\n  on_failure: stop\n")
+        let text = Self.runbook(
+            Self.step("a", "    rollback: { run: [undo], timeout: 5s }\n") + Self.step("b"),
+            policy: "policy:\n  on_failure: stop\n")
         var sim = try Simulation(text) { request in request.step == "b" ? fail() : ok() }
         #expect(sim.run() == .failed)
         #expect(!sim.started.contains { $0.phase == .rollback })
@@ -225,7 +239,8 @@ func timeout(after seconds: Int = 5) -> (AttemptResult, Duration) {
             return ok()
         }
         #expect(sim.run() == .rollbackFailed)
-        #expect(sim.started.filter { $0.phase == .rollback }.map { "\($0.step)#\($0.attempt)" } == ["b#1", "b#2", "a#1"])
+        #expect(
+            sim.started.filter { $0.phase == .rollback }.map { "\($0.step)#\($0.attempt)" } == ["b#1", "b#2", "a#1"])
         #expect(sim.machine.status(of: "b") == .rollbackFailed)
         #expect(sim.machine.status(of: "a") == .rolledBack)
     }
@@ -233,7 +248,8 @@ func timeout(after seconds: Int = 5) -> (AttemptResult, Duration) {
     @Test("a failure stops the other running steps before rolling back; pending steps are not run")
     func failureCancelsSiblings() throws {
         let steps =
-            Self.step("slow", "    needs: []\n    rollback: { run: [undo], timeout: 5s }\n") + Self.step("bad", "    needs: []\n")
+            Self.step("slow", "    needs: []\n    rollback: { run: [undo], timeout: 5s }\n")
+            + Self.step("bad", "    needs: []\n")
             + Self.step("after", "    needs: [slow, bad]\n")
         var sim = try Simulation(Self.runbook(steps)) { request in
             request.step == "bad" ? fail(1, after: 1) : ok(60)
@@ -250,7 +266,9 @@ func timeout(after seconds: Int = 5) -> (AttemptResult, Duration) {
         let steps =
             Self.step("probe") + Self.step("fix", "    when: steps.probe.stdout == 'broken'\n")
             + Self.step("report", "    needs: [fix]\n    when: steps.fix.status == 'skipped'\n")
-        var sim = try Simulation(Self.runbook(steps)) { request in ok(stdout: request.step == "probe" ? "healthy\n" : "") }
+        var sim = try Simulation(Self.runbook(steps)) { request in
+            ok(stdout: request.step == "probe" ? "healthy\n" : "")
+        }
         #expect(sim.run() == .succeeded)
         #expect(sim.started.map(\.step) == ["probe", "report"])
         #expect(sim.machine.status(of: "fix") == .skipped)
@@ -259,7 +277,9 @@ func timeout(after seconds: Int = 5) -> (AttemptResult, Duration) {
 
     @Test("continue_on_failure: the run goes on and later steps can see the failure")
     func continueOnFailure() throws {
-        let steps = Self.step("optional", "    continue_on_failure: true\n") + Self.step("next", "    when: steps.optional.exit_code == 3\n")
+        let steps =
+            Self.step("optional", "    continue_on_failure: true\n")
+            + Self.step("next", "    when: steps.optional.exit_code == 3\n")
         var sim = try Simulation(Self.runbook(steps)) { request in request.step == "optional" ? fail(3) : ok() }
         #expect(sim.run() == .succeeded)
         #expect(sim.machine.status(of: "optional") == .failed)
@@ -281,7 +301,9 @@ func timeout(after seconds: Int = 5) -> (AttemptResult, Duration) {
     @Test("cancel mid-step tears the step down, then rolls back")
     func cancel() throws {
         let steps = Self.step("a", "    rollback: { run: [undo], timeout: 5s }\n") + Self.step("b") + Self.step("c")
-        var sim = try Simulation(Self.runbook(steps)) { request in request.step == "b" && request.phase == .main ? ok(100) : ok(1) }
+        var sim = try Simulation(Self.runbook(steps)) { request in
+            request.step == "b" && request.phase == .main ? ok(100) : ok(1)
+        }
         #expect(sim.run(cancelAt: .seconds(10)) == .cancelled)
         #expect(sim.log.contains("10s stop b"))
         #expect(sim.machine.status(of: "a") == .rolledBack)
@@ -317,7 +339,9 @@ func timeout(after seconds: Int = 5) -> (AttemptResult, Duration) {
     @Test("a launch failure is not retried")
     func launchFailure() throws {
         let text = Self.runbook(Self.step("a", "    retry: { attempts: 3, delay: 1s }\n"))
-        var sim = try Simulation(text) { _ in (AttemptResult(termination: .launchFailed("could not start: a: not found")), .zero) }
+        var sim = try Simulation(text) { _ in
+            (AttemptResult(termination: .launchFailed("could not start: a: not found")), .zero)
+        }
         #expect(sim.run() == .failed)
         #expect(sim.started.count == 1)
     }

@@ -12,7 +12,9 @@ import Testing
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
 
-    func prepare(_ text: String, params: [String: String] = [:], environment: [String: String] = [:]) throws -> PreparedRun {
+    func prepare(_ text: String, params: [String: String] = [:], environment: [String: String] = [:]) throws
+        -> PreparedRun
+    {
         let source = RunbookSource.check(data: Data(text.utf8), path: "test.yaml")
         let runbook = try #require(source.runbook, "\(source.diagnostics.map(\.text))")
         var env = environment
@@ -20,7 +22,10 @@ import Testing
         return try PreparedRun.prepare(runbook, runID: "run-1", given: params, alert: nil, environment: env).get()
     }
 
-    func run(_ text: String, params: [String: String] = [:], environment: [String: String] = [:], cancelAfter: Duration? = nil)
+    func run(
+        _ text: String, params: [String: String] = [:], environment: [String: String] = [:],
+        cancelAfter: Duration? = nil
+    )
         async throws -> (RunReport, [AuditEvent])
     {
         let prepared = try prepare(text, params: params, environment: environment)
@@ -47,15 +52,16 @@ import Testing
 
     @Test("a successful run: every step succeeds and every event is audited in order")
     func success() async throws {
-        let text = Self.header + """
-              - id: one
-                run: [sh, -c, 'echo one >> \(log)']
-                timeout: 5s
-              - id: two
-                shell: echo two >> "$LOG"
-                env: { LOG: '\(log)' }
-                timeout: 5s
-            """
+        let text =
+            Self.header + """
+                  - id: one
+                    run: [sh, -c, 'echo one >> \(log)']
+                    timeout: 5s
+                  - id: two
+                    shell: echo two >> "$LOG"
+                    env: { LOG: '\(log)' }
+                    timeout: 5s
+                """
         let (report, events) = try await run(text)
         #expect(report.outcome == .succeeded)
         #expect(report.steps.map(\.status) == [.succeeded, .succeeded])
@@ -85,15 +91,16 @@ import Testing
     @Test("retries are counted and spaced by the delay")
     func retries() async throws {
         let counter = directory.appendingPathComponent("count").path
-        let text = Self.header + """
-              - id: flaky
-                shell: |
-                  date +%s.%N >> "\(log)"
-                  n=$(cat "\(counter)" 2>/dev/null || echo 0); n=$((n + 1)); echo $n > "\(counter)"
-                  test $n -ge 3
-                timeout: 5s
-                retry: { attempts: 4, delay: 300ms, backoff: fixed, jitter: false }
-            """
+        let text =
+            Self.header + """
+                  - id: flaky
+                    shell: |
+                      date +%s.%N >> "\(log)"
+                      n=$(cat "\(counter)" 2>/dev/null || echo 0); n=$((n + 1)); echo $n > "\(counter)"
+                      test $n -ge 3
+                    timeout: 5s
+                    retry: { attempts: 4, delay: 300ms, backoff: fixed, jitter: false }
+                """
         let (report, events) = try await run(text)
         #expect(report.outcome == .succeeded)
         #expect(report.steps[0].attempts.count == 3)
@@ -107,20 +114,21 @@ import Testing
 
     @Test("rollback runs the succeeded steps' rollbacks in reverse completion order")
     func rollbackOrder() async throws {
-        let text = Self.header + """
-              - id: a
-                run: [sh, -c, 'echo do-a >> \(log)']
-                timeout: 5s
-                rollback: { run: [sh, -c, 'echo undo-a >> \(log)'], timeout: 5s }
-              - id: b
-                run: [sh, -c, 'echo do-b >> \(log)']
-                timeout: 5s
-                rollback: { run: [sh, -c, 'echo undo-b >> \(log)'], timeout: 5s }
-              - id: c
-                run: [sh, -c, 'echo do-c >> \(log); exit 7']
-                timeout: 5s
-                rollback: { run: [sh, -c, 'echo undo-c >> \(log)'], timeout: 5s }
-            """
+        let text =
+            Self.header + """
+                  - id: a
+                    run: [sh, -c, 'echo do-a >> \(log)']
+                    timeout: 5s
+                    rollback: { run: [sh, -c, 'echo undo-a >> \(log)'], timeout: 5s }
+                  - id: b
+                    run: [sh, -c, 'echo do-b >> \(log)']
+                    timeout: 5s
+                    rollback: { run: [sh, -c, 'echo undo-b >> \(log)'], timeout: 5s }
+                  - id: c
+                    run: [sh, -c, 'echo do-c >> \(log); exit 7']
+                    timeout: 5s
+                    rollback: { run: [sh, -c, 'echo undo-c >> \(log)'], timeout: 5s }
+                """
         let (report, events) = try await run(text)
         #expect(report.outcome == .failed)
         #expect(logLines() == ["do-a", "do-b", "do-c", "undo-b", "undo-a"])
@@ -131,16 +139,17 @@ import Testing
 
     @Test("when skips a step; the skip is reported with its reason")
     func whenSkips() async throws {
-        let text = Self.header + """
-              - id: probe
-                run: [echo, healthy]
-                timeout: 5s
-                readonly: true
-              - id: fix
-                run: [sh, -c, 'echo fixed >> \(log)']
-                when: steps.probe.stdout == 'broken'
-                timeout: 5s
-            """
+        let text =
+            Self.header + """
+                  - id: probe
+                    run: [echo, healthy]
+                    timeout: 5s
+                    readonly: true
+                  - id: fix
+                    run: [sh, -c, 'echo fixed >> \(log)']
+                    when: steps.probe.stdout == 'broken'
+                    timeout: 5s
+                """
         let (report, events) = try await run(text)
         #expect(report.outcome == .succeeded)
         #expect(report.steps[1].status == .skipped)
@@ -150,7 +159,8 @@ import Testing
 
     @Test("the run deadline stops a hung step and the run ends timed_out")
     func deadline() async throws {
-        let text = "runbook: exec\npolicy:\n  timeout: 500ms\nsteps:\n  - id: hang\n    run: [sleep, '300']\n    timeout: 1m\n"
+        let text =
+            "runbook: exec\npolicy:\n  timeout: 500ms\nsteps:\n  - id: hang\n    run: [sleep, '300']\n    timeout: 1m\n"
         let started = ContinuousClock.now
         let (report, _) = try await run(text)
         #expect(report.outcome == .timedOut)
@@ -160,15 +170,16 @@ import Testing
 
     @Test("cancel mid-step tears the step down, then rolls back what succeeded")
     func cancelMidStep() async throws {
-        let text = Self.header + """
-              - id: a
-                run: [sh, -c, 'echo do-a >> \(log)']
-                timeout: 5s
-                rollback: { run: [sh, -c, 'echo undo-a >> \(log)'], timeout: 5s }
-              - id: hang
-                shell: echo $$ >> "\(log).pid"; sleep 300
-                timeout: 1m
-            """
+        let text =
+            Self.header + """
+                  - id: a
+                    run: [sh, -c, 'echo do-a >> \(log)']
+                    timeout: 5s
+                    rollback: { run: [sh, -c, 'echo undo-a >> \(log)'], timeout: 5s }
+                  - id: hang
+                    shell: echo $$ >> "\(log).pid"; sleep 300
+                    timeout: 1m
+                """
         let (report, _) = try await run(text, cancelAfter: .milliseconds(500))
         #expect(report.outcome == .cancelled)
         #expect(report.steps[1].status == .cancelled)
@@ -178,7 +189,8 @@ import Testing
     @Test("hostile param values reach the process literally, as one argument")
     func hostileParams() async throws {
         let marker = directory.appendingPathComponent("pwned").path
-        let text = "runbook: exec\nparams:\n  target: { type: string }\nsteps:\n  - id: show\n    run: [printf, '%s|', '{{ params.target }}', second]\n    timeout: 5s\n"
+        let text =
+            "runbook: exec\nparams:\n  target: { type: string }\nsteps:\n  - id: show\n    run: [printf, '%s|', '{{ params.target }}', second]\n    timeout: 5s\n"
         let hostile = "x; touch \(marker); $(touch \(marker)) `touch \(marker)`"
         let (report, _) = try await run(text, params: ["target": hostile])
         #expect(report.outcome == .succeeded)
@@ -214,14 +226,17 @@ import Testing
 
     @Test("a param that breaks its pattern stops the run before any step starts")
     func badParam() throws {
-        let text = "runbook: exec\nparams:\n  host: { type: string, pattern: '[a-z0-9.-]+' }\nsteps:\n  - id: a\n    run: [echo, '{{ params.host }}']\n    timeout: 5s\n"
+        let text =
+            "runbook: exec\nparams:\n  host: { type: string, pattern: '[a-z0-9.-]+' }\nsteps:\n  - id: a\n    run: [echo, '{{ params.host }}']\n    timeout: 5s\n"
         let source = RunbookSource.check(data: Data(text.utf8), path: "t.yaml")
         let runbook = try #require(source.runbook)
-        let result = PreparedRun.prepare(runbook, runID: "r", given: ["host": "db1; rm -rf /"], alert: nil, environment: [:])
+        let result = PreparedRun.prepare(
+            runbook, runID: "r", given: ["host": "db1; rm -rf /"], alert: nil, environment: [:])
         guard case .failure(let problems) = result else {
             Issue.record("expected the param to be refused")
             return
         }
-        #expect(problems.messages == ["param 'host': 'db1; rm -rf /' does not match pattern '[a-z0-9.-]+' (from --param)"])
+        #expect(
+            problems.messages == ["param 'host': 'db1; rm -rf /' does not match pattern '[a-z0-9.-]+' (from --param)"])
     }
 }

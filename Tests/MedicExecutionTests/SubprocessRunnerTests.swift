@@ -37,7 +37,8 @@ import Testing
     /// A plain file without execute bits.
     static let notExecutable: String = {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("medic-not-executable").path
-        FileManager.default.createFile(atPath: path, contents: Data("echo hi\n".utf8), attributes: [.posixPermissions: 0o644])
+        FileManager.default.createFile(
+            atPath: path, contents: Data("echo hi\n".utf8), attributes: [.posixPermissions: 0o644])
         _ = chmod(path, 0o644)
         return path
     }()
@@ -61,11 +62,16 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: marker))
     }
 
-    @Test("a missing executable fails to start with a clear reason", arguments: [
-        (["/usr/bin/nope"], "could not start: /usr/bin/nope: no such file"),
-        (["no-such-program-medic"], "could not start: no-such-program-medic: not found in PATH"),
-        ([SubprocessRunnerTests.notExecutable], "could not start: \(SubprocessRunnerTests.notExecutable): permission denied"),
-    ])
+    @Test(
+        "a missing executable fails to start with a clear reason",
+        arguments: [
+            (["/usr/bin/nope"], "could not start: /usr/bin/nope: no such file"),
+            (["no-such-program-medic"], "could not start: no-such-program-medic: not found in PATH"),
+            (
+                [SubprocessRunnerTests.notExecutable],
+                "could not start: \(SubprocessRunnerTests.notExecutable): permission denied"
+            ),
+        ])
     func missingExecutable(argv: [String], message: String) async {
         let result = await runner.run(Self.request(.argv(argv)), stop: StopSignal())
         guard case .launchFailed(let reason) = result.termination else {
@@ -108,7 +114,8 @@ import Testing
         }
         // The pipeline's members too: nothing in the step's process group is left.
         let group = pids.last!
-        let members = try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap(Int32.init).filter { pid in
+        let members = try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap(Int32.init).filter {
+            pid in
             guard Self.isAlive(pid), let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
                 let close = stat.lastIndex(of: ")")
             else { return false }
@@ -122,7 +129,8 @@ import Testing
     func trapsTerm() async {
         let script = "trap '' TERM; echo $$; while true; do sleep 0.05; done"
         let started = ContinuousClock.now
-        let result = await runner.run(Self.sh(script, timeout: .milliseconds(300), grace: .milliseconds(700)), stop: StopSignal())
+        let result = await runner.run(
+            Self.sh(script, timeout: .milliseconds(300), grace: .milliseconds(700)), stop: StopSignal())
         let elapsed = ContinuousClock.now - started
         #expect(result.timedOut)
         #expect(result.termination == .signaled(SIGKILL))
@@ -146,7 +154,8 @@ import Testing
 
     @Test("a step that closes its output early is still timed out")
     func closesOutputEarly() async {
-        let result = await runner.run(Self.sh("exec >&- 2>&-; sleep 300", timeout: .milliseconds(300)), stop: StopSignal())
+        let result = await runner.run(
+            Self.sh("exec >&- 2>&-; sleep 300", timeout: .milliseconds(300)), stop: StopSignal())
         #expect(result.timedOut)
     }
 
@@ -165,7 +174,8 @@ import Testing
     @Test("100 MB of output: counted in full, kept bounded, memory stays flat")
     func hugeOutput() async {
         let before = Self.peakResidentKiB()
-        let result = await runner.run(Self.request(.argv(["head", "-c", "100000000", "/dev/zero"])), stop: StopSignal())
+        let result = await runner.run(
+            Self.request(.argv(["head", "-c", "100000000", "/dev/zero"])), stop: StopSignal())
         let after = Self.peakResidentKiB()
         #expect(result.termination == .exited(0))
         #expect(result.stdoutBytes == 100_000_000)

@@ -53,7 +53,9 @@ import Testing
     @Test("plan executes nothing without --probe, and renders the alert's values")
     func planStartsNothing() throws {
         let runbook = try write("touchy.yaml", runbookText)
-        let result = try ValidateCommandTests.medicSync(["plan", runbook, "--alert", try alertFile, "--alert-index", "1"])
+        let result = try ValidateCommandTests.medicSync([
+            "plan", runbook, "--alert", try alertFile, "--alert-index", "1",
+        ])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("run: echo 'probing db2:9100'"))
         #expect(result.stdout.contains("nothing was executed"))
@@ -63,7 +65,9 @@ import Testing
     @Test("plan --probe runs only the readonly step and shows its output; --format json has the documented fields")
     func planProbe() throws {
         let runbook = try write("touchy.yaml", runbookText)
-        let result = try ValidateCommandTests.medicSync(["plan", runbook, "--alert", try alertFile, "--probe", "--format", "json"])
+        let result = try ValidateCommandTests.medicSync([
+            "plan", runbook, "--alert", try alertFile, "--probe", "--format", "json",
+        ])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stderr.contains("holds 2 alerts; using alert 0"))
         #expect(!FileManager.default.fileExists(atPath: marker))
@@ -109,7 +113,10 @@ import Testing
         let steps = try #require(report["steps"] as? [[String: Any]])
         let attempts = try #require(steps[2]["attempts"] as? [[String: Any]])
         #expect(attempts[0]["stdout"] as? String == "token=***\n")
-        for key in ["number", "exit_code", "signal", "timed_out", "duration_ms", "stdout", "stderr", "stdout_bytes", "stderr_bytes"] {
+        for key in [
+            "number", "exit_code", "signal", "timed_out", "duration_ms", "stdout", "stderr", "stdout_bytes",
+            "stderr_bytes",
+        ] {
             #expect(attempts[0][key] != nil, "missing \(key)")
         }
         let log = try String(contentsOfFile: events, encoding: .utf8)
@@ -136,7 +143,9 @@ import Testing
         let runbook = try write("touchy.yaml", text)
         let process = Process()
         process.executableURL = ValidateCommandTests.binary
-        process.arguments = ["run", runbook, "--param", "instance=db1", "--events", directory.appendingPathComponent("e.jsonl").path]
+        process.arguments = [
+            "run", runbook, "--param", "instance=db1", "--events", directory.appendingPathComponent("e.jsonl").path,
+        ]
         let output = directory.appendingPathComponent("out")
         FileManager.default.createFile(atPath: output.path, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: output)

@@ -29,7 +29,9 @@ public enum AlertPayloadDecoder {
                 throw DecodingError(path: "$", message: "expected an object with an `alerts` list, found \(kind(root))")
             }
             guard let items = object["alerts"] as? [Any] else {
-                throw DecodingError(path: "$.alerts", message: object["alerts"] == nil ? "missing" : "expected a list, found \(kind(object["alerts"]!))")
+                throw DecodingError(
+                    path: "$.alerts",
+                    message: object["alerts"] == nil ? "missing" : "expected a list, found \(kind(object["alerts"]!))")
             }
             let source: Alert.Source = resolved == .grafana ? .grafana : .alertmanager
             let receiver = object["receiver"] as? String
@@ -47,7 +49,9 @@ public enum AlertPayloadDecoder {
             if let items = root as? [Any] {
                 var alerts: [Alert] = []
                 for (index, item) in items.enumerated() {
-                    alerts.append(try alert(item, path: "$[\(index)]", source: .json, defaultStatus: nil, receiver: nil, groupKey: nil))
+                    alerts.append(
+                        try alert(
+                            item, path: "$[\(index)]", source: .json, defaultStatus: nil, receiver: nil, groupKey: nil))
                 }
                 return alerts
             }
@@ -83,7 +87,8 @@ public enum AlertPayloadDecoder {
         let annotations = try stringMap(object["annotations"], path: "\(path).annotations", required: false)
         let statusText = (object["status"] as? String) ?? defaultStatus ?? "firing"
         guard let status = Alert.Status(rawValue: statusText.lowercased()) else {
-            throw DecodingError(path: "\(path).status", message: "expected \"firing\" or \"resolved\", found \"\(statusText)\"")
+            throw DecodingError(
+                path: "\(path).status", message: "expected \"firing\" or \"resolved\", found \"\(statusText)\"")
         }
         let fingerprint = (object["fingerprint"] as? String).flatMap { $0.isEmpty ? nil : $0 }
         return Alert(
@@ -94,7 +99,8 @@ public enum AlertPayloadDecoder {
             groupKey: groupKey)
     }
 
-    private static func stringMap(_ value: Any?, path: String, required: Bool) throws(DecodingError) -> [String: String] {
+    private static func stringMap(_ value: Any?, path: String, required: Bool) throws(DecodingError) -> [String: String]
+    {
         guard let value, !(value is NSNull) else {
             if required { throw DecodingError(path: path, message: "missing; an alert needs labels") }
             return [:]
@@ -122,7 +128,8 @@ public enum AlertPayloadDecoder {
         }
         if text.isEmpty || text.hasPrefix("0001-01-01") { return nil }
         if let date = RFC3339.parse(text) { return date }
-        throw DecodingError(path: path, message: "expected an RFC 3339 time such as 2024-05-01T10:00:00Z, found \"\(text)\"")
+        throw DecodingError(
+            path: path, message: "expected an RFC 3339 time such as 2024-05-01T10:00:00Z, found \"\(text)\"")
     }
 
     static func kind(_ value: Any) -> String {
@@ -152,7 +159,8 @@ public enum RFC3339 {
         // Go prints nanoseconds (9 digits); trim the fraction to milliseconds and retry.
         if let dot = text.firstIndex(of: "."), let end = text[dot...].firstIndex(where: { !$0.isNumber && $0 != "." }) {
             let digits = text[text.index(after: dot)..<end]
-            let trimmed = text[..<dot] + "." + digits.prefix(3).padding(toLength: 3, withPad: "0", startingAt: 0) + text[end...]
+            let trimmed =
+                text[..<dot] + "." + digits.prefix(3).padding(toLength: 3, withPad: "0", startingAt: 0) + text[end...]
             return try? fractional.parse(String(trimmed))
         }
         return nil

@@ -41,7 +41,8 @@ public enum ParamResolver {
     ) -> Result<Resolved, Problems> {
         var problems: [Problem] = []
         for name in given.keys.sorted() where runbook.param(named: name) == nil {
-            let hint = Suggestion.closest(to: name, in: runbook.params.map(\.name)).map { "; did you mean '\($0)'?" } ?? ""
+            let hint =
+                Suggestion.closest(to: name, in: runbook.params.map(\.name)).map { "; did you mean '\($0)'?" } ?? ""
             problems.append(Problem(param: name, message: "runbook '\(runbook.id)' has no such param\(hint)"))
         }
         var values: [String: ParamValue] = [:]
@@ -67,7 +68,10 @@ public enum ParamResolver {
             let value: ParamValue
             if let text, let origin {
                 guard let parsed = ParamValue.parse(text, as: param.type) else {
-                    problems.append(Problem(param: param.name, message: "\(shown(text, param)) from \(origin) is not a valid \(param.type.rawValue)"))
+                    problems.append(
+                        Problem(
+                            param: param.name,
+                            message: "\(shown(text, param)) from \(origin) is not a valid \(param.type.rawValue)"))
                     continue
                 }
                 value = parsed
@@ -82,7 +86,8 @@ public enum ParamResolver {
                 case .some(let source): hint = " (the alert has no \(source))"
                 case nil: hint = ""
                 }
-                problems.append(Problem(param: param.name, message: "has no value\(hint); give --param \(param.name)=VALUE"))
+                problems.append(
+                    Problem(param: param.name, message: "has no value\(hint); give --param \(param.name)=VALUE"))
                 continue
             }
             let regex = param.pattern.flatMap { try? NSRegularExpression(pattern: "^(?:\($0))$") }

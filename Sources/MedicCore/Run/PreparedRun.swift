@@ -28,7 +28,9 @@ public struct PreparedRun: Sendable {
         let graph: StepGraph
         switch StepGraph.build(runbook.steps) {
         case .success(let built): graph = built
-        case .failure: return .failure(Problems(messages: ["runbook '\(runbook.id)' has an invalid step graph; run medic validate"]))
+        case .failure:
+            return .failure(
+                Problems(messages: ["runbook '\(runbook.id)' has an invalid step graph; run medic validate"]))
         }
         let resolved: ParamResolver.Resolved
         switch ParamResolver.resolve(runbook, given: given, alert: alert, environment: environment) {
@@ -44,14 +46,16 @@ public struct PreparedRun: Sendable {
         }
         return .success(
             PreparedRun(
-                runbook: runbook, graph: graph, context: RunContext(runID: runID, params: resolved.values, alert: alert),
+                runbook: runbook, graph: graph,
+                context: RunContext(runID: runID, params: resolved.values, alert: alert),
                 params: resolved, baseEnvironment: base, redactor: Redactor(secrets: resolved.secrets)))
     }
 
     /// A fresh run id: time-ordered, unique enough across replicas (`20261125T103955Z-3f9a1c2e`).
     public static func newRunID(now: Date = Date()) -> String {
-        let stamp = now.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: false)
-            .timeZone(separator: .omitted).dateSeparator(.omitted).timeSeparator(.omitted))
+        let stamp = now.formatted(
+            .iso8601.year().month().day().time(includingFractionalSeconds: false)
+                .timeZone(separator: .omitted).dateSeparator(.omitted).timeSeparator(.omitted))
         let random = String(UInt32.random(in: 0...UInt32.max), radix: 16)
         return stamp + "-" + String(repeating: "0", count: 8 - random.count) + random
     }

@@ -126,7 +126,8 @@ public struct RunPlan: Sendable {
                         "workdir": JSONValue(step.workdir),
                         "retry": step.retry.map { retry in
                             [
-                                "attempts": JSONValue(retry.attempts), "delay_ms": JSONValue(Int(retry.delay.milliseconds)),
+                                "attempts": JSONValue(retry.attempts),
+                                "delay_ms": JSONValue(Int(retry.delay.milliseconds)),
                                 "backoff": .string(retry.backoff.rawValue),
                                 "max_delay_ms": retry.maxDelay.map { JSONValue(Int($0.milliseconds)) } ?? .null,
                                 "jitter": .number(retry.jitter),
@@ -178,7 +179,8 @@ public struct RunPlan: Sendable {
             if step.readonly { traits.append("readonly") }
             traits.append(step.timeout.map { "timeout \($0.dslDescription)" } ?? "no timeout")
             if let retry = step.retry {
-                var text = "retry \(retry.attempts) attempts, \(retry.backoff.rawValue) from \(retry.delay.dslDescription)"
+                var text =
+                    "retry \(retry.attempts) attempts, \(retry.backoff.rawValue) from \(retry.delay.dslDescription)"
                 if let cap = retry.maxDelay { text += " up to \(cap.dslDescription)" }
                 if let codes = retry.onExit { text += " on exit \(codes.map(String.init).joined(separator: ","))" }
                 if !retry.onTimeout { text += ", not on timeout" }
@@ -188,29 +190,39 @@ public struct RunPlan: Sendable {
             lines.append("  \(step.id)  [\(traits.joined(separator: "; "))]")
             if !step.needs.isEmpty { lines.append("    needs: \(step.needs.joined(separator: ", "))") }
             if let when = step.when {
-                let verdict = step.whenResult.map { $0 ? "true: will run" : "false: will be skipped" } ?? "decided at run time"
+                let verdict =
+                    step.whenResult.map { $0 ? "true: will run" : "false: will be skipped" } ?? "decided at run time"
                 lines.append("    when: \(when)   (\(verdict))")
             }
             lines += Self.describe(step.command, indent: "    ")
-            for name in step.env.keys.sorted() { lines.append("    env \(name)=\(ShellQuoting.quote(step.env[name]!))") }
+            for name in step.env.keys.sorted() {
+                lines.append("    env \(name)=\(ShellQuoting.quote(step.env[name]!))")
+            }
             if let workdir = step.workdir { lines.append("    workdir: \(workdir)") }
             if let rollback = step.rollback {
-                lines.append("    rollback [\(rollback.timeout.map { "timeout \($0.dslDescription)" } ?? "no timeout")]:")
+                lines.append(
+                    "    rollback [\(rollback.timeout.map { "timeout \($0.dslDescription)" } ?? "no timeout")]:")
                 lines += Self.describe(rollback.command, indent: "      ")
             }
             if let probe = step.probe {
                 let status = Self.describe(probe.result)
                 lines.append("    probed: \(status)")
-                for line in StepOutputs.trimmingTrailingNewlines(probe.result.stdout).split(separator: "\n", omittingEmptySubsequences: false).prefix(20) {
+                for line in StepOutputs.trimmingTrailingNewlines(probe.result.stdout).split(
+                    separator: "\n", omittingEmptySubsequences: false
+                ).prefix(20) {
                     lines.append("      | \(line)")
                 }
             }
         }
         if !rollbackOrder.isEmpty {
-            lines.append("rollback order if the run fails after all of them succeeded: \(rollbackOrder.joined(separator: " → "))")
+            lines.append(
+                "rollback order if the run fails after all of them succeeded: \(rollbackOrder.joined(separator: " → "))"
+            )
         }
         lines.append(
-            probed ? "only readonly steps were executed (--probe)" : "nothing was executed (--probe runs the readonly steps)")
+            probed
+                ? "only readonly steps were executed (--probe)"
+                : "nothing was executed (--probe runs the readonly steps)")
         return lines.joined(separator: "\n")
     }
 
@@ -227,7 +239,8 @@ public struct RunPlan: Sendable {
         switch command {
         case .argv(let argv): return ["\(indent)run: \(argv.map(ShellQuoting.quote).joined(separator: " "))"]
         case .shell(let script):
-            return ["\(indent)shell (/bin/sh -eu):"] + script.split(separator: "\n", omittingEmptySubsequences: false)
+            return ["\(indent)shell (/bin/sh -eu):"]
+                + script.split(separator: "\n", omittingEmptySubsequences: false)
                 .reversed().drop { $0.isEmpty }.reversed().map { "\(indent)  \($0)" }
         }
     }

@@ -44,7 +44,8 @@ public struct RunReport: Sendable, Equatable {
     public var steps: [StepEntry]
 
     public init(
-        runID: String, runbook: String, outcome: RunOutcome, startedAt: Date, finishedAt: Date, params: [String: String],
+        runID: String, runbook: String, outcome: RunOutcome, startedAt: Date, finishedAt: Date,
+        params: [String: String],
         steps: [StepEntry]
     ) {
         self.runID = runID
@@ -84,8 +85,10 @@ public struct RunReport: Sendable, Equatable {
                         "id": .string(step.id), "status": .string(step.status.rawValue),
                         "attempts": .array(step.attempts.map(attempt)),
                         "rollback": step.hasRollback && !step.rollbackAttempts.isEmpty
-                            ? ["status": .string(step.status == .rollbackFailed ? "failed" : "succeeded"),
-                                "attempts": .array(step.rollbackAttempts.map(attempt))] : .null,
+                            ? [
+                                "status": .string(step.status == .rollbackFailed ? "failed" : "succeeded"),
+                                "attempts": .array(step.rollbackAttempts.map(attempt)),
+                            ] : .null,
                     ]
                     if let reason = step.skipReason { members["skip_reason"] = .string(reason) }
                     return .object(members)

@@ -186,10 +186,12 @@ public struct RunStateMachine: Sendable {
             runningCount += 1
             actions.append(.startAttempt(request(for: id, phase: .main, attempt: 1)))
         }
-        if ready.isEmpty, runningCount == 0, !states.values.contains(where: { state in
-            if case .waitingRetry = state { return true }
-            return false
-        }) {
+        if ready.isEmpty, runningCount == 0,
+            !states.values.contains(where: { state in
+                if case .waitingRetry = state { return true }
+                return false
+            })
+        {
             actions += finish(.succeeded)
         }
         return actions
@@ -214,7 +216,10 @@ public struct RunStateMachine: Sendable {
         }
         if phase == .running, let retry = step.body.retry, attempt < retry.attempts, Self.isRetryable(result, retry) {
             states[id] = .waitingRetry(nextAttempt: attempt + 1)
-            return [.scheduleRetry(step: id, phase: .main, nextAttempt: attempt + 1, delay: delay(retry, afterAttempt: attempt))]
+            return [
+                .scheduleRetry(
+                    step: id, phase: .main, nextAttempt: attempt + 1, delay: delay(retry, afterAttempt: attempt))
+            ]
         }
         let status: StepReportStatus = result.timedOut ? .timedOut : .failed
         states[id] = result.timedOut ? .timedOut : .failed
@@ -230,7 +235,8 @@ public struct RunStateMachine: Sendable {
     }
 
     private mutating func record(_ id: String, _ result: AttemptResult, status: String) {
-        context.steps[id] = StepOutputs(stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode ?? -1, status: status)
+        context.steps[id] = StepOutputs(
+            stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode ?? -1, status: status)
     }
 
     static func isRetryable(_ result: AttemptResult, _ retry: RetryPolicy) -> Bool {
@@ -304,7 +310,10 @@ public struct RunStateMachine: Sendable {
         }
         if let retry = stepsByID[id]?.rollback?.retry, attempt < retry.attempts, Self.isRetryable(result, retry) {
             rollbacks[id] = .waitingRetry(nextAttempt: attempt + 1)
-            return [.scheduleRetry(step: id, phase: .rollback, nextAttempt: attempt + 1, delay: delay(retry, afterAttempt: attempt))]
+            return [
+                .scheduleRetry(
+                    step: id, phase: .rollback, nextAttempt: attempt + 1, delay: delay(retry, afterAttempt: attempt))
+            ]
         }
         rollbacks[id] = .failed
         rollbackFailed = true

@@ -74,7 +74,8 @@ public indirect enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral,
         case .null: return "null"
         case .array(let items): return "[" + items.map(\.compact).joined(separator: ",") + "]"
         case .object(let members):
-            return "{" + members.keys.sorted().map { Self.quote($0) + ":" + members[$0]!.compact }.joined(separator: ",") + "}"
+            return "{"
+                + members.keys.sorted().map { Self.quote($0) + ":" + members[$0]!.compact }.joined(separator: ",") + "}"
         }
     }
 

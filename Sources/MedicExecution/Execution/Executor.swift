@@ -110,16 +110,22 @@ public struct Executor: Sendable {
                         case .shell(let script): body["shell"] = .string(script)
                         }
                         await record("attempt.started", body)
-                        progress(.attemptStarted(step: request.step, phase: request.phase, attempt: request.attempt, elapsed: ContinuousClock.now - start))
+                        progress(
+                            .attemptStarted(
+                                step: request.step, phase: request.phase, attempt: request.attempt,
+                                elapsed: ContinuousClock.now - start))
                         group.addTask {
                             let result = await runner.run(request, stop: stop)
                             return .attemptFinished(step: request.step, phase: request.phase, result: result)
                         }
                     case .scheduleRetry(let step, let phase, let next, let delay):
-                        await record("retry.scheduled", [
-                            "step": .string(step), "phase": .string(phase.rawValue), "next_attempt": JSONValue(next),
-                            "delay_ms": JSONValue(Int(delay.milliseconds)),
-                        ])
+                        await record(
+                            "retry.scheduled",
+                            [
+                                "step": .string(step), "phase": .string(phase.rawValue),
+                                "next_attempt": JSONValue(next),
+                                "delay_ms": JSONValue(Int(delay.milliseconds)),
+                            ])
                         progress(.retryScheduled(step: step, phase: phase, nextAttempt: next, delay: delay))
                         group.addTask {
                             do {
@@ -179,7 +185,10 @@ public struct Executor: Sendable {
                     ]
                     if let reason = result.launchFailure { body["error"] = .string(reason) }
                     await record("attempt.finished", body)
-                    progress(.attemptFinished(step: step, phase: phase, attempt: attempt, result: result, elapsed: ContinuousClock.now - start))
+                    progress(
+                        .attemptFinished(
+                            step: step, phase: phase, attempt: attempt, result: result,
+                            elapsed: ContinuousClock.now - start))
                     pending = machine.handle(.attemptFinished(step: step, phase: phase, result: result))
                 } else {
                     pending = machine.handle(event)
@@ -191,7 +200,12 @@ public struct Executor: Sendable {
         }
         let outcome = machine.outcome ?? .cancelled
         let finishedAt = Date()
-        await record("run.finished", ["outcome": .string(outcome.rawValue), "duration_ms": JSONValue(Int((ContinuousClock.now - start).milliseconds))])
+        await record(
+            "run.finished",
+            [
+                "outcome": .string(outcome.rawValue),
+                "duration_ms": JSONValue(Int((ContinuousClock.now - start).milliseconds)),
+            ])
         progress(.finished(outcome, elapsed: ContinuousClock.now - start))
         let report = RunReport(
             runID: runID, runbook: prepared.runbook.id, outcome: outcome, startedAt: startedAt, finishedAt: finishedAt,
@@ -203,7 +217,8 @@ public struct Executor: Sendable {
                         redacted.stdout = redactor.redact(result.stdout)
                         redacted.stderr = redactor.redact(result.stderr)
                         return RunReport.Attempt(
-                            number: index + 1, startedAt: attemptStarts["\(phase.rawValue):\(step.id)#\(index + 1)"] ?? startedAt,
+                            number: index + 1,
+                            startedAt: attemptStarts["\(phase.rawValue):\(step.id)#\(index + 1)"] ?? startedAt,
                             result: redacted)
                     }
                 }

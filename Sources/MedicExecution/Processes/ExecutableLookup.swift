@@ -8,7 +8,8 @@ enum ExecutableLookup {
 
     /// Some execute bit set and `access(X_OK)` agrees (root passes `access` even without any x bit).
     static func isExecutable(_ path: String) -> Bool {
-        let permissions = (try? FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue ?? 0
+        let permissions =
+            (try? FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue ?? 0
         return permissions & 0o111 != 0 && FileManager.default.isExecutableFile(atPath: path)
     }
 

@@ -56,7 +56,8 @@ public struct SubprocessRunner: ProcessRunner {
         }
         if let workdir = request.workdir {
             var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: workdir, isDirectory: &isDirectory), isDirectory.boolValue else {
+            guard FileManager.default.fileExists(atPath: workdir, isDirectory: &isDirectory), isDirectory.boolValue
+            else {
                 return failed("could not start: workdir \(workdir): no such directory")
             }
         }
@@ -64,7 +65,9 @@ public struct SubprocessRunner: ProcessRunner {
         var options = PlatformOptions()
         options.createSession = true
         // Safety net if the calling task is cancelled outright (the executor normally stops attempts itself).
-        options.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: request.killGrace)]
+        options.teardownSequence = [
+            .gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: request.killGrace)
+        ]
         var environment: [Environment.Key: String] = [:]
         for (key, value) in request.environment {
             if let name = Environment.Key(rawValue: key) { environment[name] = value }
