@@ -14,6 +14,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", exact: "1.0.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto", exact: "3.12.3"),
     ],
     targets: [
         .target(
@@ -26,7 +28,11 @@ let package = Package(
         ),
         .target(
             name: "MedicStore",
-            dependencies: ["MedicCore"]
+            dependencies: [
+                "MedicCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         .executableTarget(
             name: "medic",
@@ -43,6 +49,10 @@ let package = Package(
             name: "MedicCoreTests",
             dependencies: ["MedicCore", "MedicStore"],
             exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "MedicStoreTests",
+            dependencies: ["MedicCore", "MedicStore", "MedicExecution"]
         ),
         .testTarget(
             name: "MedicExecutionTests",

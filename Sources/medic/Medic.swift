@@ -7,7 +7,9 @@ struct Medic: AsyncParsableCommand {
         commandName: "medic",
         abstract: "Self-healing runbook automation: match alerts to runbooks and run them safely.",
         version: MedicVersion.current,
-        subcommands: [ValidateCommand.self, PlanCommand.self, RunCommand.self, SchemaCommand.self, BenchCommand.self]
+        subcommands: [
+            ValidateCommand.self, PlanCommand.self, RunCommand.self, AuditCommand.self, SchemaCommand.self, BenchCommand.self,
+        ]
     )
 }
 

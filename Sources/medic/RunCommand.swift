@@ -25,8 +25,10 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Output format: text (progress and a summary) or json (the run report; progress goes to stderr).")
     var format: OutputFormat = .text
 
-    @Option(help: "Append run events to this JSON Lines file.")
-    var events = ".medic/events.jsonl"
+    @OptionGroup var location: AuditLocation
+
+    @Option(help: "Also append every event to this JSON Lines file.")
+    var events: String?
 
     @Option(help: "Most steps to run at once.")
     var maxParallel = 4
@@ -39,12 +41,15 @@ struct RunCommand: AsyncParsableCommand {
         try await Self.reporting {
             let runID = PreparedRun.newRunID()
             let (prepared, source) = try input.prepare(runID: runID)
-            let audit: JSONLinesAuditLog
-            do {
-                audit = try JSONLinesAuditLog(path: events)
-            } catch {
-                throw CommandFailure("cannot open the event log \(events): \(error)")
+            var logs: [any AuditLog] = [try await location.open(create: true)]
+            if let events {
+                do {
+                    logs.append(try JSONLinesAuditLog(path: events))
+                } catch {
+                    throw CommandFailure("cannot open the event log \(events): \(error)")
+                }
             }
+            let audit = logs.count == 1 ? logs[0] : CompositeAuditLog(logs)
             let executor = Executor(
                 audit: audit, maxParallel: maxParallel, initiator: "operator:\(ProcessInfo.processInfo.userName)")
             let cancel = StopSignal()
@@ -61,7 +66,7 @@ struct RunCommand: AsyncParsableCommand {
             }
             switch format {
             case .json: print(report.json.rendered())
-            case .text: printer.summary(report, events: events)
+            case .text: printer.summary(report, audit: location.path)
             }
             if report.outcome != .succeeded { throw ExitCode(1) }
         }
@@ -161,7 +166,7 @@ struct ProgressPrinter: Sendable {
         }
     }
 
-    func summary(_ report: RunReport, events: String) {
+    func summary(_ report: RunReport, audit: String) {
         line("")
         for step in report.steps {
             let attempts = step.attempts.count
@@ -169,6 +174,6 @@ struct ProgressPrinter: Sendable {
                 "  \(step.status.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)) \(step.id)\(attempts > 1 ? " (\(attempts) attempts)" : "")"
             )
         }
-        line("outcome: \(report.outcome.rawValue)   run id: \(report.runID)   events: \(events)")
+        line("outcome: \(report.outcome.rawValue)   run id: \(report.runID)   audit: \(audit) (medic audit show \(report.runID))")
     }
 }

@@ -44,7 +44,8 @@ public indirect enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral,
         }
     }
 
-    static func quote(_ text: String) -> String {
+    /// A JSON string literal: escapes as Python's `json.dumps(..., ensure_ascii=False)` does.
+    public static func quote(_ text: String) -> String {
         var output = "\""
         for scalar in text.unicodeScalars {
             switch scalar {
@@ -53,6 +54,8 @@ public indirect enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral,
             case "\n": output += "\\n"
             case "\t": output += "\\t"
             case "\r": output += "\\r"
+            case "\u{08}": output += "\\b"
+            case "\u{0C}": output += "\\f"
             default:
                 if scalar.value < 0x20 {
                     output += String(format: "\\u%04x", scalar.value)

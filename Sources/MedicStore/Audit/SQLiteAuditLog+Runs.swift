@@ -1,0 +1,150 @@
+import Foundation
+import GRDB
+import MedicCore
+
+extension SQLiteAuditLog {
+    /// One line of `medic audit list`.
+    public struct RunSummary: Sendable, Equatable {
+        public var id: String
+        public var runbook: String
+        public var startedAt: String
+        public var finishedAt: String?
+        public var durationMilliseconds: Int?
+        /// nil while the run has no end record.
+        public var outcome: String?
+        public var initiator: String?
+        public var alertname: String?
+        public var fingerprint: String?
+
+        public var json: JSONValue {
+            [
+                "id": .string(id), "runbook": .string(runbook), "started_at": .string(startedAt),
+                "finished_at": JSONValue(finishedAt), "duration_ms": durationMilliseconds.map { JSONValue($0) } ?? .null,
+                "outcome": JSONValue(outcome), "initiator": JSONValue(initiator), "alertname": JSONValue(alertname),
+                "fingerprint": JSONValue(fingerprint),
+            ]
+        }
+    }
+
+    /// Filters of `medic audit list` (and `GET /v1/runs` later).
+    public struct RunFilter: Sendable {
+        public var since: String?
+        public var until: String?
+        public var runbook: String?
+        public var outcome: String?
+        public var alertname: String?
+        public var initiator: String?
+        public var limit: Int
+
+        public init(
+            since: String? = nil, until: String? = nil, runbook: String? = nil, outcome: String? = nil,
+            alertname: String? = nil, initiator: String? = nil, limit: Int = 50
+        ) {
+            self.since = since
+            self.until = until
+            self.runbook = runbook
+            self.outcome = outcome
+            self.alertname = alertname
+            self.initiator = initiator
+            self.limit = limit
+        }
+    }
+
+    /// Runs matching `filter`, newest first.
+    public func runs(_ filter: RunFilter) throws -> [RunSummary] {
+        var clauses: [String] = []
+        var arguments: [(any DatabaseValueConvertible)?] = []
+        if let since = filter.since { clauses.append("started_at >= ?"); arguments.append(since) }
+        if let until = filter.until { clauses.append("started_at < ?"); arguments.append(until) }
+        if let runbook = filter.runbook { clauses.append("runbook = ?"); arguments.append(runbook) }
+        if let outcome = filter.outcome {
+            if outcome == "running" {
+                clauses.append("outcome IS NULL")
+            } else {
+                clauses.append("outcome = ?")
+                arguments.append(outcome)
+            }
+        }
+        if let alertname = filter.alertname { clauses.append("alertname = ?"); arguments.append(alertname) }
+        if let initiator = filter.initiator {
+            // `operator` matches `operator:alice` too.
+            clauses.append("(initiator = ? OR initiator LIKE ?)")
+            arguments.append(initiator)
+            arguments.append(initiator + ":%")
+        }
+        arguments.append(filter.limit)
+        let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+        return try pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM run \(whereClause) ORDER BY started_at DESC, id DESC LIMIT ?",
+                arguments: StatementArguments(arguments)
+            ).map { row in
+                RunSummary(
+                    id: row["id"], runbook: row["runbook"], startedAt: row["started_at"], finishedAt: row["finished_at"],
+                    durationMilliseconds: row["duration_ms"], outcome: row["outcome"], initiator: row["initiator"],
+                    alertname: row["alertname"], fingerprint: row["fingerprint"])
+            }
+        }
+    }
+
+    /// Counts for `medic audit stats`.
+    public struct Stats: Sendable {
+        public struct RunbookStats: Sendable {
+            public var runbook: String
+            public var outcomes: [String: Int]
+            public var total: Int { outcomes.values.reduce(0, +) }
+            public var succeeded: Int { outcomes["succeeded"] ?? 0 }
+            /// Succeeded out of finished runs that acted (shadowed and suppressed excluded).
+            public var successRate: Double? {
+                let acted = outcomes.filter { !["shadowed", "suppressed", "running"].contains($0.key) }.values.reduce(0, +)
+                return acted == 0 ? nil : Double(succeeded) / Double(acted)
+            }
+            public var medianMilliseconds: Int?
+            public var p95Milliseconds: Int?
+        }
+
+        public var runbooks: [RunbookStats]
+        public var suppressed: [String: Int]
+    }
+
+    public func stats(since: String?) throws -> Stats {
+        try pool.read { db in
+            let sinceClause = since == nil ? "" : "WHERE started_at >= ?"
+            let arguments: StatementArguments = since.map { [$0] } ?? []
+            var outcomes: [String: [String: Int]] = [:]
+            for row in try Row.fetchAll(
+                db, sql: "SELECT runbook, COALESCE(outcome, 'running') AS outcome, COUNT(*) AS n FROM run \(sinceClause) GROUP BY 1, 2",
+                arguments: arguments)
+            {
+                outcomes[row["runbook"], default: [:]][row["outcome"]] = row["n"]
+            }
+            var result: [Stats.RunbookStats] = []
+            for runbook in outcomes.keys.sorted() {
+                let durationWhere = since == nil ? "WHERE runbook = ? AND outcome = 'succeeded'" : "WHERE runbook = ? AND outcome = 'succeeded' AND started_at >= ?"
+                var durationArguments: [(any DatabaseValueConvertible)?] = [runbook]
+                if let since { durationArguments.append(since) }
+                let durations = try Int.fetchAll(
+                    db, sql: "SELECT duration_ms FROM run \(durationWhere) AND duration_ms IS NOT NULL ORDER BY duration_ms",
+                    arguments: StatementArguments(durationArguments))
+                func percentile(_ p: Double) -> Int? {
+                    guard !durations.isEmpty else { return nil }
+                    let index = min(durations.count - 1, Int((Double(durations.count - 1) * p).rounded()))
+                    return durations[index]
+                }
+                result.append(
+                    Stats.RunbookStats(
+                        runbook: runbook, outcomes: outcomes[runbook]!, medianMilliseconds: percentile(0.5),
+                        p95Milliseconds: percentile(0.95)))
+            }
+            var suppressed: [String: Int] = [:]
+            let suppressedWhere = since == nil ? "" : "AND time >= ?"
+            for body in try String.fetchAll(
+                db, sql: "SELECT body FROM audit_record WHERE kind = 'decision.suppressed' \(suppressedWhere)", arguments: arguments)
+            {
+                let value = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any]
+                suppressed[(value?["reason"] as? String) ?? "unknown", default: 0] += 1
+            }
+            return Stats(runbooks: result, suppressed: suppressed)
+        }
+    }
+}

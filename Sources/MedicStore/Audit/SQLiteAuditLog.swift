@@ -1,0 +1,260 @@
+import Crypto
+import Foundation
+import GRDB
+import MedicCore
+
+/// The durable audit log: an append-only, hash-chained table in a SQLite file (WAL mode).
+///
+/// Appends are serialised in `BEGIN IMMEDIATE` transactions (so several Medic processes on one file still
+/// form one chain), committed before `append` returns. SQL triggers refuse UPDATE and DELETE on records.
+/// A derived `run` table indexes runs for fast listing; it is not part of the chain.
+public final class SQLiteAuditLog: AuditLog, Sendable {
+    /// How hard a commit waits for the disk.
+    public enum Durability: String, Sendable, CaseIterable {
+        /// Survives a crash of Medic (WAL, synchronous=NORMAL).
+        case normal
+        /// Also survives power loss (synchronous=FULL), the default.
+        case full
+    }
+
+    public let path: String
+    let pool: DatabasePool
+    /// Identifies this process as the owner of the runs it starts, so another process can tell which runs
+    /// were abandoned (owner gone) and which are still going.
+    let owner: ProcessOwner
+
+    public init(path: String, durability: Durability = .full) throws {
+        self.path = path
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
+        }
+        pool = try DatabasePool(path: path, configuration: configuration)
+        owner = ProcessOwner.current
+        try Self.migrator.migrate(pool)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: records, run index, append-only triggers") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE audit_record (
+                        seq INTEGER PRIMARY KEY,
+                        time TEXT NOT NULL,
+                        kind TEXT NOT NULL,
+                        run_id TEXT,
+                        body TEXT NOT NULL,
+                        prev_hash TEXT NOT NULL,
+                        hash TEXT NOT NULL
+                    );
+                    CREATE INDEX audit_record_by_run ON audit_record(run_id, seq);
+                    CREATE INDEX audit_record_by_kind ON audit_record(kind, seq);
+                    CREATE TRIGGER audit_record_append_only_update BEFORE UPDATE ON audit_record
+                    BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
+                    CREATE TRIGGER audit_record_append_only_delete BEFORE DELETE ON audit_record
+                    BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
+                    CREATE TABLE run (
+                        id TEXT PRIMARY KEY,
+                        runbook TEXT NOT NULL,
+                        started_at TEXT NOT NULL,
+                        finished_at TEXT,
+                        duration_ms INTEGER,
+                        outcome TEXT,
+                        initiator TEXT,
+                        alertname TEXT,
+                        fingerprint TEXT,
+                        owner_host TEXT,
+                        owner_pid INTEGER,
+                        owner_start TEXT
+                    );
+                    CREATE INDEX run_by_start ON run(started_at);
+                    CREATE INDEX run_unfinished ON run(finished_at) WHERE finished_at IS NULL;
+                    """)
+        }
+        return migrator
+    }
+
+    // MARK: Appending
+
+    public func append(_ event: AuditEvent) async throws {
+        try await append(batch: [event])
+    }
+
+    /// Appends events in one transaction: all are committed, or none.
+    public func append(batch events: [AuditEvent]) async throws {
+        guard !events.isEmpty else { return }
+        let owner = self.owner
+        try await pool.writeWithoutTransaction { db in
+            try db.inTransaction(.immediate) {
+                var (seq, prev) = try Self.lastLink(db)
+                for event in events {
+                    seq += 1
+                    let record = Self.chain(event, seq: seq, prevHash: prev)
+                    try db.execute(
+                        sql: "INSERT INTO audit_record (seq, time, kind, run_id, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        arguments: [record.seq, record.time, record.kind, record.runID, record.body, record.prevHash, record.hash])
+                    try Self.index(event, record: record, owner: owner, db: db)
+                    prev = record.hash
+                }
+                return .commit
+            }
+        }
+    }
+
+    static func lastLink(_ db: Database) throws -> (Int64, String) {
+        if let row = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit_record ORDER BY seq DESC LIMIT 1") {
+            return (row["seq"], row["hash"])
+        }
+        // After a prune, the chain continues from the checkpoint even if no record remains.
+        return (0, AuditRecord.genesisHash)
+    }
+
+    static func chain(_ event: AuditEvent, seq: Int64, prevHash: String) -> AuditRecord {
+        let time = RFC3339.format(event.time)
+        let body = JSONValue.object(event.body).compact
+        let canonical = AuditRecord.canonical(seq: seq, time: time, kind: event.kind, runID: event.runID.isEmpty ? nil : event.runID, body: body)
+        return AuditRecord(
+            seq: seq, time: time, kind: event.kind, runID: event.runID.isEmpty ? nil : event.runID, body: body,
+            prevHash: prevHash, hash: hash(prevHash: prevHash, canonical: canonical))
+    }
+
+    public static func hash(prevHash: String, canonical: String) -> String {
+        var hasher = SHA256()
+        hasher.update(data: Data(prevHash.utf8))
+        hasher.update(data: Data(canonical.utf8))
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Keeps the run index in step with the records that describe runs.
+    static func index(_ event: AuditEvent, record: AuditRecord, owner: ProcessOwner, db: Database) throws {
+        guard let runID = record.runID else { return }
+        switch event.kind {
+        case "run.started":
+            let alert = event.body["alert"]?.objectValue
+            let labels = alert?["labels"]?.objectValue
+            try db.execute(
+                sql: """
+                    INSERT OR IGNORE INTO run (id, runbook, started_at, initiator, alertname, fingerprint, owner_host, owner_pid, owner_start)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    runID, event.body["runbook"]?.stringValue ?? "", record.time, event.body["initiator"]?.stringValue,
+                    labels?["alertname"]?.stringValue, alert?["fingerprint"]?.stringValue, owner.host, owner.pid, owner.start,
+                ])
+        case "run.finished":
+            try db.execute(
+                sql: """
+                    UPDATE run SET finished_at = ?, outcome = ?,
+                        duration_ms = CAST((julianday(?) - julianday(started_at)) * 86400000 AS INTEGER)
+                    WHERE id = ?
+                    """,
+                arguments: [record.time, event.body["outcome"]?.stringValue, record.time, runID])
+        default:
+            break
+        }
+    }
+
+    // MARK: Reading
+
+    /// The last sequence number and hash, to anchor the chain elsewhere (`medic audit head`).
+    public func head() throws -> (seq: Int64, hash: String)? {
+        try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit_record ORDER BY seq DESC LIMIT 1").map { ($0["seq"], $0["hash"]) }
+        }
+    }
+
+    public func count() throws -> Int {
+        try pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit_record") ?? 0 }
+    }
+
+    /// Every record of one run, in order.
+    public func records(run runID: String) throws -> [AuditRecord] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM audit_record WHERE run_id = ? ORDER BY seq", arguments: [runID]).map(Self.record)
+        }
+    }
+
+    static func record(_ row: Row) -> AuditRecord {
+        AuditRecord(
+            seq: row["seq"], time: row["time"], kind: row["kind"], runID: row["run_id"], body: row["body"],
+            prevHash: row["prev_hash"], hash: row["hash"])
+    }
+
+    /// Calls `body` with every record in sequence order, streaming (constant memory).
+    public func forEachRecord(where filter: RecordFilter = RecordFilter(), _ body: (AuditRecord) throws -> Void) throws {
+        try pool.read { db in
+            let (sql, arguments) = filter.sql()
+            let cursor = try Row.fetchCursor(db, sql: sql, arguments: arguments)
+            while let row = try cursor.next() {
+                try body(Self.record(row))
+            }
+        }
+    }
+
+    /// Which records an export or query covers.
+    public struct RecordFilter: Sendable {
+        public var since: String?
+        public var until: String?
+        public var runID: String?
+        public var kind: String?
+
+        public init(since: String? = nil, until: String? = nil, runID: String? = nil, kind: String? = nil) {
+            self.since = since
+            self.until = until
+            self.runID = runID
+            self.kind = kind
+        }
+
+        func sql() -> (String, StatementArguments) {
+            var clauses: [String] = []
+            var arguments: [(any DatabaseValueConvertible)?] = []
+            if let since { clauses.append("time >= ?"); arguments.append(since) }
+            if let until { clauses.append("time < ?"); arguments.append(until) }
+            if let runID { clauses.append("run_id = ?"); arguments.append(runID) }
+            if let kind { clauses.append("kind = ?"); arguments.append(kind) }
+            let whereClause = clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ")
+            return ("SELECT * FROM audit_record\(whereClause) ORDER BY seq", StatementArguments(arguments))
+        }
+    }
+}
+
+/// The process that owns a run: host, pid and the pid's start time (so a reused pid is not mistaken for it).
+struct ProcessOwner: Sendable, Equatable {
+    var host: String
+    var pid: Int32
+    var start: String
+
+    static let current = ProcessOwner(
+        host: ProcessInfo.processInfo.hostName, pid: getpid(), start: startTime(of: getpid()) ?? "")
+
+    /// Field 22 of /proc/PID/stat: start time in clock ticks since boot.
+    static func startTime(of pid: Int32) -> String? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // After ")": state is field 3, so start time (field 22) is index 19.
+        guard fields.count > 19 else { return nil }
+        let state = fields[0]
+        if state == "Z" || state == "X" { return nil }
+        return String(fields[19])
+    }
+
+    /// True when the owner is on this host and its process is gone (or is another process with the same pid).
+    var isGoneFromThisHost: Bool {
+        guard host == ProcessOwner.current.host else { return false }
+        guard let start = Self.startTime(of: pid) else { return true }
+        return start != self.start
+    }
+}
+
+extension JSONValue {
+    var stringValue: String? {
+        if case .string(let text) = self { return text }
+        return nil
+    }
+}

@@ -1,0 +1,350 @@
+import ArgumentParser
+import Foundation
+import MedicCore
+import MedicStore
+
+/// `--audit PATH`, with `MEDIC_AUDIT` as fallback and `.medic/audit.db` as default.
+struct AuditLocation: ParsableArguments {
+    @Option(help: ArgumentHelp("The audit database (default: $MEDIC_AUDIT, else .medic/audit.db).", valueName: "path"))
+    var audit: String?
+
+    var path: String {
+        audit ?? ProcessInfo.processInfo.environment["MEDIC_AUDIT"].flatMap { $0.isEmpty ? nil : $0 } ?? ".medic/audit.db"
+    }
+
+    /// Opens the log, creating it when `create`; marks runs abandoned by dead Medic processes as interrupted.
+    func open(create: Bool) async throws -> SQLiteAuditLog {
+        if !create, !FileManager.default.fileExists(atPath: path) {
+            throw CommandFailure("no audit log at \(path) (give --audit PATH or set MEDIC_AUDIT)")
+        }
+        let log: SQLiteAuditLog
+        do {
+            log = try SQLiteAuditLog(path: path)
+        } catch {
+            throw CommandFailure("cannot open the audit log \(path): \(error)")
+        }
+        let interrupted = try await log.markInterruptedRuns()
+        if !interrupted.isEmpty {
+            var standardError = StandardError()
+            print("medic: marked \(interrupted.count) run(s) left unfinished by a stopped Medic as interrupted: \(interrupted.joined(separator: ", "))", to: &standardError)
+        }
+        return log
+    }
+}
+
+/// Time filters: a duration back from now (`24h`, `7d`) or a date (`2026-11-25`, RFC 3339).
+enum TimeArgument {
+    static func parse(_ text: String, now: Date = Date()) throws -> String {
+        if let duration = Duration(dsl: text) {
+            return RFC3339.format(now.addingTimeInterval(-Double(duration.milliseconds) / 1000))
+        }
+        if let date = RFC3339.parse(text) { return RFC3339.format(date) }
+        if let date = try? Date.ISO8601FormatStyle().year().month().day().parse(text) { return RFC3339.format(date) }
+        throw ValidationError("'\(text)' is neither a duration (24h, 7d) nor a date (2026-11-25, 2026-11-25T10:00:00Z)")
+    }
+}
+
+struct AuditCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit",
+        abstract: "Review the audit log: list runs, show one, verify the hash chain, export, stats.",
+        subcommands: [
+            AuditList.self, AuditShow.self, AuditVerify.self, AuditHead.self, AuditExport.self, AuditStats.self,
+        ]
+    )
+}
+
+struct AuditList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "One line per run, newest first.")
+
+    @OptionGroup var location: AuditLocation
+    @Option(help: "Only runs started since: a duration back (24h) or a date.") var since: String?
+    @Option(help: "Only runs started before this duration back or date.") var until: String?
+    @Option(help: "Only this runbook id.") var runbook: String?
+    @Option(help: "Only this outcome (succeeded, failed, ..., or running).") var outcome: String?
+    @Option(help: "Only runs triggered by this alertname.") var alertname: String?
+    @Option(help: "Only this initiator (alert, api, operator, operator:NAME).") var initiator: String?
+    @Option(help: "At most this many runs.") var limit = 50
+    @Option(help: "Output format: text or json.") var format: OutputFormat = .text
+
+    func run() async throws {
+        try await Self.reporting {
+            let log = try await location.open(create: false)
+            let filter = SQLiteAuditLog.RunFilter(
+                since: try since.map { try TimeArgument.parse($0) }, until: try until.map { try TimeArgument.parse($0) },
+                runbook: runbook, outcome: outcome, alertname: alertname, initiator: initiator, limit: limit)
+            let runs = try log.runs(filter)
+            if format == .json {
+                print(JSONValue.array(runs.map(\.json)).rendered())
+                return
+            }
+            if runs.isEmpty {
+                print("no runs")
+                return
+            }
+            print("RUN ID                      STARTED                   DURATION  RUNBOOK                              ALERT                      OUTCOME")
+            for run in runs {
+                let duration = run.durationMilliseconds.map { String(format: "%.1fs", Double($0) / 1000) } ?? "-"
+                print(
+                    [
+                        run.id.padding(toLength: 27, withPad: " ", startingAt: 0),
+                        run.startedAt.padding(toLength: 25, withPad: " ", startingAt: 0),
+                        duration.padding(toLength: 9, withPad: " ", startingAt: 0),
+                        run.runbook.padding(toLength: 36, withPad: " ", startingAt: 0),
+                        (run.alertname ?? "-").padding(toLength: 26, withPad: " ", startingAt: 0),
+                        run.outcome ?? "running",
+                    ].joined(separator: " "))
+            }
+        }
+    }
+}
+
+struct AuditShow: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "The whole story of one run, as a timeline.")
+
+    @OptionGroup var location: AuditLocation
+    @Argument(help: "The run id.") var runID: String
+    @Option(help: "Output format: text or json.") var format: OutputFormat = .text
+
+    func run() async throws {
+        try await Self.reporting {
+            let log = try await location.open(create: false)
+            let records = try log.records(run: runID)
+            guard !records.isEmpty else { throw CommandFailure("no run \(runID) in \(location.path)") }
+            if format == .json {
+                print("[" + records.map(\.exportLine).joined(separator: ",\n") + "]")
+                return
+            }
+            print(AuditTimeline.text(records))
+        }
+    }
+}
+
+struct AuditVerify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify", abstract: "Recompute the hash chain; exit 0 when intact, 1 naming the first broken record.")
+
+    @OptionGroup var location: AuditLocation
+    @Option(help: ArgumentHelp("Also require the log to reach this head (from `medic audit head`).", valueName: "seq:hash"))
+    var expectHead: String?
+    @Option(help: "Output format: text or json.") var format: OutputFormat = .text
+
+    func validate() throws {
+        if let expectHead, SQLiteAuditLog.Head(expectHead) == nil {
+            throw ValidationError("--expect-head takes SEQ:HASH (a number, a colon, 64 hex digits)")
+        }
+    }
+
+    func run() async throws {
+        try await Self.reporting {
+            let log = try await location.open(create: false)
+            let result = try log.verify(expectHead: expectHead.flatMap(SQLiteAuditLog.Head.init))
+            if format == .json {
+                print(
+                    JSONValue.object([
+                        "intact": .bool(result.intact), "records": JSONValue(result.records),
+                        "head": result.head.map { ["seq": JSONValue(Int($0.seq)), "hash": .string($0.hash)] } ?? .null,
+                        "first_broken_seq": result.problem?.seq.map { JSONValue(Int($0)) } ?? .null,
+                        "problem": JSONValue(result.problem?.description),
+                    ]).rendered())
+            } else if let problem = result.problem {
+                var standardError = StandardError()
+                print("broken: \(problem.description)", to: &standardError)
+            } else {
+                print("ok: \(result.records) records, head \(result.head?.description ?? "(empty)")")
+            }
+            if !result.intact { throw ExitCode(1) }
+        }
+    }
+}
+
+struct AuditHead: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "head", abstract: "Print the last sequence number and hash (SEQ:HASH), to anchor the chain elsewhere.")
+
+    @OptionGroup var location: AuditLocation
+    @Option(help: "Output format: text or json.") var format: OutputFormat = .text
+
+    func run() async throws {
+        try await Self.reporting {
+            let log = try await location.open(create: false)
+            guard let head = try log.head() else { throw CommandFailure("the audit log is empty") }
+            if format == .json {
+                print(JSONValue.object(["seq": JSONValue(Int(head.seq)), "hash": .string(head.hash)]).rendered())
+            } else {
+                print("\(head.seq):\(head.hash)")
+            }
+        }
+    }
+}
+
+struct AuditExport: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export", abstract: "Every record, streamed, as JSON Lines (re-verifiable on its own) or CSV.")
+
+    enum ExportFormat: String, ExpressibleByArgument, CaseIterable { case jsonl, csv }
+
+    @OptionGroup var location: AuditLocation
+    @Option(help: "jsonl or csv.") var format: ExportFormat = .jsonl
+    @Option(help: "Only records since a duration back (24h) or a date.") var since: String?
+    @Option(help: "Only records before a duration back or a date.") var until: String?
+    @Option(name: .customLong("run"), help: "Only this run's records.") var runID: String?
+    @Option(help: "Only records of this kind (run.started, attempt.finished, ...).") var kind: String?
+
+    func run() async throws {
+        try await Self.reporting {
+            let log = try await location.open(create: false)
+            let filter = SQLiteAuditLog.RecordFilter(
+                since: try since.map { try TimeArgument.parse($0) }, until: try until.map { try TimeArgument.parse($0) },
+                runID: runID, kind: kind)
+            let output = FileHandle.standardOutput
+            var buffer = ""
+            func flush() {
+                output.write(Data(buffer.utf8))
+                buffer.removeAll(keepingCapacity: true)
+            }
+            if format == .csv { buffer += "seq,time,kind,run_id,prev_hash,hash,body\n" }
+            try log.forEachRecord(where: filter) { record in
+                switch format {
+                case .jsonl: buffer += record.exportLine + "\n"
+                case .csv:
+                    buffer += [String(record.seq), record.time, record.kind, record.runID ?? "", record.prevHash, record.hash, record.body]
+                        .map(CSV.field).joined(separator: ",") + "\n"
+                }
+                if buffer.utf8.count > 1 << 16 { flush() }
+            }
+            flush()
+        }
+    }
+}
+
+enum CSV {
+    static func field(_ text: String) -> String {
+        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}
+
+struct AuditStats: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stats", abstract: "Runs per runbook and outcome, success rate, time to remediation, suppressions.")
+
+    @OptionGroup var location: AuditLocation
+    @Option(help: "Only runs started since a duration back (7d) or a date.") var since: String?
+    @Option(help: "Output format: text or json.") var format: OutputFormat = .text
+
+    func run() async throws {
+        try await Self.reporting {
+            let log = try await location.open(create: false)
+            let stats = try log.stats(since: try since.map { try TimeArgument.parse($0) })
+            if format == .json {
+                print(
+                    JSONValue.object([
+                        "runbooks": .array(
+                            stats.runbooks.map { entry in
+                                [
+                                    "runbook": .string(entry.runbook), "runs": JSONValue(entry.total),
+                                    "outcomes": .object(entry.outcomes.mapValues { JSONValue($0) }),
+                                    "success_rate": entry.successRate.map(JSONValue.number) ?? .null,
+                                    "median_ms": entry.medianMilliseconds.map { JSONValue($0) } ?? .null,
+                                    "p95_ms": entry.p95Milliseconds.map { JSONValue($0) } ?? .null,
+                                ]
+                            }),
+                        "suppressed": .object(stats.suppressed.mapValues { JSONValue($0) }),
+                    ]).rendered())
+                return
+            }
+            print("RUNBOOK                              RUNS  SUCCESS  MEDIAN   P95      OUTCOMES")
+            for entry in stats.runbooks {
+                let rate = entry.successRate.map { String(format: "%5.1f%%", $0 * 100) } ?? "    -"
+                let median = entry.medianMilliseconds.map { String(format: "%.1fs", Double($0) / 1000) } ?? "-"
+                let p95 = entry.p95Milliseconds.map { String(format: "%.1fs", Double($0) / 1000) } ?? "-"
+                let outcomes = entry.outcomes.keys.sorted().map { "\($0)=\(entry.outcomes[$0]!)" }.joined(separator: " ")
+                print(
+                    "\(entry.runbook.padding(toLength: 36, withPad: " ", startingAt: 0)) \(String(entry.total).padding(toLength: 5, withPad: " ", startingAt: 0)) \(rate)   \(median.padding(toLength: 8, withPad: " ", startingAt: 0)) \(p95.padding(toLength: 8, withPad: " ", startingAt: 0)) \(outcomes)"
+                )
+            }
+            let suppressed = stats.suppressed.values.reduce(0, +)
+            print("suppressed triggers: \(suppressed)" + (suppressed == 0 ? "" : " (" + stats.suppressed.keys.sorted().map { "\($0)=\(stats.suppressed[$0]!)" }.joined(separator: ", ") + ")"))
+        }
+    }
+}
+
+/// Renders a run's records as a timeline for people.
+enum AuditTimeline {
+    static func text(_ records: [AuditRecord]) -> String {
+        var lines: [String] = []
+        let start = records.first.flatMap { RFC3339.parse($0.time) }
+        func offset(_ record: AuditRecord) -> String {
+            guard let start, let time = RFC3339.parse(record.time) else { return record.time }
+            return String(format: "+%8.3fs", time.timeIntervalSince(start))
+        }
+        func excerpt(_ text: String, limit: Int = 8) -> [String] {
+            let kept = text.split(separator: "\n", omittingEmptySubsequences: false)
+            let trimmed = kept.last == "" ? Array(kept.dropLast()) : kept
+            var shown = trimmed.suffix(limit).map { "            | \($0)" }
+            if trimmed.count > limit { shown.insert("            | … (\(trimmed.count - limit) more lines)", at: 0) }
+            return shown
+        }
+        for record in records {
+            let body = record.bodyValue
+            let at = "\(offset(record))  "
+            switch record.kind {
+            case "run.started":
+                lines.append("run \(record.runID ?? "") — runbook \(body["runbook"] as? String ?? "?"), started \(record.time) by \(body["initiator"] as? String ?? "?")")
+                if let params = body["params"] as? [String: Any], !params.isEmpty {
+                    lines.append("  params: " + params.keys.sorted().map { "\($0)=\(params[$0]!)" }.joined(separator: " "))
+                }
+                if let alert = body["alert"] as? [String: Any] {
+                    let labels = (alert["labels"] as? [String: Any]) ?? [:]
+                    lines.append("  alert: \(labels["alertname"] ?? "?") (\(alert["status"] ?? "?"), fingerprint \(alert["fingerprint"] ?? "?"))")
+                    lines.append("    labels: " + labels.keys.sorted().map { "\($0)=\(labels[$0]!)" }.joined(separator: " "))
+                }
+            case "attempt.started":
+                let what = (body["phase"] as? String) == "rollback" ? "rollback of \(body["step"] ?? "")" : "\(body["step"] ?? "")"
+                let command: String
+                if let argv = body["argv"] as? [String] {
+                    command = argv.map(ShellQuoting.quote).joined(separator: " ")
+                } else {
+                    command = "shell script"
+                }
+                lines.append("\(at)▶ \(what) attempt \(body["attempt"] ?? 1): \(command)")
+            case "attempt.finished":
+                let what = (body["phase"] as? String) == "rollback" ? "rollback of \(body["step"] ?? "")" : "\(body["step"] ?? "")"
+                var verdict: String
+                if let error = body["error"] as? String {
+                    verdict = error
+                } else if (body["timed_out"] as? Bool) == true {
+                    verdict = "timed out (signal \(body["signal"] ?? "?"))"
+                } else if (body["cancelled"] as? Bool) == true {
+                    verdict = "stopped"
+                } else if let code = body["exit_code"] as? Int {
+                    verdict = "exit \(code)"
+                } else {
+                    verdict = "killed by signal \(body["signal"] ?? "?")"
+                }
+                lines.append("\(at)\(verdict == "exit 0" ? "✔" : "✘") \(what) attempt \(body["attempt"] ?? 1): \(verdict) in \(body["duration_ms"] ?? 0) ms")
+                if let stdout = body["stdout"] as? String, !stdout.isEmpty { lines += excerpt(stdout) }
+                if let stderr = body["stderr"] as? String, !stderr.isEmpty { lines += excerpt(stderr).map { $0.replacingOccurrences(of: "| ", with: "! ") } }
+            case "retry.scheduled":
+                lines.append("\(at)↻ \(body["step"] ?? "") attempt \(body["next_attempt"] ?? "?") in \(body["delay_ms"] ?? "?") ms")
+            case "step.skipped":
+                lines.append("\(at)⤼ \(body["step"] ?? "") skipped: \(body["reason"] ?? "")")
+            case "run.stopping":
+                lines.append("\(at)■ stopping \((body["steps"] as? [String])?.joined(separator: ", ") ?? "")")
+            case "rollback.started":
+                lines.append("\(at)↺ rolling back: \((body["steps"] as? [String])?.joined(separator: " → ") ?? "")")
+            case "rollback.finished", "step.finished":
+                continue
+            case "run.finished":
+                var line = "\(at)outcome: \(body["outcome"] ?? "?")"
+                if let reason = body["reason"] as? String { line += " (\(reason))" }
+                lines.append(line)
+            default:
+                lines.append("\(at)\(record.kind) \(record.body)")
+            }
+        }
+        if records.last?.kind != "run.finished" { lines.append("(no end record yet: the run is still going, or its Medic was stopped)") }
+        return lines.joined(separator: "\n")
+    }
+}
