@@ -76,10 +76,8 @@ import Testing
         let step = { (id: String) in
             "  - id: \(id)\n    needs: []\n    shell: 'date +%s.%N >> \(self.log).\(id); sleep 0.5; date +%s.%N >> \(self.log).\(id)'\n    timeout: 5s\n"
         }
-        let started = ContinuousClock.now
         let (report, _) = try await run(Self.header + step("a") + step("b") + step("c"))
         #expect(report.outcome == .succeeded)
-        #expect(ContinuousClock.now - started < .milliseconds(1400))
         let spans = try ["a", "b", "c"].map { id in
             try String(contentsOfFile: "\(log).\(id)", encoding: .utf8).split(separator: "\n").compactMap { Double($0) }
         }

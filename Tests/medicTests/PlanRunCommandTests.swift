@@ -17,6 +17,7 @@ import Testing
     }
 
     var marker: String { directory.appendingPathComponent("created").path }
+    var audit: String { directory.appendingPathComponent("audit.db").path }
 
     var runbookText: String {
         """
@@ -90,7 +91,8 @@ import Testing
     func badParam() throws {
         let runbook = try write("touchy.yaml", runbookText)
         for command in ["plan", "run"] {
-            let result = try ValidateCommandTests.medicSync([command, runbook, "--param", "instance=db1; rm -rf /"])
+            let extra = command == "run" ? ["--audit", audit] : []
+            let result = try ValidateCommandTests.medicSync([command, runbook, "--param", "instance=db1; rm -rf /"] + extra)
             #expect(result.status == 1)
             #expect(result.stderr.contains("param 'instance': 'db1; rm -rf /' does not match pattern"))
         }
@@ -102,7 +104,7 @@ import Testing
         let runbook = try write("touchy.yaml", runbookText)
         let events = directory.appendingPathComponent("events.jsonl").path
         let process = try ValidateCommandTests.medicSync(
-            ["run", runbook, "--param", "instance=db1", "--format", "json", "--events", events],
+            ["run", runbook, "--param", "instance=db1", "--format", "json", "--events", events, "--audit", audit],
             environment: ["MEDIC_TEST_SECRET": "hunter2-secret"])
         #expect(process.status == 0, "\(process.stderr)")
         #expect(FileManager.default.fileExists(atPath: marker))
@@ -130,7 +132,7 @@ import Testing
         let text = runbookText.replacingOccurrences(of: "shell: echo \"token=$TOKEN\"", with: "shell: exit 9")
         let runbook = try write("touchy.yaml", text)
         let result = try ValidateCommandTests.medicSync(
-            ["run", runbook, "--param", "instance=db1", "--events", directory.appendingPathComponent("e.jsonl").path])
+            ["run", runbook, "--param", "instance=db1", "--audit", audit])
         #expect(result.status == 1)
         #expect(result.stdout.contains("✘ report failed: exit 9"))
         #expect(result.stdout.contains("rolled_back      create"))
@@ -161,5 +163,73 @@ import Testing
         #expect(process.terminationStatus == 1)
         #expect(printed.contains("outcome: cancelled"), "\(printed)")
         #expect(!FileManager.default.fileExists(atPath: marker))
+    }
+
+    @Test("the audit commands tell the story of a run, and verify the chain")
+    func auditCommands() throws {
+        let runbook = try write("touchy.yaml", runbookText)
+        let run = try ValidateCommandTests.medicSync(["run", runbook, "--alert", try alertFile, "--format", "json", "--audit", audit])
+        #expect(run.status == 0, "\(run.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        let runID = try #require(report["run_id"] as? String)
+
+        let list = try ValidateCommandTests.medicSync(["audit", "list", "--audit", audit, "--format", "json", "--alertname", "X"])
+        let runs = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
+        #expect(runs.map { $0["id"] as? String } == [runID])
+        #expect(runs.first?["outcome"] as? String == "succeeded")
+        #expect(runs.first?["fingerprint"] as? String != nil)
+
+        let show = try ValidateCommandTests.medicSync(["audit", "show", runID, "--audit", audit])
+        #expect(show.status == 0)
+        #expect(show.stdout.contains("alert: X (firing"))
+        #expect(show.stdout.contains("▶ create attempt 1: touch"))
+        #expect(show.stdout.contains("outcome: succeeded"))
+
+        let verify = try ValidateCommandTests.medicSync(["audit", "verify", "--audit", audit])
+        #expect(verify.status == 0)
+        #expect(verify.stdout.hasPrefix("ok: "))
+        let head = try ValidateCommandTests.medicSync(["audit", "head", "--audit", audit]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try ValidateCommandTests.medicSync(["audit", "verify", "--audit", audit, "--expect-head", head]).status == 0)
+        #expect(try ValidateCommandTests.medicSync(["audit", "verify", "--audit", audit, "--expect-head", "9999:" + String(repeating: "a", count: 64)]).status == 1)
+
+        let export = try ValidateCommandTests.medicSync(["audit", "export", "--audit", audit, "--run", runID])
+        #expect(export.stdout.split(separator: "\n").count >= 8)
+        let csv = try ValidateCommandTests.medicSync(["audit", "export", "--audit", audit, "--format", "csv"])
+        #expect(csv.stdout.hasPrefix("seq,time,kind,run_id,prev_hash,hash,body\n"))
+        #expect(try ValidateCommandTests.medicSync(["audit", "list", "--audit", directory.appendingPathComponent("none.db").path]).status == 1)
+    }
+
+    @Test("kill -9 during medic run leaves a verifiable log and an interrupted run on the next open")
+    func killNine() async throws {
+        // A unique duration, so the orphaned step can be found and cleaned up without touching other tests.
+        let sleeper = "sleep 299.\(Int.random(in: 100_000...999_999))"
+        let text = runbookText.replacingOccurrences(of: "shell: echo \"token=$TOKEN\"", with: "shell: \(sleeper)")
+        let runbook = try write("touchy.yaml", text)
+        let process = Process()
+        process.executableURL = ValidateCommandTests.binary
+        process.arguments = ["run", runbook, "--param", "instance=db1", "--audit", audit]
+        let output = directory.appendingPathComponent("out")
+        FileManager.default.createFile(atPath: output.path, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: output)
+        process.standardError = process.standardOutput
+        try process.run()
+        for _ in 0..<100 {
+            if let printed = try? String(contentsOf: output, encoding: .utf8), printed.contains("▶ report") { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let list = try ValidateCommandTests.medicSync(["audit", "list", "--audit", audit, "--format", "json"])
+        #expect(list.stderr.contains("marked 1 run(s)"), "\(list.stderr)")
+        let runs = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
+        #expect(runs.first?["outcome"] as? String == "interrupted")
+        let verify = try ValidateCommandTests.medicSync(["audit", "verify", "--audit", audit])
+        #expect(verify.status == 0, "\(verify.stderr)")
+        let pkill = Process()
+        pkill.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        // The step's own session outlives a SIGKILLed Medic (nothing is left to tear it down).
+        pkill.arguments = ["pkill", "-f", "^\(sleeper)$"]
+        try? pkill.run()
+        pkill.waitUntilExit()
     }
 }

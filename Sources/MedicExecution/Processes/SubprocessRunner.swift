@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import MedicCore
 import Subprocess
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -38,7 +39,7 @@ public struct SubprocessRunner: ProcessRunner {
     }
 
     /// Why the watchdog stopped watching.
-    private enum Ending: Sendable {
+    enum Ending: Sendable {
         case exited, timedOut, stopped
     }
 
@@ -81,6 +82,9 @@ public struct SubprocessRunner: ProcessRunner {
 
         let limit = outputLimit
         let clock = self.clock
+        // Why the attempt ended is decided once, by whoever acts first (timer, stop request), before any
+        // signal is sent; the process's own exit only says "exited" if nothing else was decided.
+        let decision = Decision()
         do {
             let result = try await Subprocess.run(configuration, input: .none, output: .sequence, error: .sequence) {
                 execution -> (BoundedCapture, BoundedCapture, Ending) in
@@ -90,7 +94,7 @@ public struct SubprocessRunner: ProcessRunner {
                     group.addTask { .stdout(await Self.capture(execution.standardOutput, limit: limit)) }
                     group.addTask { .stderr(await Self.capture(execution.standardError, limit: limit)) }
                     group.addTask {
-                        .ended(await Self.watch(pid: pid, pidfd: pidfd, request: request, stop: stop, clock: clock))
+                        .ended(await Self.watch(pid: pid, pidfd: pidfd, request: request, stop: stop, clock: clock, decision: decision))
                     }
                     var out = BoundedCapture(limit: limit)
                     var err = BoundedCapture(limit: limit)
@@ -123,7 +127,8 @@ public struct SubprocessRunner: ProcessRunner {
             // Anything the step left in its group (for example `sleep 300 &` with its output redirected) dies
             // with it. The group id cannot be reused while any member is alive, so this reaches only the step's.
             _ = kill(-result.processIdentifier.value, SIGKILL)
-            let (out, err, ending) = result.closureResult
+            let (out, err, _) = result.closureResult
+            let ending = decision.value ?? .exited
             let termination: AttemptResult.Termination
             switch result.terminationStatus {
             case .exited(let code): termination = .exited(code)
@@ -154,7 +159,7 @@ public struct SubprocessRunner: ProcessRunner {
     /// tears the group down (SIGTERM, grace, SIGKILL). On exit it kills what the step left in its group, so
     /// the output pipes close even when a background child still holds them.
     private static func watch(
-        pid: pid_t, pidfd: CInt, request: AttemptRequest, stop: StopSignal, clock: any Clock<Duration>
+        pid: pid_t, pidfd: CInt, request: AttemptRequest, stop: StopSignal, clock: any Clock<Duration>, decision: Decision
     ) async -> Ending {
         let exit = ExitWatcher(pid: pid, pidfd: pidfd)
         let ending: Ending? = await withTaskGroup(of: Ending?.self) { group in
@@ -169,17 +174,17 @@ public struct SubprocessRunner: ProcessRunner {
                 } catch {
                     return nil
                 }
-                if let timeout, timeout <= delay { return .timedOut }
+                if let timeout, timeout <= delay { return decision.decide(.timedOut) }
                 return await withTaskGroup(of: Ending?.self) { inner in
                     inner.addTask {
                         await exit.wait()
-                        return Task.isCancelled ? nil : .exited
+                        return Task.isCancelled ? nil : decision.decide(.exited)
                     }
                     if let timeout {
                         inner.addTask {
                             do {
                                 try await clock.sleep(for: timeout - delay)
-                                return .timedOut
+                                return decision.decide(.timedOut)
                             } catch {
                                 return nil
                             }
@@ -192,7 +197,7 @@ public struct SubprocessRunner: ProcessRunner {
             }
             group.addTask {
                 await stop.wait()
-                return Task.isCancelled ? nil : .stopped
+                return stop.isTriggered ? decision.decide(.stopped) : nil
             }
             var first: Ending?
             while let next = await group.next() {
@@ -207,7 +212,7 @@ public struct SubprocessRunner: ProcessRunner {
         }
         guard let ending else {
             // The caller saw the process end and cancelled the watch.
-            return .exited
+            return decision.value ?? .exited
         }
         switch ending {
         case .exited:
@@ -232,6 +237,21 @@ public struct SubprocessRunner: ProcessRunner {
             _ = kill(-pid, SIGKILL)
         }
         return ending
+    }
+}
+
+/// The single decision of why an attempt ended; the first caller wins.
+final class Decision: Sendable {
+    private let state = Mutex<SubprocessRunner.Ending?>(nil)
+
+    var value: SubprocessRunner.Ending? { state.withLock { $0 } }
+
+    /// Records `ending` unless something was decided before; returns what stands.
+    func decide(_ ending: SubprocessRunner.Ending) -> SubprocessRunner.Ending {
+        state.withLock { current in
+            if current == nil { current = ending }
+            return current!
+        }
     }
 }
 

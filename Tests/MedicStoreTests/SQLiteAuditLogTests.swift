@@ -1,0 +1,199 @@
+import Foundation
+import MedicCore
+import MedicExecution
+import MedicStore
+import Testing
+
+/// A real database file, tampered with through the real sqlite3 CLI.
+@Suite struct SQLiteAuditLogTests {
+    let directory: URL
+    var path: String { directory.appendingPathComponent("audit.db").path }
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("medic-audit-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    func filled(_ count: Int = 20) async throws -> SQLiteAuditLog {
+        let log = try SQLiteAuditLog(path: path)
+        for index in 0..<count {
+            try await log.append(
+                AuditEvent(
+                    time: Date(timeIntervalSince1970: 1_800_000_000 + Double(index)), kind: "test.event", runID: "r\(index % 3)",
+                    body: ["index": JSONValue(index), "text": .string("line \(index)\n\"quoted\" ü \u{08}")]))
+        }
+        return log
+    }
+
+    /// Runs SQL through the sqlite3 command-line tool, as an attacker with file access would.
+    func sqlite(_ sql: String) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["sqlite3", path, sql]
+        let errors = Pipe()
+        process.standardError = errors
+        try process.run()
+        process.waitUntilExit()
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(process.terminationStatus == 0, "sqlite3 failed: \(message)")
+    }
+
+    @Test("an untouched chain verifies, and its head is the last record")
+    func intact() async throws {
+        let log = try await filled()
+        let result = try log.verify()
+        #expect(result.intact)
+        #expect(result.records == 20)
+        #expect(result.head?.seq == 20)
+        #expect(try log.head()?.hash == result.head?.hash)
+    }
+
+    @Test("UPDATE and DELETE are refused by the database itself")
+    func appendOnly() async throws {
+        _ = try await filled(3)
+        for sql in ["UPDATE audit_record SET kind = 'x' WHERE seq = 2", "DELETE FROM audit_record WHERE seq = 2"] {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["sqlite3", path, sql]
+            let errors = Pipe()
+            process.standardError = errors
+            try process.run()
+            process.waitUntilExit()
+            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(process.terminationStatus != 0)
+            #expect(message.contains("append-only"))
+        }
+    }
+
+    @Test("a byte changed with sqlite3 (after dropping the trigger) is reported at its sequence number")
+    func changedByte() async throws {
+        _ = try await filled()
+        try sqlite(
+            "DROP TRIGGER audit_record_append_only_update; UPDATE audit_record SET body = replace(body, 'line 13', 'line 14') WHERE seq = 14;")
+        let result = try SQLiteAuditLog(path: path).verify()
+        #expect(!result.intact)
+        guard case .contentChanged(let seq, _, _) = result.problem else {
+            Issue.record("expected a content change, got \(String(describing: result.problem))")
+            return
+        }
+        #expect(seq == 14)
+    }
+
+    @Test("a rehashed record is still caught by the next record's link")
+    func rehashed() async throws {
+        let log = try await filled()
+        // The attacker recomputes record 7's hash after editing it; record 8 still links to the old hash.
+        var found: AuditRecord?
+        try log.forEachRecord { if $0.seq == 7 { found = $0 } }
+        let original = try #require(found)
+        let edited = original.body.replacingOccurrences(of: "line 6", with: "line 9")
+        let hash = SQLiteAuditLog.hash(
+            prevHash: original.prevHash,
+            canonical: AuditRecord.canonical(seq: 7, time: original.time, kind: original.kind, runID: original.runID, body: edited))
+        try sqlite(
+            "DROP TRIGGER audit_record_append_only_update; UPDATE audit_record SET body = '\(edited.replacingOccurrences(of: "'", with: "''"))', hash = '\(hash)' WHERE seq = 7;")
+        let result = try SQLiteAuditLog(path: path).verify()
+        #expect(result.problem == .brokenLink(seq: 8, prevHash: original.hash, expected: hash))
+    }
+
+    @Test("a deleted middle record is detected")
+    func deletedMiddle() async throws {
+        _ = try await filled()
+        try sqlite("DROP TRIGGER audit_record_append_only_delete; DELETE FROM audit_record WHERE seq = 9;")
+        let result = try SQLiteAuditLog(path: path).verify()
+        #expect(result.problem == .missingRecords(after: 8, next: 10))
+        #expect(result.problem?.seq == 9)
+    }
+
+    @Test("a truncated tail is detected against an anchored head")
+    func truncatedTail() async throws {
+        let log = try await filled()
+        let head = try #require(try log.verify().head)
+        try sqlite("DROP TRIGGER audit_record_append_only_delete; DELETE FROM audit_record WHERE seq > 17;")
+        let reopened = try SQLiteAuditLog(path: path)
+        #expect(try reopened.verify().intact, "a cut tail looks intact on its own")
+        let anchored = try reopened.verify(expectHead: head)
+        #expect(anchored.problem == .truncated(expected: head, last: 17))
+    }
+
+    @Test("an export re-verifies with the independent Python script, and catches an edit")
+    func exportReverifies() async throws {
+        let log = try await filled()
+        let export = directory.appendingPathComponent("export.jsonl")
+        var text = ""
+        try log.forEachRecord { text += $0.exportLine + "\n" }
+        try text.write(to: export, atomically: true, encoding: .utf8)
+        let script = Fixtures.packageRoot.appendingPathComponent("scripts/verify-audit-export.py").path
+        func verify() throws -> (Int32, String) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", script, export.path]
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            process.waitUntilExit()
+            return (process.terminationStatus, String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        }
+        let (status, output) = try verify()
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("ok: 20 records, head 20:\(try log.head()!.hash)"))
+        try text.replacingOccurrences(of: "line 5\\n", with: "line 6\\n").write(to: export, atomically: true, encoding: .utf8)
+        let (tampered, message) = try verify()
+        #expect(tampered == 1)
+        #expect(message.contains("record 6"))
+    }
+
+    @Test("a secret param value appears nowhere in the database file")
+    func secretNeverStored() async throws {
+        let secret = "s3cr3t-\(UUID().uuidString)"
+        let text = """
+            runbook: secretive
+            params:
+              token: { type: string, from: env.MEDIC_TEST_TOKEN, secret: true }
+            steps:
+              - id: use
+                shell: echo "using $TOKEN"; echo "$TOKEN" >&2
+                env: { TOKEN: '{{ params.token }}' }
+                timeout: 5s
+              - id: argv
+                run: [echo, '--token={{ params.token }}']
+                timeout: 5s
+              - id: fail
+                run: [sh, -c, 'echo "$0 failed"; exit 3', '{{ params.token }}']
+                timeout: 5s
+            """
+        let runbook = try #require(RunbookSource.check(data: Data(text.utf8), path: "s.yaml").runbook)
+        let prepared = try PreparedRun.prepare(
+            runbook, runID: "secret-run", given: [:], alert: nil,
+            environment: ["MEDIC_TEST_TOKEN": secret, "PATH": "/usr/bin:/bin"]
+        ).get()
+        let log = try SQLiteAuditLog(path: path)
+        let report = try await Executor(audit: log).run(prepared)
+        #expect(report.outcome == .failed)
+        var bytes = Data()
+        for suffix in ["", "-wal", "-shm"] {
+            bytes.append(FileManager.default.contents(atPath: path + suffix) ?? Data())
+        }
+        #expect(bytes.count > 0)
+        #expect(bytes.range(of: Data(secret.utf8)) == nil, "the secret reached the database file")
+        #expect(try log.records(run: "secret-run").contains { $0.body.contains("***") })
+    }
+
+    @Test("a run whose Medic process is gone is closed as interrupted on the next open; a live one is not")
+    func interrupted() async throws {
+        let log = try SQLiteAuditLog(path: path)
+        try await log.append(AuditEvent(time: Date(), kind: "run.started", runID: "mine", body: ["runbook": "x", "initiator": "operator"]))
+        // A run of this (live) process is left alone.
+        #expect(try await SQLiteAuditLog(path: path).markInterruptedRuns().isEmpty)
+        // Pretend another process, now dead, started a run.
+        try sqlite(
+            "INSERT INTO run (id, runbook, started_at, owner_host, owner_pid, owner_start) VALUES ('orphan', 'x', '2026-01-01T00:00:00.000Z', '\(ProcessInfo.processInfo.hostName)', 999999, '1')")
+        let marked = try await SQLiteAuditLog(path: path).markInterruptedRuns()
+        #expect(marked == ["orphan"])
+        let runs = try log.runs(SQLiteAuditLog.RunFilter())
+        #expect(runs.first { $0.id == "orphan" }?.outcome == "interrupted")
+        #expect(runs.first { $0.id == "mine" }?.outcome == nil)
+        #expect(try log.verify().intact)
+    }
+}
