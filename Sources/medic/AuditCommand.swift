@@ -49,7 +49,7 @@ struct AuditCommand: AsyncParsableCommand {
         commandName: "audit",
         abstract: "Review the audit log: list runs, show one, verify the hash chain, export, stats.",
         subcommands: [
-            AuditList.self, AuditShow.self, AuditVerify.self, AuditHead.self, AuditExport.self, AuditStats.self,
+            AuditList.self, AuditShow.self, AuditVerify.self, AuditHead.self, AuditExport.self, AuditStats.self, AuditPrune.self,
         ]
     )
 }
@@ -348,3 +348,33 @@ enum AuditTimeline {
         return lines.joined(separator: "\n")
     }
 }
+
+struct AuditPrune: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prune",
+        abstract: "Remove records older than a date; a checkpoint record keeps the rest of the chain verifiable.")
+
+    @OptionGroup var location: AuditLocation
+    @Option(help: "Remove records before this date or duration back (90d, 2026-01-01).") var before: String
+    @Option(help: "Output format: text or json.") var format: OutputFormat = .text
+
+    func run() async throws {
+        try await Self.reporting {
+            let log = try await location.open(create: false)
+            let result = try await log.prune(before: try TimeArgument.parse(before))
+            if format == .json {
+                print(
+                    JSONValue.object([
+                        "removed": JSONValue(result.removed),
+                        "checkpoint": result.checkpoint.map { ["seq": JSONValue(Int($0.seq)), "hash": .string($0.hash)] } ?? .null,
+                    ]).rendered())
+            } else if let checkpoint = result.checkpoint {
+                print("removed \(result.removed) records; checkpoint: the chain now starts after \(checkpoint)")
+            } else {
+                print("nothing to remove")
+            }
+        }
+    }
+}
+
+extension SQLiteAuditLog.Durability: ExpressibleByArgument {}

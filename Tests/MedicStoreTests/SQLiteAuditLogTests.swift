@@ -196,4 +196,19 @@ import Testing
         #expect(runs.first { $0.id == "mine" }?.outcome == nil)
         #expect(try log.verify().intact)
     }
+
+    @Test("prune removes old records and leaves a chain that still verifies; tampering after it is still caught")
+    func prune() async throws {
+        let log = try await filled()
+        // Records 1...20 have times 1_800_000_000 + index; remove those before index 12.
+        let before = RFC3339.format(Date(timeIntervalSince1970: 1_800_000_012))
+        let result = try await log.prune(before: before)
+        #expect(result.removed == 12)
+        #expect(result.checkpoint?.seq == 12)
+        let verification = try log.verify()
+        #expect(verification.intact, "\(String(describing: verification.problem))")
+        #expect(verification.records == 9)
+        try sqlite("DROP TRIGGER audit_record_append_only_delete; DELETE FROM audit_record WHERE seq = 13;")
+        #expect(try SQLiteAuditLog(path: path).verify().problem == .missingStart(first: 14))
+    }
 }

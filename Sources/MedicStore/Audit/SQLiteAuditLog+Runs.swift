@@ -113,28 +113,38 @@ extension SQLiteAuditLog {
             let arguments: StatementArguments = since.map { [$0] } ?? []
             var outcomes: [String: [String: Int]] = [:]
             for row in try Row.fetchAll(
-                db, sql: "SELECT runbook, COALESCE(outcome, 'running') AS outcome, COUNT(*) AS n FROM run \(sinceClause) GROUP BY 1, 2",
+                db, sql: "SELECT outcome, runbook, COUNT(*) AS n FROM run \(sinceClause) GROUP BY outcome, runbook",
                 arguments: arguments)
             {
-                outcomes[row["runbook"], default: [:]][row["outcome"]] = row["n"]
+                // Grouping in index order (outcome, runbook) avoids a sort; unfinished runs count as running.
+                let outcome: String = row["outcome"] ?? "running"
+                outcomes[row["runbook"], default: [:]][outcome] = row["n"]
             }
+            // Percentiles by walking the (outcome, runbook, duration_ms) index in SQLite: no rows are copied out.
+            let sinceFilter = since == nil ? "" : "AND started_at >= ?"
             var result: [Stats.RunbookStats] = []
             for runbook in outcomes.keys.sorted() {
-                let durationWhere = since == nil ? "WHERE runbook = ? AND outcome = 'succeeded'" : "WHERE runbook = ? AND outcome = 'succeeded' AND started_at >= ?"
-                var durationArguments: [(any DatabaseValueConvertible)?] = [runbook]
-                if let since { durationArguments.append(since) }
-                let durations = try Int.fetchAll(
-                    db, sql: "SELECT duration_ms FROM run \(durationWhere) AND duration_ms IS NOT NULL ORDER BY duration_ms",
-                    arguments: StatementArguments(durationArguments))
-                func percentile(_ p: Double) -> Int? {
-                    guard !durations.isEmpty else { return nil }
-                    let index = min(durations.count - 1, Int((Double(durations.count - 1) * p).rounded()))
-                    return durations[index]
+                var base: [(any DatabaseValueConvertible)?] = [runbook]
+                if let since { base.append(since) }
+                let count = try Int.fetchOne(
+                    db,
+                    sql: "SELECT COUNT(*) FROM run WHERE outcome = 'succeeded' AND runbook = ? AND duration_ms IS NOT NULL \(sinceFilter)",
+                    arguments: StatementArguments(base)) ?? 0
+                func percentile(_ p: Double) throws -> Int? {
+                    guard count > 0 else { return nil }
+                    let offset = min(count - 1, Int((Double(count - 1) * p).rounded()))
+                    return try Int.fetchOne(
+                        db,
+                        sql: """
+                            SELECT duration_ms FROM run WHERE outcome = 'succeeded' AND runbook = ? AND duration_ms IS NOT NULL
+                            \(sinceFilter) ORDER BY duration_ms LIMIT 1 OFFSET ?
+                            """,
+                        arguments: StatementArguments(base + [offset]))
                 }
                 result.append(
                     Stats.RunbookStats(
-                        runbook: runbook, outcomes: outcomes[runbook]!, medianMilliseconds: percentile(0.5),
-                        p95Milliseconds: percentile(0.95)))
+                        runbook: runbook, outcomes: outcomes[runbook]!, medianMilliseconds: try percentile(0.5),
+                        p95Milliseconds: try percentile(0.95)))
             }
             var suppressed: [String: Int] = [:]
             let suppressedWhere = since == nil ? "" : "AND time >= ?"

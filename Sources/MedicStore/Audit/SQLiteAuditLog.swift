@@ -75,6 +75,13 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
                     CREATE INDEX run_unfinished ON run(finished_at) WHERE finished_at IS NULL;
                     """)
         }
+        migrator.registerMigration("v2: run index by runbook and outcome") { db in
+            try db.execute(
+                sql: """
+                    CREATE INDEX run_by_runbook ON run(runbook, started_at);
+                    CREATE INDEX run_by_outcome ON run(outcome, runbook, duration_ms);
+                    """)
+        }
         return migrator
     }
 
@@ -126,7 +133,7 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
         var hasher = SHA256()
         hasher.update(data: Data(prevHash.utf8))
         hasher.update(data: Data(canonical.utf8))
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return Hex.encode(hasher.finalize())
     }
 
     /// Keeps the run index in step with the records that describe runs.
@@ -256,5 +263,20 @@ extension JSONValue {
     var stringValue: String? {
         if case .string(let text) = self { return text }
         return nil
+    }
+}
+
+/// Lowercase hex without Foundation's formatting machinery (hashing is on every append and verify).
+enum Hex {
+    private static let digits = Array("0123456789abcdef".utf8)
+
+    static func encode(_ bytes: some Sequence<UInt8>) -> String {
+        var output: [UInt8] = []
+        output.reserveCapacity(64)
+        for byte in bytes {
+            output.append(digits[Int(byte >> 4)])
+            output.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: output, as: UTF8.self)
     }
 }
