@@ -9,7 +9,8 @@ struct AuditLocation: ParsableArguments {
     var audit: String?
 
     var path: String {
-        audit ?? ProcessInfo.processInfo.environment["MEDIC_AUDIT"].flatMap { $0.isEmpty ? nil : $0 } ?? ".medic/audit.db"
+        audit ?? ProcessInfo.processInfo.environment["MEDIC_AUDIT"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? ".medic/audit.db"
     }
 
     /// Opens the log, creating it when `create`; marks runs abandoned by dead Medic processes as interrupted.
@@ -26,7 +27,9 @@ struct AuditLocation: ParsableArguments {
         let interrupted = try await log.markInterruptedRuns()
         if !interrupted.isEmpty {
             var standardError = StandardError()
-            print("medic: marked \(interrupted.count) run(s) left unfinished by a stopped Medic as interrupted: \(interrupted.joined(separator: ", "))", to: &standardError)
+            print(
+                "medic: marked \(interrupted.count) run(s) left unfinished by a stopped Medic as interrupted: \(interrupted.joined(separator: ", "))",
+                to: &standardError)
         }
         return log
     }
@@ -49,7 +52,8 @@ struct AuditCommand: AsyncParsableCommand {
         commandName: "audit",
         abstract: "Review the audit log: list runs, show one, verify the hash chain, export, stats.",
         subcommands: [
-            AuditList.self, AuditShow.self, AuditVerify.self, AuditHead.self, AuditExport.self, AuditStats.self, AuditPrune.self,
+            AuditList.self, AuditShow.self, AuditVerify.self, AuditHead.self, AuditExport.self, AuditStats.self,
+            AuditPrune.self,
         ]
     )
 }
@@ -71,7 +75,8 @@ struct AuditList: AsyncParsableCommand {
         try await Self.reporting {
             let log = try await location.open(create: false)
             let filter = SQLiteAuditLog.RunFilter(
-                since: try since.map { try TimeArgument.parse($0) }, until: try until.map { try TimeArgument.parse($0) },
+                since: try since.map { try TimeArgument.parse($0) },
+                until: try until.map { try TimeArgument.parse($0) },
                 runbook: runbook, outcome: outcome, alertname: alertname, initiator: initiator, limit: limit)
             let runs = try log.runs(filter)
             if format == .json {
@@ -82,7 +87,9 @@ struct AuditList: AsyncParsableCommand {
                 print("no runs")
                 return
             }
-            print("RUN ID                      STARTED                   DURATION  RUNBOOK                              ALERT                      OUTCOME")
+            print(
+                "RUN ID                      STARTED                   DURATION  RUNBOOK                              ALERT                      OUTCOME"
+            )
             for run in runs {
                 let duration = run.durationMilliseconds.map { String(format: "%.1fs", Double($0) / 1000) } ?? "-"
                 print(
@@ -100,7 +107,8 @@ struct AuditList: AsyncParsableCommand {
 }
 
 struct AuditShow: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "show", abstract: "The whole story of one run, as a timeline.")
+    static let configuration = CommandConfiguration(
+        commandName: "show", abstract: "The whole story of one run, as a timeline.")
 
     @OptionGroup var location: AuditLocation
     @Argument(help: "The run id.") var runID: String
@@ -122,10 +130,12 @@ struct AuditShow: AsyncParsableCommand {
 
 struct AuditVerify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "verify", abstract: "Recompute the hash chain; exit 0 when intact, 1 naming the first broken record.")
+        commandName: "verify",
+        abstract: "Recompute the hash chain; exit 0 when intact, 1 naming the first broken record.")
 
     @OptionGroup var location: AuditLocation
-    @Option(help: ArgumentHelp("Also require the log to reach this head (from `medic audit head`).", valueName: "seq:hash"))
+    @Option(
+        help: ArgumentHelp("Also require the log to reach this head (from `medic audit head`).", valueName: "seq:hash"))
     var expectHead: String?
     @Option(help: "Output format: text or json.") var format: OutputFormat = .text
 
@@ -160,7 +170,8 @@ struct AuditVerify: AsyncParsableCommand {
 
 struct AuditHead: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "head", abstract: "Print the last sequence number and hash (SEQ:HASH), to anchor the chain elsewhere.")
+        commandName: "head",
+        abstract: "Print the last sequence number and hash (SEQ:HASH), to anchor the chain elsewhere.")
 
     @OptionGroup var location: AuditLocation
     @Option(help: "Output format: text or json.") var format: OutputFormat = .text
@@ -195,7 +206,8 @@ struct AuditExport: AsyncParsableCommand {
         try await Self.reporting {
             let log = try await location.open(create: false)
             let filter = SQLiteAuditLog.RecordFilter(
-                since: try since.map { try TimeArgument.parse($0) }, until: try until.map { try TimeArgument.parse($0) },
+                since: try since.map { try TimeArgument.parse($0) },
+                until: try until.map { try TimeArgument.parse($0) },
                 runID: runID, kind: kind)
             let output = FileHandle.standardOutput
             var buffer = ""
@@ -208,7 +220,11 @@ struct AuditExport: AsyncParsableCommand {
                 switch format {
                 case .jsonl: buffer += record.exportLine + "\n"
                 case .csv:
-                    buffer += [String(record.seq), record.time, record.kind, record.runID ?? "", record.prevHash, record.hash, record.body]
+                    buffer +=
+                        [
+                            String(record.seq), record.time, record.kind, record.runID ?? "", record.prevHash,
+                            record.hash, record.body,
+                        ]
                         .map(CSV.field).joined(separator: ",") + "\n"
                 }
                 if buffer.utf8.count > 1 << 16 { flush() }
@@ -227,7 +243,8 @@ enum CSV {
 
 struct AuditStats: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "stats", abstract: "Runs per runbook and outcome, success rate, time to remediation, suppressions.")
+        commandName: "stats", abstract: "Runs per runbook and outcome, success rate, time to remediation, suppressions."
+    )
 
     @OptionGroup var location: AuditLocation
     @Option(help: "Only runs started since a duration back (7d) or a date.") var since: String?
@@ -259,13 +276,20 @@ struct AuditStats: AsyncParsableCommand {
                 let rate = entry.successRate.map { String(format: "%5.1f%%", $0 * 100) } ?? "    -"
                 let median = entry.medianMilliseconds.map { String(format: "%.1fs", Double($0) / 1000) } ?? "-"
                 let p95 = entry.p95Milliseconds.map { String(format: "%.1fs", Double($0) / 1000) } ?? "-"
-                let outcomes = entry.outcomes.keys.sorted().map { "\($0)=\(entry.outcomes[$0]!)" }.joined(separator: " ")
+                let outcomes = entry.outcomes.keys.sorted().map { "\($0)=\(entry.outcomes[$0]!)" }.joined(
+                    separator: " ")
                 print(
                     "\(entry.runbook.padding(toLength: 36, withPad: " ", startingAt: 0)) \(String(entry.total).padding(toLength: 5, withPad: " ", startingAt: 0)) \(rate)   \(median.padding(toLength: 8, withPad: " ", startingAt: 0)) \(p95.padding(toLength: 8, withPad: " ", startingAt: 0)) \(outcomes)"
                 )
             }
             let suppressed = stats.suppressed.values.reduce(0, +)
-            print("suppressed triggers: \(suppressed)" + (suppressed == 0 ? "" : " (" + stats.suppressed.keys.sorted().map { "\($0)=\(stats.suppressed[$0]!)" }.joined(separator: ", ") + ")"))
+            print(
+                "suppressed triggers: \(suppressed)"
+                    + (suppressed == 0
+                        ? ""
+                        : " ("
+                            + stats.suppressed.keys.sorted().map { "\($0)=\(stats.suppressed[$0]!)" }.joined(
+                                separator: ", ") + ")"))
         }
     }
 }
@@ -291,17 +315,25 @@ enum AuditTimeline {
             let at = "\(offset(record))  "
             switch record.kind {
             case "run.started":
-                lines.append("run \(record.runID ?? "") — runbook \(body["runbook"] as? String ?? "?"), started \(record.time) by \(body["initiator"] as? String ?? "?")")
+                lines.append(
+                    "run \(record.runID ?? "") — runbook \(body["runbook"] as? String ?? "?"), started \(record.time) by \(body["initiator"] as? String ?? "?")"
+                )
                 if let params = body["params"] as? [String: Any], !params.isEmpty {
-                    lines.append("  params: " + params.keys.sorted().map { "\($0)=\(params[$0]!)" }.joined(separator: " "))
+                    lines.append(
+                        "  params: " + params.keys.sorted().map { "\($0)=\(params[$0]!)" }.joined(separator: " "))
                 }
                 if let alert = body["alert"] as? [String: Any] {
                     let labels = (alert["labels"] as? [String: Any]) ?? [:]
-                    lines.append("  alert: \(labels["alertname"] ?? "?") (\(alert["status"] ?? "?"), fingerprint \(alert["fingerprint"] ?? "?"))")
-                    lines.append("    labels: " + labels.keys.sorted().map { "\($0)=\(labels[$0]!)" }.joined(separator: " "))
+                    lines.append(
+                        "  alert: \(labels["alertname"] ?? "?") (\(alert["status"] ?? "?"), fingerprint \(alert["fingerprint"] ?? "?"))"
+                    )
+                    lines.append(
+                        "    labels: " + labels.keys.sorted().map { "\($0)=\(labels[$0]!)" }.joined(separator: " "))
                 }
             case "attempt.started":
-                let what = (body["phase"] as? String) == "rollback" ? "rollback of \(body["step"] ?? "")" : "\(body["step"] ?? "")"
+                let what =
+                    (body["phase"] as? String) == "rollback"
+                    ? "rollback of \(body["step"] ?? "")" : "\(body["step"] ?? "")"
                 let command: String
                 if let argv = body["argv"] as? [String] {
                     command = argv.map(ShellQuoting.quote).joined(separator: " ")
@@ -310,7 +342,9 @@ enum AuditTimeline {
                 }
                 lines.append("\(at)▶ \(what) attempt \(body["attempt"] ?? 1): \(command)")
             case "attempt.finished":
-                let what = (body["phase"] as? String) == "rollback" ? "rollback of \(body["step"] ?? "")" : "\(body["step"] ?? "")"
+                let what =
+                    (body["phase"] as? String) == "rollback"
+                    ? "rollback of \(body["step"] ?? "")" : "\(body["step"] ?? "")"
                 var verdict: String
                 if let error = body["error"] as? String {
                     verdict = error
@@ -323,11 +357,17 @@ enum AuditTimeline {
                 } else {
                     verdict = "killed by signal \(body["signal"] ?? "?")"
                 }
-                lines.append("\(at)\(verdict == "exit 0" ? "✔" : "✘") \(what) attempt \(body["attempt"] ?? 1): \(verdict) in \(body["duration_ms"] ?? 0) ms")
+                lines.append(
+                    "\(at)\(verdict == "exit 0" ? "✔" : "✘") \(what) attempt \(body["attempt"] ?? 1): \(verdict) in \(body["duration_ms"] ?? 0) ms"
+                )
                 if let stdout = body["stdout"] as? String, !stdout.isEmpty { lines += excerpt(stdout) }
-                if let stderr = body["stderr"] as? String, !stderr.isEmpty { lines += excerpt(stderr).map { $0.replacingOccurrences(of: "| ", with: "! ") } }
+                if let stderr = body["stderr"] as? String, !stderr.isEmpty {
+                    lines += excerpt(stderr).map { $0.replacingOccurrences(of: "| ", with: "! ") }
+                }
             case "retry.scheduled":
-                lines.append("\(at)↻ \(body["step"] ?? "") attempt \(body["next_attempt"] ?? "?") in \(body["delay_ms"] ?? "?") ms")
+                lines.append(
+                    "\(at)↻ \(body["step"] ?? "") attempt \(body["next_attempt"] ?? "?") in \(body["delay_ms"] ?? "?") ms"
+                )
             case "step.skipped":
                 lines.append("\(at)⤼ \(body["step"] ?? "") skipped: \(body["reason"] ?? "")")
             case "run.stopping":
@@ -344,7 +384,9 @@ enum AuditTimeline {
                 lines.append("\(at)\(record.kind) \(record.body)")
             }
         }
-        if records.last?.kind != "run.finished" { lines.append("(no end record yet: the run is still going, or its Medic was stopped)") }
+        if records.last?.kind != "run.finished" {
+            lines.append("(no end record yet: the run is still going, or its Medic was stopped)")
+        }
         return lines.joined(separator: "\n")
     }
 }
@@ -366,7 +408,9 @@ struct AuditPrune: AsyncParsableCommand {
                 print(
                     JSONValue.object([
                         "removed": JSONValue(result.removed),
-                        "checkpoint": result.checkpoint.map { ["seq": JSONValue(Int($0.seq)), "hash": .string($0.hash)] } ?? .null,
+                        "checkpoint": result.checkpoint.map {
+                            ["seq": JSONValue(Int($0.seq)), "hash": .string($0.hash)]
+                        } ?? .null,
                     ]).rendered())
             } else if let checkpoint = result.checkpoint {
                 print("removed \(result.removed) records; checkpoint: the chain now starts after \(checkpoint)")

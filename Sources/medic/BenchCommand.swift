@@ -233,12 +233,18 @@ struct AuditBench: AsyncParsableCommand {
             "duration_ms": JSONValue(index % 1000),
         ]
         if kind == "run.started" {
-            body = ["runbook": .string("runbook-\(index / 10 % runs)"), "initiator": "alert",
-                "alert": ["fingerprint": .string(String(index, radix: 16)), "labels": ["alertname": .string("Alert\(index % 7)")]]]
+            body = [
+                "runbook": .string("runbook-\(index / 10 % runs)"), "initiator": "alert",
+                "alert": [
+                    "fingerprint": .string(String(index, radix: 16)),
+                    "labels": ["alertname": .string("Alert\(index % 7)")],
+                ],
+            ]
         } else if kind == "run.finished" {
             body = ["outcome": .string(index % 30 == 29 ? "failed" : "succeeded")]
         }
-        return AuditEvent(time: Date(timeIntervalSince1970: 1_800_000_000 + Double(index) / 10), kind: kind, runID: run, body: body)
+        return AuditEvent(
+            time: Date(timeIntervalSince1970: 1_800_000_000 + Double(index) / 10), kind: kind, runID: run, body: body)
     }
 
     func run() async throws {
@@ -251,7 +257,8 @@ struct AuditBench: AsyncParsableCommand {
         for index in 0..<records { try await single.append(Self.event(index, runs: 50)) }
         let singleSeconds = StepsBench.seconds(ContinuousClock.now - start)
 
-        let batched = try SQLiteAuditLog(path: scratch.appendingPathComponent("batched.db").path, durability: durability)
+        let batched = try SQLiteAuditLog(
+            path: scratch.appendingPathComponent("batched.db").path, durability: durability)
         start = ContinuousClock.now
         var index = 0
         while index < records {
@@ -261,11 +268,20 @@ struct AuditBench: AsyncParsableCommand {
         }
         let batchedSeconds = StepsBench.seconds(ContinuousClock.now - start)
         print("figure                                           value")
-        print(String(format: "append, one record per transaction (%@)     %9.0f records/s", durability.rawValue, Double(records) / singleSeconds))
-        print(String(format: "append, %4d records per transaction (%@)   %9.0f records/s", batch, durability.rawValue, Double(records) / batchedSeconds))
+        print(
+            String(
+                format: "append, one record per transaction (%@)     %9.0f records/s", durability.rawValue,
+                Double(records) / singleSeconds))
+        print(
+            String(
+                format: "append, %4d records per transaction (%@)   %9.0f records/s", batch, durability.rawValue,
+                Double(records) / batchedSeconds))
         start = ContinuousClock.now
         let verification = try batched.verify()
-        print(String(format: "verify %d records                          %9.0f records/s", verification.records, Double(verification.records) / StepsBench.seconds(ContinuousClock.now - start)))
+        print(
+            String(
+                format: "verify %d records                          %9.0f records/s", verification.records,
+                Double(verification.records) / StepsBench.seconds(ContinuousClock.now - start)))
 
         guard queryRecords > 0 else { return }
         let large = try SQLiteAuditLog(path: scratch.appendingPathComponent("large.db").path, durability: .normal)
@@ -279,10 +295,15 @@ struct AuditBench: AsyncParsableCommand {
             let start = ContinuousClock.now
             try body()
             let milliseconds = StepsBench.seconds(ContinuousClock.now - start) * 1000
-            print(String(format: "%@ %8.1f ms  (target < 100 ms)", label.padding(toLength: 48, withPad: " ", startingAt: 0), milliseconds))
+            print(
+                String(
+                    format: "%@ %8.1f ms  (target < 100 ms)", label.padding(toLength: 48, withPad: " ", startingAt: 0),
+                    milliseconds))
         }
         try timed("audit list (50 newest) at \(queryRecords) records") { _ = try large.runs(.init(limit: 50)) }
-        try timed("audit list --runbook --outcome failed") { _ = try large.runs(.init(runbook: "runbook-7", outcome: "failed")) }
+        try timed("audit list --runbook --outcome failed") {
+            _ = try large.runs(.init(runbook: "runbook-7", outcome: "failed"))
+        }
         try timed("audit show (one run)") { _ = try large.records(run: "bench-run-\(queryRecords / 20)") }
         try timed("audit stats") { _ = try large.stats(since: nil) }
     }

@@ -19,7 +19,8 @@ import Testing
         for index in 0..<count {
             try await log.append(
                 AuditEvent(
-                    time: Date(timeIntervalSince1970: 1_800_000_000 + Double(index)), kind: "test.event", runID: "r\(index % 3)",
+                    time: Date(timeIntervalSince1970: 1_800_000_000 + Double(index)), kind: "test.event",
+                    runID: "r\(index % 3)",
                     body: ["index": JSONValue(index), "text": .string("line \(index)\n\"quoted\" ü \u{08}")]))
         }
         return log
@@ -69,7 +70,8 @@ import Testing
     func changedByte() async throws {
         _ = try await filled()
         try sqlite(
-            "DROP TRIGGER audit_record_append_only_update; UPDATE audit_record SET body = replace(body, 'line 13', 'line 14') WHERE seq = 14;")
+            "DROP TRIGGER audit_record_append_only_update; UPDATE audit_record SET body = replace(body, 'line 13', 'line 14') WHERE seq = 14;"
+        )
         let result = try SQLiteAuditLog(path: path).verify()
         #expect(!result.intact)
         guard case .contentChanged(let seq, _, _) = result.problem else {
@@ -89,9 +91,11 @@ import Testing
         let edited = original.body.replacingOccurrences(of: "line 6", with: "line 9")
         let hash = SQLiteAuditLog.hash(
             prevHash: original.prevHash,
-            canonical: AuditRecord.canonical(seq: 7, time: original.time, kind: original.kind, runID: original.runID, body: edited))
+            canonical: AuditRecord.canonical(
+                seq: 7, time: original.time, kind: original.kind, runID: original.runID, body: edited))
         try sqlite(
-            "DROP TRIGGER audit_record_append_only_update; UPDATE audit_record SET body = '\(edited.replacingOccurrences(of: "'", with: "''"))', hash = '\(hash)' WHERE seq = 7;")
+            "DROP TRIGGER audit_record_append_only_update; UPDATE audit_record SET body = '\(edited.replacingOccurrences(of: "'", with: "''"))', hash = '\(hash)' WHERE seq = 7;"
+        )
         let result = try SQLiteAuditLog(path: path).verify()
         #expect(result.problem == .brokenLink(seq: 8, prevHash: original.hash, expected: hash))
     }
@@ -133,12 +137,16 @@ import Testing
             process.standardError = output
             try process.run()
             process.waitUntilExit()
-            return (process.terminationStatus, String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+            return (
+                process.terminationStatus,
+                String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            )
         }
         let (status, output) = try verify()
         #expect(status == 0, "\(output)")
         #expect(output.contains("ok: 20 records, head 20:\(try log.head()!.hash)"))
-        try text.replacingOccurrences(of: "line 5\\n", with: "line 6\\n").write(to: export, atomically: true, encoding: .utf8)
+        try text.replacingOccurrences(of: "line 5\\n", with: "line 6\\n").write(
+            to: export, atomically: true, encoding: .utf8)
         let (tampered, message) = try verify()
         #expect(tampered == 1)
         #expect(message.contains("record 6"))
@@ -183,12 +191,15 @@ import Testing
     @Test("a run whose Medic process is gone is closed as interrupted on the next open; a live one is not")
     func interrupted() async throws {
         let log = try SQLiteAuditLog(path: path)
-        try await log.append(AuditEvent(time: Date(), kind: "run.started", runID: "mine", body: ["runbook": "x", "initiator": "operator"]))
+        try await log.append(
+            AuditEvent(
+                time: Date(), kind: "run.started", runID: "mine", body: ["runbook": "x", "initiator": "operator"]))
         // A run of this (live) process is left alone.
         #expect(try await SQLiteAuditLog(path: path).markInterruptedRuns().isEmpty)
         // Pretend another process, now dead, started a run.
         try sqlite(
-            "INSERT INTO run (id, runbook, started_at, owner_host, owner_pid, owner_start) VALUES ('orphan', 'x', '2026-01-01T00:00:00.000Z', '\(ProcessInfo.processInfo.hostName)', 999999, '1')")
+            "INSERT INTO run (id, runbook, started_at, owner_host, owner_pid, owner_start) VALUES ('orphan', 'x', '2026-01-01T00:00:00.000Z', '\(ProcessInfo.processInfo.hostName)', 999999, '1')"
+        )
         let marked = try await SQLiteAuditLog(path: path).markInterruptedRuns()
         #expect(marked == ["orphan"])
         let runs = try log.runs(SQLiteAuditLog.RunFilter())

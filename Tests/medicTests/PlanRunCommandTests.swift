@@ -92,7 +92,8 @@ import Testing
         let runbook = try write("touchy.yaml", runbookText)
         for command in ["plan", "run"] {
             let extra = command == "run" ? ["--audit", audit] : []
-            let result = try ValidateCommandTests.medicSync([command, runbook, "--param", "instance=db1; rm -rf /"] + extra)
+            let result = try ValidateCommandTests.medicSync(
+                [command, runbook, "--param", "instance=db1; rm -rf /"] + extra)
             #expect(result.status == 1)
             #expect(result.stderr.contains("param 'instance': 'db1; rm -rf /' does not match pattern"))
         }
@@ -168,12 +169,16 @@ import Testing
     @Test("the audit commands tell the story of a run, and verify the chain")
     func auditCommands() throws {
         let runbook = try write("touchy.yaml", runbookText)
-        let run = try ValidateCommandTests.medicSync(["run", runbook, "--alert", try alertFile, "--format", "json", "--audit", audit])
+        let run = try ValidateCommandTests.medicSync([
+            "run", runbook, "--alert", try alertFile, "--format", "json", "--audit", audit,
+        ])
         #expect(run.status == 0, "\(run.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
         let runID = try #require(report["run_id"] as? String)
 
-        let list = try ValidateCommandTests.medicSync(["audit", "list", "--audit", audit, "--format", "json", "--alertname", "X"])
+        let list = try ValidateCommandTests.medicSync([
+            "audit", "list", "--audit", audit, "--format", "json", "--alertname", "X",
+        ])
         let runs = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
         #expect(runs.map { $0["id"] as? String } == [runID])
         #expect(runs.first?["outcome"] as? String == "succeeded")
@@ -188,15 +193,24 @@ import Testing
         let verify = try ValidateCommandTests.medicSync(["audit", "verify", "--audit", audit])
         #expect(verify.status == 0)
         #expect(verify.stdout.hasPrefix("ok: "))
-        let head = try ValidateCommandTests.medicSync(["audit", "head", "--audit", audit]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(try ValidateCommandTests.medicSync(["audit", "verify", "--audit", audit, "--expect-head", head]).status == 0)
-        #expect(try ValidateCommandTests.medicSync(["audit", "verify", "--audit", audit, "--expect-head", "9999:" + String(repeating: "a", count: 64)]).status == 1)
+        let head = try ValidateCommandTests.medicSync(["audit", "head", "--audit", audit]).stdout.trimmingCharacters(
+            in: .whitespacesAndNewlines)
+        #expect(
+            try ValidateCommandTests.medicSync(["audit", "verify", "--audit", audit, "--expect-head", head]).status == 0
+        )
+        #expect(
+            try ValidateCommandTests.medicSync([
+                "audit", "verify", "--audit", audit, "--expect-head", "9999:" + String(repeating: "a", count: 64),
+            ]).status == 1)
 
         let export = try ValidateCommandTests.medicSync(["audit", "export", "--audit", audit, "--run", runID])
         #expect(export.stdout.split(separator: "\n").count >= 8)
         let csv = try ValidateCommandTests.medicSync(["audit", "export", "--audit", audit, "--format", "csv"])
         #expect(csv.stdout.hasPrefix("seq,time,kind,run_id,prev_hash,hash,body\n"))
-        #expect(try ValidateCommandTests.medicSync(["audit", "list", "--audit", directory.appendingPathComponent("none.db").path]).status == 1)
+        #expect(
+            try ValidateCommandTests.medicSync([
+                "audit", "list", "--audit", directory.appendingPathComponent("none.db").path,
+            ]).status == 1)
     }
 
     @Test("kill -9 during medic run leaves a verifiable log and an interrupted run on the next open")

@@ -33,7 +33,8 @@ public struct AuditRecord: Sendable, Equatable {
     /// The canonical JSON that is hashed (the body is embedded as already-canonical JSON).
     public static func canonical(seq: Int64, time: String, kind: String, runID: String?, body: String) -> String {
         let run = runID.map { JSONValue.quote($0) } ?? "null"
-        return "{\"body\":\(body),\"kind\":\(JSONValue.quote(kind)),\"run_id\":\(run),\"seq\":\(seq),\"time\":\(JSONValue.quote(time))}"
+        return
+            "{\"body\":\(body),\"kind\":\(JSONValue.quote(kind)),\"run_id\":\(run),\"seq\":\(seq),\"time\":\(JSONValue.quote(time))}"
     }
 
     public var canonical: String {
@@ -43,7 +44,8 @@ public struct AuditRecord: Sendable, Equatable {
     /// One export line: the canonical fields plus `prev_hash` and `hash` (also canonical JSON).
     public var exportLine: String {
         let run = runID.map { JSONValue.quote($0) } ?? "null"
-        return "{\"body\":\(body),\"hash\":\(JSONValue.quote(hash)),\"kind\":\(JSONValue.quote(kind)),\"prev_hash\":\(JSONValue.quote(prevHash)),\"run_id\":\(run),\"seq\":\(seq),\"time\":\(JSONValue.quote(time))}"
+        return
+            "{\"body\":\(body),\"hash\":\(JSONValue.quote(hash)),\"kind\":\(JSONValue.quote(kind)),\"prev_hash\":\(JSONValue.quote(prevHash)),\"run_id\":\(run),\"seq\":\(seq),\"time\":\(JSONValue.quote(time))}"
     }
 
     /// The body parsed back into a value (for display).

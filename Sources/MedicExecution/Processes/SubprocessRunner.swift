@@ -94,7 +94,9 @@ public struct SubprocessRunner: ProcessRunner {
                     group.addTask { .stdout(await Self.capture(execution.standardOutput, limit: limit)) }
                     group.addTask { .stderr(await Self.capture(execution.standardError, limit: limit)) }
                     group.addTask {
-                        .ended(await Self.watch(pid: pid, pidfd: pidfd, request: request, stop: stop, clock: clock, decision: decision))
+                        .ended(
+                            await Self.watch(
+                                pid: pid, pidfd: pidfd, request: request, stop: stop, clock: clock, decision: decision))
                     }
                     var out = BoundedCapture(limit: limit)
                     var err = BoundedCapture(limit: limit)
@@ -159,7 +161,8 @@ public struct SubprocessRunner: ProcessRunner {
     /// tears the group down (SIGTERM, grace, SIGKILL). On exit it kills what the step left in its group, so
     /// the output pipes close even when a background child still holds them.
     private static func watch(
-        pid: pid_t, pidfd: CInt, request: AttemptRequest, stop: StopSignal, clock: any Clock<Duration>, decision: Decision
+        pid: pid_t, pidfd: CInt, request: AttemptRequest, stop: StopSignal, clock: any Clock<Duration>,
+        decision: Decision
     ) async -> Ending {
         let exit = ExitWatcher(pid: pid, pidfd: pidfd)
         let ending: Ending? = await withTaskGroup(of: Ending?.self) { group in

@@ -18,11 +18,16 @@ extension SQLiteAuditLog {
             try db.inTransaction(.immediate) {
                 guard let head = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM audit_record"),
                     let last = try Int64.fetchOne(
-                        db, sql: "SELECT MAX(seq) FROM audit_record WHERE time < ? AND seq < ?", arguments: [before, head])
+                        db, sql: "SELECT MAX(seq) FROM audit_record WHERE time < ? AND seq < ?",
+                        arguments: [before, head])
                 else { return .commit }
-                guard let hash = try String.fetchOne(db, sql: "SELECT hash FROM audit_record WHERE seq = ?", arguments: [last])
+                guard
+                    let hash = try String.fetchOne(
+                        db, sql: "SELECT hash FROM audit_record WHERE seq = ?", arguments: [last])
                 else { return .commit }
-                let removed = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit_record WHERE seq <= ?", arguments: [last]) ?? 0
+                let removed =
+                    try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit_record WHERE seq <= ?", arguments: [last])
+                    ?? 0
                 // The only sanctioned way to remove records: lift the guard, delete, restore it, in one transaction.
                 try db.execute(sql: "DROP TRIGGER audit_record_append_only_delete")
                 try db.execute(sql: "DELETE FROM audit_record WHERE seq <= ?", arguments: [last])
@@ -43,8 +48,11 @@ extension SQLiteAuditLog {
                     ])
                 let record = Self.chain(event, seq: seq + 1, prevHash: prev)
                 try db.execute(
-                    sql: "INSERT INTO audit_record (seq, time, kind, run_id, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    arguments: [record.seq, record.time, record.kind, record.runID, record.body, record.prevHash, record.hash])
+                    sql:
+                        "INSERT INTO audit_record (seq, time, kind, run_id, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    arguments: [
+                        record.seq, record.time, record.kind, record.runID, record.body, record.prevHash, record.hash,
+                    ])
                 result = PruneResult(removed: removed, checkpoint: Head(seq: last, hash: hash))
                 return .commit
             }

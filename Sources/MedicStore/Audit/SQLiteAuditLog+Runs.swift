@@ -19,7 +19,8 @@ extension SQLiteAuditLog {
         public var json: JSONValue {
             [
                 "id": .string(id), "runbook": .string(runbook), "started_at": .string(startedAt),
-                "finished_at": JSONValue(finishedAt), "duration_ms": durationMilliseconds.map { JSONValue($0) } ?? .null,
+                "finished_at": JSONValue(finishedAt),
+                "duration_ms": durationMilliseconds.map { JSONValue($0) } ?? .null,
                 "outcome": JSONValue(outcome), "initiator": JSONValue(initiator), "alertname": JSONValue(alertname),
                 "fingerprint": JSONValue(fingerprint),
             ]
@@ -80,7 +81,8 @@ extension SQLiteAuditLog {
                 arguments: StatementArguments(arguments)
             ).map { row in
                 RunSummary(
-                    id: row["id"], runbook: row["runbook"], startedAt: row["started_at"], finishedAt: row["finished_at"],
+                    id: row["id"], runbook: row["runbook"], startedAt: row["started_at"],
+                    finishedAt: row["finished_at"],
                     durationMilliseconds: row["duration_ms"], outcome: row["outcome"], initiator: row["initiator"],
                     alertname: row["alertname"], fingerprint: row["fingerprint"])
             }
@@ -96,7 +98,8 @@ extension SQLiteAuditLog {
             public var succeeded: Int { outcomes["succeeded"] ?? 0 }
             /// Succeeded out of finished runs that acted (shadowed and suppressed excluded).
             public var successRate: Double? {
-                let acted = outcomes.filter { !["shadowed", "suppressed", "running"].contains($0.key) }.values.reduce(0, +)
+                let acted = outcomes.filter { !["shadowed", "suppressed", "running"].contains($0.key) }.values.reduce(
+                    0, +)
                 return acted == 0 ? nil : Double(succeeded) / Double(acted)
             }
             public var medianMilliseconds: Int?
@@ -126,10 +129,12 @@ extension SQLiteAuditLog {
             for runbook in outcomes.keys.sorted() {
                 var base: [(any DatabaseValueConvertible)?] = [runbook]
                 if let since { base.append(since) }
-                let count = try Int.fetchOne(
-                    db,
-                    sql: "SELECT COUNT(*) FROM run WHERE outcome = 'succeeded' AND runbook = ? AND duration_ms IS NOT NULL \(sinceFilter)",
-                    arguments: StatementArguments(base)) ?? 0
+                let count =
+                    try Int.fetchOne(
+                        db,
+                        sql:
+                            "SELECT COUNT(*) FROM run WHERE outcome = 'succeeded' AND runbook = ? AND duration_ms IS NOT NULL \(sinceFilter)",
+                        arguments: StatementArguments(base)) ?? 0
                 func percentile(_ p: Double) throws -> Int? {
                     guard count > 0 else { return nil }
                     let offset = min(count - 1, Int((Double(count - 1) * p).rounded()))
@@ -149,7 +154,8 @@ extension SQLiteAuditLog {
             var suppressed: [String: Int] = [:]
             let suppressedWhere = since == nil ? "" : "AND time >= ?"
             for body in try String.fetchAll(
-                db, sql: "SELECT body FROM audit_record WHERE kind = 'decision.suppressed' \(suppressedWhere)", arguments: arguments)
+                db, sql: "SELECT body FROM audit_record WHERE kind = 'decision.suppressed' \(suppressedWhere)",
+                arguments: arguments)
             {
                 let value = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any]
                 suppressed[(value?["reason"] as? String) ?? "unknown", default: 0] += 1

@@ -121,17 +121,20 @@ extension SQLiteAuditLog {
                     problem = .truncated(expected: expectHead, last: previous?.seq)
                 }
             }
-            return Verification(records: count, head: previous.map { Head(seq: $0.seq, hash: $0.hash) }, problem: problem)
+            return Verification(
+                records: count, head: previous.map { Head(seq: $0.seq, hash: $0.hash) }, problem: problem)
         }
     }
 
     /// The newest checkpoint left by a prune: the last pruned record's seq and hash.
     static func checkpoint(_ db: Database) throws -> Head? {
-        guard let body = try String.fetchOne(
-            db, sql: "SELECT body FROM audit_record WHERE kind = 'audit.checkpoint' ORDER BY seq DESC LIMIT 1")
+        guard
+            let body = try String.fetchOne(
+                db, sql: "SELECT body FROM audit_record WHERE kind = 'audit.checkpoint' ORDER BY seq DESC LIMIT 1")
         else { return nil }
         let value = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any]
-        guard let seq = (value?["pruned_through_seq"] as? NSNumber)?.int64Value, let hash = value?["pruned_through_hash"] as? String
+        guard let seq = (value?["pruned_through_seq"] as? NSNumber)?.int64Value,
+            let hash = value?["pruned_through_hash"] as? String
         else { return nil }
         return Head(seq: seq, hash: hash)
     }
@@ -141,12 +144,14 @@ extension SQLiteAuditLog {
     @discardableResult
     public func markInterruptedRuns(now: Date = Date()) async throws -> [String] {
         let abandoned: [(String, ProcessOwner)] = try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT id, owner_host, owner_pid, owner_start FROM run WHERE finished_at IS NULL")
-                .compactMap { row in
-                    let owner = ProcessOwner(
-                        host: row["owner_host"] ?? "", pid: row["owner_pid"] ?? 0, start: row["owner_start"] ?? "")
-                    return owner.isGoneFromThisHost ? (row["id"], owner) : nil
-                }
+            try Row.fetchAll(
+                db, sql: "SELECT id, owner_host, owner_pid, owner_start FROM run WHERE finished_at IS NULL"
+            )
+            .compactMap { row in
+                let owner = ProcessOwner(
+                    host: row["owner_host"] ?? "", pid: row["owner_pid"] ?? 0, start: row["owner_start"] ?? "")
+                return owner.isGoneFromThisHost ? (row["id"], owner) : nil
+            }
         }
         guard !abandoned.isEmpty else { return [] }
         try await append(
@@ -155,7 +160,8 @@ extension SQLiteAuditLog {
                     time: now, kind: "run.finished", runID: id,
                     body: [
                         "outcome": .string(RunOutcome.interrupted.rawValue),
-                        "reason": .string("medic process \(owner.pid) on \(owner.host) ended without finishing the run"),
+                        "reason": .string(
+                            "medic process \(owner.pid) on \(owner.host) ended without finishing the run"),
                     ])
             })
         return abandoned.map(\.0)

@@ -102,8 +102,12 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
                     seq += 1
                     let record = Self.chain(event, seq: seq, prevHash: prev)
                     try db.execute(
-                        sql: "INSERT INTO audit_record (seq, time, kind, run_id, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        arguments: [record.seq, record.time, record.kind, record.runID, record.body, record.prevHash, record.hash])
+                        sql:
+                            "INSERT INTO audit_record (seq, time, kind, run_id, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        arguments: [
+                            record.seq, record.time, record.kind, record.runID, record.body, record.prevHash,
+                            record.hash,
+                        ])
                     try Self.index(event, record: record, owner: owner, db: db)
                     prev = record.hash
                 }
@@ -123,7 +127,8 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
     static func chain(_ event: AuditEvent, seq: Int64, prevHash: String) -> AuditRecord {
         let time = RFC3339.format(event.time)
         let body = JSONValue.object(event.body).compact
-        let canonical = AuditRecord.canonical(seq: seq, time: time, kind: event.kind, runID: event.runID.isEmpty ? nil : event.runID, body: body)
+        let canonical = AuditRecord.canonical(
+            seq: seq, time: time, kind: event.kind, runID: event.runID.isEmpty ? nil : event.runID, body: body)
         return AuditRecord(
             seq: seq, time: time, kind: event.kind, runID: event.runID.isEmpty ? nil : event.runID, body: body,
             prevHash: prevHash, hash: hash(prevHash: prevHash, canonical: canonical))
@@ -150,7 +155,8 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
                     """,
                 arguments: [
                     runID, event.body["runbook"]?.stringValue ?? "", record.time, event.body["initiator"]?.stringValue,
-                    labels?["alertname"]?.stringValue, alert?["fingerprint"]?.stringValue, owner.host, owner.pid, owner.start,
+                    labels?["alertname"]?.stringValue, alert?["fingerprint"]?.stringValue, owner.host, owner.pid,
+                    owner.start,
                 ])
         case "run.finished":
             try db.execute(
@@ -170,7 +176,9 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
     /// The last sequence number and hash, to anchor the chain elsewhere (`medic audit head`).
     public func head() throws -> (seq: Int64, hash: String)? {
         try pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit_record ORDER BY seq DESC LIMIT 1").map { ($0["seq"], $0["hash"]) }
+            try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit_record ORDER BY seq DESC LIMIT 1").map {
+                ($0["seq"], $0["hash"])
+            }
         }
     }
 
@@ -181,7 +189,8 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
     /// Every record of one run, in order.
     public func records(run runID: String) throws -> [AuditRecord] {
         try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM audit_record WHERE run_id = ? ORDER BY seq", arguments: [runID]).map(Self.record)
+            try Row.fetchAll(db, sql: "SELECT * FROM audit_record WHERE run_id = ? ORDER BY seq", arguments: [runID])
+                .map(Self.record)
         }
     }
 
@@ -192,7 +201,8 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
     }
 
     /// Calls `body` with every record in sequence order, streaming (constant memory).
-    public func forEachRecord(where filter: RecordFilter = RecordFilter(), _ body: (AuditRecord) throws -> Void) throws {
+    public func forEachRecord(where filter: RecordFilter = RecordFilter(), _ body: (AuditRecord) throws -> Void) throws
+    {
         try pool.read { db in
             let (sql, arguments) = filter.sql()
             let cursor = try Row.fetchCursor(db, sql: sql, arguments: arguments)
