@@ -23,7 +23,7 @@ struct PlanCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await Self.reporting {
-            let (prepared, _) = try input.prepare(runID: "plan")
+            let (prepared, _, _) = try input.prepare(runID: "plan")
             let probes = probe ? await Prober().probe(prepared) : [:]
             let plan = RunPlan(prepared, probes: probes)
             switch format {

@@ -40,7 +40,7 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         try await Self.reporting {
             let runID = PreparedRun.newRunID()
-            let (prepared, source) = try input.prepare(runID: runID)
+            let (prepared, source, provenance) = try input.prepare(runID: runID)
             var logs: [any AuditLog] = [try await location.open(create: true)]
             if let events {
                 do {
@@ -59,7 +59,7 @@ struct RunCommand: AsyncParsableCommand {
             printer.header(prepared, source: source.path)
             let report: RunReport
             do {
-                report = try await executor.run(prepared, cancel: cancel) { printer.show($0) }
+                report = try await executor.run(prepared, cancel: cancel, provenance: provenance) { printer.show($0) }
             } catch let failure as Executor.AuditFailure {
                 printer.line("medic: \(failure.description); the run was stopped")
                 report = failure.report

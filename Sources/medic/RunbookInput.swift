@@ -70,6 +70,11 @@ struct RunbookInput: ParsableArguments {
     }
 
     func loadAlert() throws -> Alert? {
+        try loadAlertWithPayload()?.alert
+    }
+
+    /// The chosen alert and the raw payload it came in (whose digest goes into the audit log).
+    func loadAlertWithPayload() throws -> (alert: Alert, payload: Data)? {
         guard let alert else { return nil }
         guard let data = FileManager.default.contents(atPath: alert) else {
             throw ValidationError("cannot read alert file \(alert)")
@@ -91,16 +96,26 @@ struct RunbookInput: ParsableArguments {
                 "medic: \(alert) holds \(alerts.count) alerts; using alert 0 (\(alerts[0].name)). Choose with --alert-index N.",
                 to: &standardError)
         }
-        return alerts[index]
+        return (alerts[index], data)
     }
 
-    func prepare(runID: String) throws -> (PreparedRun, RunbookSource) {
+    /// Prepares a run; `provenance` holds the digests of the runbook file and of the alert payload.
+    func prepare(runID: String) throws -> (PreparedRun, RunbookSource, provenance: [String: JSONValue]) {
         let (runbook, source) = try loadRunbook()
-        let alert = try loadAlert()
+        let loaded = try loadAlertWithPayload()
+        var provenance: [String: JSONValue] = [
+            "runbook_sha256": .string(Digest.sha256(source.data)), "runbook_file": .string(source.path),
+        ]
+        if let loaded {
+            provenance["alert_payload_sha256"] = .string(Digest.sha256(loaded.payload))
+            if let file = alert { provenance["alert_file"] = .string(file) }
+            if let alertIndex { provenance["alert_index"] = JSONValue(alertIndex) }
+        }
         switch PreparedRun.prepare(
-            runbook, runID: runID, given: givenParams, alert: alert, environment: ProcessInfo.processInfo.environment)
+            runbook, runID: runID, given: givenParams, alert: loaded?.alert,
+            environment: ProcessInfo.processInfo.environment)
         {
-        case .success(let prepared): return (prepared, source)
+        case .success(let prepared): return (prepared, source, provenance)
         case .failure(let problems):
             throw CommandFailure(
                 "cannot start runbook '\(runbook.id)':\n  " + problems.messages.joined(separator: "\n  "))

@@ -238,3 +238,57 @@ import Testing
             problems.messages == ["param 'host': 'db1; rm -rf /' does not match pattern '[a-z0-9.-]+' (from --param)"])
     }
 }
+
+/// An audit log that breaks after a number of writes: the seam lets a test make the disk "fail".
+actor FailingAuditLog: AuditLog {
+    var remaining: Int
+    var kinds: [String] = []
+
+    init(failAfter writes: Int) {
+        remaining = writes
+    }
+
+    struct DiskFull: Error, CustomStringConvertible {
+        var description: String { "disk full" }
+    }
+
+    func append(_ event: AuditEvent) async throws {
+        guard remaining > 0 else { throw DiskFull() }
+        remaining -= 1
+        kinds.append(event.kind)
+    }
+}
+
+@Suite struct ExecutorAuditFailureTests {
+    @Test("an audit write that fails stops the run before its next step and says why")
+    func auditFailureStopsRun() async throws {
+        let marker = FileManager.default.temporaryDirectory.appendingPathComponent("medic-after-\(UUID())").path
+        let text = """
+            runbook: exec
+            steps:
+              - id: first
+                run: ["true"]
+                timeout: 5s
+              - id: second
+                run: [touch, '\(marker)']
+                timeout: 5s
+            """
+        let runbook = try #require(RunbookSource.check(data: Data(text.utf8), path: "t.yaml").runbook)
+        let prepared = try PreparedRun.prepare(
+            runbook, runID: "r", given: [:], alert: nil, environment: ["PATH": "/usr/bin:/bin"]
+        ).get()
+        // run.started and the first attempt.started succeed; the write after the first attempt fails.
+        let audit = FailingAuditLog(failAfter: 2)
+        do {
+            _ = try await Executor(audit: audit).run(prepared)
+            Issue.record("expected the audit failure to be reported")
+        } catch {
+            #expect(error.description.contains("disk full"))
+            #expect(error.report.outcome == .cancelled)
+            #expect(error.report.steps[1].status == .cancelled)
+            #expect(error.report.steps[1].attempts.first?.result.launchFailure?.contains("audit log") == true)
+        }
+        #expect(!FileManager.default.fileExists(atPath: marker))
+        #expect(await audit.kinds == ["run.started", "attempt.started"])
+    }
+}

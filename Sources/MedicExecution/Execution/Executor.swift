@@ -41,8 +41,9 @@ public struct Executor: Sendable {
     }
 
     /// Runs `prepared` to its end. `cancel` asks for a clean stop (running steps torn down, then rollback).
+    /// `provenance` adds fields to the `run.started` record (`runbook_sha256`, `alert_payload_sha256`, ...).
     public func run(
-        _ prepared: PreparedRun, cancel: StopSignal = StopSignal(), runbookDigest: String? = nil,
+        _ prepared: PreparedRun, cancel: StopSignal = StopSignal(), provenance: [String: JSONValue] = [:],
         progress: @escaping @Sendable (Progress) -> Void = { _ in }
     ) async throws(AuditFailure) -> RunReport {
         let redactor = prepared.redactor
@@ -73,7 +74,8 @@ public struct Executor: Sendable {
             "runbook": .string(prepared.runbook.id), "initiator": .string(initiator),
             "params": .object(prepared.displayedParams.mapValues(JSONValue.string)),
         ]
-        if let runbookDigest { started["runbook_sha256"] = .string(runbookDigest) }
+        // Where the run came from: the runbook file's digest, the alert payload's digest, ...
+        started.merge(provenance) { current, _ in current }
         if let alert = prepared.context.alert {
             started["alert"] = [
                 "fingerprint": .string(alert.fingerprint), "status": .string(alert.status.rawValue),
@@ -94,6 +96,16 @@ public struct Executor: Sendable {
             while true {
                 for action in pending {
                     switch action {
+                    case .startAttempt(let request) where auditError != nil && request.phase == .main:
+                        // Nothing new starts once the audit log cannot record it; the machine hears at once that
+                        // the attempt was cancelled. (Rollbacks still run: undoing beats recording.)
+                        group.addTask {
+                            .attemptFinished(
+                                step: request.step, phase: request.phase,
+                                result: AttemptResult(
+                                    termination: .launchFailed("not started: the audit log could not be written"),
+                                    cancelled: true))
+                        }
                     case .startAttempt(let request):
                         let key = "\(request.phase.rawValue):\(request.step)#\(request.attempt)"
                         attemptStarts[key] = Date()
