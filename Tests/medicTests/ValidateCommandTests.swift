@@ -121,3 +121,23 @@ import Testing
         #expect(result.stdout == committed)
     }
 }
+
+@Suite struct MatchCommandTests {
+    @Test("medic match explains a payload against the shipped runbooks, in text and JSON")
+    func match() throws {
+        let fixture = ValidateCommandTests.packageRoot.deletingLastPathComponent()
+            .appendingPathComponent("shared/fixtures/alerts/01-kubesphere-notification-manager-KubePodCrashLooping.json").path
+        let text = try ValidateCommandTests.medicSync(["match", "--runbooks", "runbooks", fixture])
+        #expect(text.status == 0, "\(text.stderr)")
+        #expect(text.stdout.contains("RUN        kube-pod-crash-looping (trigger 1)"))
+        #expect(text.stdout.contains("namespace=pp1"))
+        let json = try ValidateCommandTests.medicSync(["match", "--runbooks", "runbooks", "--format", "json", fixture])
+        let root = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let alerts = try #require(root["alerts"] as? [[String: Any]])
+        #expect(alerts.first?["fingerprint"] as? String == "a4c6c4f7a49ca0ae")
+        let matches = try #require(alerts.first?["matches"] as? [[String: Any]])
+        #expect(matches.first?["decision"] as? String == "run")
+        for key in ["runbook", "trigger", "decision", "reason", "params"] { #expect(matches.first?[key] != nil) }
+        #expect(alerts.first?["near_misses"] is [Any])
+    }
+}

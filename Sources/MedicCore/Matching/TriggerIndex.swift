@@ -1,0 +1,81 @@
+import Foundation
+
+/// Finds the triggers an alert could fire without scanning every matcher of every runbook: triggers are
+/// indexed by the `alertname` their equality matcher names; only triggers without one are scanned always.
+public struct TriggerIndex: Sendable {
+    /// One trigger of one runbook, with its regexes compiled once.
+    public struct Entry: Sendable {
+        public var runbook: Runbook
+        /// Position of the trigger in the runbook's `triggers`.
+        public var triggerIndex: Int
+        public var trigger: Trigger
+        let regexes: [Int: CompiledRegex]
+    }
+
+    private var byAlertname: [String: [Int]] = [:]
+    private var unindexed: [Int] = []
+    public private(set) var entries: [Entry] = []
+
+    public init(_ runbooks: [Runbook]) {
+        for runbook in runbooks {
+            for (position, trigger) in runbook.triggers.enumerated() {
+                var regexes: [Int: CompiledRegex] = [:]
+                for (index, matcher) in trigger.matchers.enumerated() where matcher.op.isRegex {
+                    regexes[index] = CompiledRegex(try? matcher.compiledRegex())
+                }
+                let entryIndex = entries.count
+                entries.append(Entry(runbook: runbook, triggerIndex: position, trigger: trigger, regexes: regexes))
+                if let name = trigger.matchers.first(where: { $0.name == "alertname" && $0.op == .equal })?.value {
+                    byAlertname[name, default: []].append(entryIndex)
+                } else {
+                    unindexed.append(entryIndex)
+                }
+            }
+        }
+    }
+
+    /// Entries whose triggers might match `labels` (an alertname equality already holds for indexed ones).
+    public func candidates(for labels: [String: String]) -> [Entry] {
+        let indexed = byAlertname[labels["alertname"] ?? ""] ?? []
+        return (indexed + unindexed).sorted().map { entries[$0] }
+    }
+
+    /// The result of checking one trigger against one alert, matcher by matcher.
+    public struct Evaluation: Sendable {
+        public var entry: Entry
+        /// Matchers that failed, each with the label value it saw (`nil`: label missing, read as "").
+        public var failed: [(matcher: LabelMatcher, seen: String?)]
+        public var matchedCount: Int
+        /// Set when the alert's status is not the one the trigger answers.
+        public var statusMismatch: Bool
+
+        public var matches: Bool { failed.isEmpty && !statusMismatch }
+    }
+
+    /// Every candidate trigger evaluated against `alert`: full matches and partial ones (near misses).
+    public func evaluate(_ alert: Alert) -> [Evaluation] {
+        candidates(for: alert.labels).map { entry in
+            var failed: [(LabelMatcher, String?)] = []
+            var matched = 0
+            for (index, matcher) in entry.trigger.matchers.enumerated() {
+                if matcher.matches(alert.labels, regex: entry.regexes[index]?.regex) {
+                    matched += 1
+                } else {
+                    failed.append((matcher, alert.labels[matcher.name]))
+                }
+            }
+            let status = entry.trigger.status
+            let statusMismatch = status != .any && status.rawValue != alert.status.rawValue
+            return Evaluation(entry: entry, failed: failed, matchedCount: matched, statusMismatch: statusMismatch)
+        }
+    }
+}
+
+/// An `NSRegularExpression` compiled once and shared read-only (matching does not mutate it).
+struct CompiledRegex: @unchecked Sendable {
+    let regex: NSRegularExpression?
+
+    init(_ regex: NSRegularExpression?) {
+        self.regex = regex
+    }
+}

@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+import MedicCore
+import MedicStore
+
+/// `medic match --runbooks DIR PAYLOAD_FILE`: which runbooks each alert of a payload would start, and why or
+/// why not, label by label.
+struct MatchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "match",
+        abstract: "Explain which runbooks an alert payload would start, and why or why not.",
+        discussion: """
+            For each alert: the runbooks that would run (with their params), those shadowed or suppressed and why, \
+            and near misses (triggers that matched some matchers but not all, with the label value each failing \
+            matcher saw). Without an audit database only stateless policies apply: cooldowns, locks, rate caps and \
+            circuit breakers are not evaluated here. Always exits 0 when the inputs can be read.
+            """
+    )
+
+    @Option(help: "The runbook directory.") var runbooks = "runbooks"
+    @Flag(help: "Global shadow mode: every match is shadowed.") var shadow = false
+    @Option(help: "Output format: text or json.") var format: OutputFormat = .text
+    @Argument(help: "An alert payload file (Alertmanager v4, Grafana, or plain JSON).") var payload: String
+
+    func run() throws {
+        let loaded: RunbookDirectory.Loaded
+        do {
+            loaded = try RunbookDirectory().load([runbooks])
+        } catch {
+            throw ValidationError(error.description)
+        }
+        var standardError = StandardError()
+        let broken = loaded.sources.filter(\.hasErrors)
+        if !broken.isEmpty {
+            print("medic: ignoring \(broken.count) invalid runbook file(s): \(broken.map(\.path).joined(separator: ", ")) (see medic validate)", to: &standardError)
+        }
+        guard let data = FileManager.default.contents(atPath: payload) else {
+            throw ValidationError("cannot read payload file \(payload)")
+        }
+        let alerts: [Alert]
+        do {
+            alerts = try AlertPayloadDecoder.decode(data)
+        } catch {
+            print("medic: \(payload): \(error)", to: &standardError)
+            throw ExitCode(1)
+        }
+        let matcher = AlertMatcher(runbooks: loaded.runbooks, globalShadow: shadow)
+        let explanations = alerts.map { matcher.explain($0, environment: ProcessInfo.processInfo.environment) }
+        switch format {
+        case .json:
+            print(JSONValue.object(["alerts": .array(explanations.map(\.json))]).rendered())
+        case .text:
+            print("\(alerts.count) alert\(alerts.count == 1 ? "" : "s") in \(payload), \(loaded.runbooks.count) runbooks in \(runbooks) (stateless: cooldowns, locks, caps and breakers not evaluated)")
+            for explanation in explanations {
+                print("")
+                print(explanation.text)
+            }
+        }
+    }
+}
