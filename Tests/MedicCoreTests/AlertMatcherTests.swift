@@ -91,3 +91,22 @@ import Testing
         #expect(decisions.first { $0.key.hasPrefix("04-") }?.value == ["kube-deployment-replicas-mismatch:run"])
     }
 }
+
+@Suite struct TriggerIndexRegexTests {
+    @Test(
+        "the index's fast path for word alternations agrees with the anchored regex",
+        arguments: ["warning|critical", "warn", "a|", "crit-ical|x_y", "9|10", "warn.*", "(warning|critical)"])
+    func agrees(pattern: String) {
+        for op in [LabelMatcher.Operator.regexMatch, .regexNoMatch] {
+            let matcher = LabelMatcher(name: "severity", op: op, value: pattern)
+            let runbook = Runbook(
+                id: "r", triggers: [Trigger(matchers: [matcher])],
+                steps: [Step(id: "a", body: StepBody(action: .run([Template(literal: "true")])))])
+            let index = TriggerIndex([runbook])
+            for value in ["warning", "critical", "warn", "", "a", "crit-ical", "x_y", "9", "10", "warningx", "WARNING"] {
+                let alert = Alert(source: .json, status: .firing, labels: value.isEmpty ? [:] : ["severity": value])
+                #expect(index.evaluate(alert).first?.matches == matcher.matches(alert.labels), "\(op) \(pattern) \(value)")
+            }
+        }
+    }
+}

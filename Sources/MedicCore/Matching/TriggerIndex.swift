@@ -21,7 +21,7 @@ public struct TriggerIndex: Sendable {
             for (position, trigger) in runbook.triggers.enumerated() {
                 var regexes: [Int: CompiledRegex] = [:]
                 for (index, matcher) in trigger.matchers.enumerated() where matcher.op.isRegex {
-                    regexes[index] = CompiledRegex(try? matcher.compiledRegex())
+                    regexes[index] = CompiledRegex(matcher)
                 }
                 let entryIndex = entries.count
                 entries.append(Entry(runbook: runbook, triggerIndex: position, trigger: trigger, regexes: regexes))
@@ -37,6 +37,7 @@ public struct TriggerIndex: Sendable {
     /// Entries whose triggers might match `labels` (an alertname equality already holds for indexed ones).
     public func candidates(for labels: [String: String]) -> [Entry] {
         let indexed = byAlertname[labels["alertname"] ?? ""] ?? []
+        if unindexed.isEmpty { return indexed.map { entries[$0] } }
         return (indexed + unindexed).sorted().map { entries[$0] }
     }
 
@@ -58,7 +59,13 @@ public struct TriggerIndex: Sendable {
             var failed: [(LabelMatcher, String?)] = []
             var matched = 0
             for (index, matcher) in entry.trigger.matchers.enumerated() {
-                if matcher.matches(alert.labels, regex: entry.regexes[index]?.regex) {
+                let holds: Bool
+                if let compiled = entry.regexes[index] {
+                    holds = compiled.matches(alert.labels[matcher.name] ?? "") == (matcher.op == .regexMatch)
+                } else {
+                    holds = matcher.matches(alert.labels)
+                }
+                if holds {
                     matched += 1
                 } else {
                     failed.append((matcher, alert.labels[matcher.name]))
@@ -71,11 +78,29 @@ public struct TriggerIndex: Sendable {
     }
 }
 
-/// An `NSRegularExpression` compiled once and shared read-only (matching does not mutate it).
+/// A matcher's regex compiled once. Alternations of plain words (`warning|critical`), the common case, are
+/// matched as a set: the same answer as the anchored regex, without the regex engine.
 struct CompiledRegex: @unchecked Sendable {
     let regex: NSRegularExpression?
+    let literals: Set<String>?
 
-    init(_ regex: NSRegularExpression?) {
-        self.regex = regex
+    init(_ matcher: LabelMatcher) {
+        let plain = matcher.value.unicodeScalars.allSatisfy { scalar in
+            Identifier.isLetter(scalar) || Identifier.isDigit(scalar) || scalar == "_" || scalar == "-" || scalar == "|"
+        }
+        if plain {
+            literals = Set(matcher.value.split(separator: "|", omittingEmptySubsequences: false).map(String.init))
+            regex = nil
+        } else {
+            literals = nil
+            regex = try? matcher.compiledRegex()
+        }
+    }
+
+    /// Whether the whole of `value` matches (fully anchored, as Alertmanager does).
+    func matches(_ value: String) -> Bool {
+        if let literals { return literals.contains(value) }
+        guard let regex else { return false }
+        return regex.firstMatch(in: value, range: NSRange(value.startIndex..., in: value)) != nil
     }
 }
