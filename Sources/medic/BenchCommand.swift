@@ -312,7 +312,8 @@ struct AuditBench: AsyncParsableCommand {
 /// `medic bench match`: alerts matched per second with many runbooks loaded, against scanning every trigger.
 struct MatchBench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "match", abstract: "Match alerts against N runbooks through the trigger index; compare with a full scan.")
+        commandName: "match",
+        abstract: "Match alerts against N runbooks through the trigger index; compare with a full scan.")
 
     @Option(help: "Runbooks to load.") var runbooks = 10_000
     @Option(help: "Alerts to match.") var alerts = 100_000
@@ -332,7 +333,12 @@ struct MatchBench: ParsableCommand {
         }
         let index = TriggerIndex(loaded)
         let samples = (0..<1_000).map { i in
-            Alert(source: .alertmanager, status: .firing, labels: ["alertname": "Alert\(i * 7 % 2_500)", "severity": "critical", "team": "team-\(i % 60)", "instance": "host-\(i)"])
+            Alert(
+                source: .alertmanager, status: .firing,
+                labels: [
+                    "alertname": "Alert\(i * 7 % 2_500)", "severity": "critical", "team": "team-\(i % 60)",
+                    "instance": "host-\(i)",
+                ])
         }
         var matched = 0
         var start = ContinuousClock.now
@@ -353,7 +359,10 @@ struct MatchBench: ParsableCommand {
             String(
                 format: "alerts matched per second, %5d runbooks   %9.0f/s   %9.0f/s        %.0fx faster", runbooks,
                 Double(alerts) / indexed, Double(alerts) / scan, scan / indexed))
-        print(String(format: "time per alert                               %8.2f µs   (target: over 100,000 alerts/s)", indexed / Double(alerts) * 1e6))
+        print(
+            String(
+                format: "time per alert                               %8.2f µs   (target: over 100,000 alerts/s)",
+                indexed / Double(alerts) * 1e6))
         _ = (matched, scanned)
     }
 }

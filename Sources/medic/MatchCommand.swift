@@ -32,7 +32,9 @@ struct MatchCommand: ParsableCommand {
         var standardError = StandardError()
         let broken = loaded.sources.filter(\.hasErrors)
         if !broken.isEmpty {
-            print("medic: ignoring \(broken.count) invalid runbook file(s): \(broken.map(\.path).joined(separator: ", ")) (see medic validate)", to: &standardError)
+            print(
+                "medic: ignoring \(broken.count) invalid runbook file(s): \(broken.map(\.path).joined(separator: ", ")) (see medic validate)",
+                to: &standardError)
         }
         guard let data = FileManager.default.contents(atPath: payload) else {
             throw ValidationError("cannot read payload file \(payload)")
@@ -50,7 +52,9 @@ struct MatchCommand: ParsableCommand {
         case .json:
             print(JSONValue.object(["alerts": .array(explanations.map(\.json))]).rendered())
         case .text:
-            print("\(alerts.count) alert\(alerts.count == 1 ? "" : "s") in \(payload), \(loaded.runbooks.count) runbooks in \(runbooks) (stateless: cooldowns, locks, caps and breakers not evaluated)")
+            print(
+                "\(alerts.count) alert\(alerts.count == 1 ? "" : "s") in \(payload), \(loaded.runbooks.count) runbooks in \(runbooks) (stateless: cooldowns, locks, caps and breakers not evaluated)"
+            )
             for explanation in explanations {
                 print("")
                 print(explanation.text)

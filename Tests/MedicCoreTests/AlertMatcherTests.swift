@@ -4,7 +4,9 @@ import MedicStore
 import Testing
 
 @Suite struct AlertMatcherTests {
-    static func runbook(_ id: String, match: String, status: String = "firing", mode: String = "autonomous", params: String = "") throws -> Runbook {
+    static func runbook(
+        _ id: String, match: String, status: String = "firing", mode: String = "autonomous", params: String = ""
+    ) throws -> Runbook {
         let text = """
             runbook: \(id)
             \(params)
@@ -21,13 +23,16 @@ import Testing
         return try #require(RunbookSource.check(data: Data(text.utf8), path: "\(id).yaml").runbook)
     }
 
-    static func alert(_ labels: [String: String], status: Alert.Status = .firing, source: Alert.Source = .alertmanager) -> Alert {
+    static func alert(_ labels: [String: String], status: Alert.Status = .firing, source: Alert.Source = .alertmanager)
+        -> Alert
+    {
         Alert(source: source, status: status, labels: labels)
     }
 
     @Test("indexed by alertname: only triggers naming the alert (and those that cannot be indexed) are candidates")
     func index() throws {
-        let runbooks = try (0..<100).map { try Self.runbook("rb-\($0)", match: "'alertname=\"A\($0)\"'") }
+        let runbooks =
+            try (0..<100).map { try Self.runbook("rb-\($0)", match: "'alertname=\"A\($0)\"'") }
             + [try Self.runbook("any-critical", match: "'severity=\"critical\"'")]
         let index = TriggerIndex(runbooks)
         let candidates = index.candidates(for: ["alertname": "A42", "severity": "warning"])
@@ -37,7 +42,9 @@ import Testing
     @Test("decisions: run, shadow (per runbook and global), suppressed by params and by Grafana housekeeping")
     func decisions() throws {
         let runbooks = [
-            try Self.runbook("live", match: "'alertname=\"Disk\"'", params: "params:\n  host: { type: string, from: alert.labels.instance, pattern: '[a-z0-9.:-]+' }"),
+            try Self.runbook(
+                "live", match: "'alertname=\"Disk\"'",
+                params: "params:\n  host: { type: string, from: alert.labels.instance, pattern: '[a-z0-9.:-]+' }"),
             try Self.runbook("quiet", match: "'alertname=\"Disk\"'", mode: "shadow"),
             try Self.runbook("any", match: "'alertname=~\".+\"'"),
         ]
@@ -50,7 +57,8 @@ import Testing
         #expect(hostile.matches.first?.decision == .suppressed)
         #expect(hostile.matches.first?.reason.contains("does not match pattern") == true)
 
-        let shadowed = AlertMatcher(runbooks: runbooks, globalShadow: true).explain(Self.alert(["alertname": "Disk", "instance": "db1"]))
+        let shadowed = AlertMatcher(runbooks: runbooks, globalShadow: true).explain(
+            Self.alert(["alertname": "Disk", "instance": "db1"]))
         #expect(shadowed.matches.allSatisfy { $0.decision == .shadow })
 
         let test = matcher.explain(Self.alert(["alertname": "TestAlert"], source: .grafana))
@@ -60,7 +68,9 @@ import Testing
 
     @Test("near misses name the failing matcher and the value the alert had; other alerts are not near misses")
     func nearMisses() throws {
-        let runbooks = [try Self.runbook("disk", match: "'alertname=\"Disk\"', 'severity=~\"warning|critical\"', 'team!=\"ops\"'")]
+        let runbooks = [
+            try Self.runbook("disk", match: "'alertname=\"Disk\"', 'severity=~\"warning|critical\"', 'team!=\"ops\"'")
+        ]
         let matcher = AlertMatcher(runbooks: runbooks)
         let miss = matcher.explain(Self.alert(["alertname": "Disk", "severity": "info", "team": "ops"]))
         #expect(miss.matches.isEmpty)
@@ -103,9 +113,11 @@ import Testing
                 id: "r", triggers: [Trigger(matchers: [matcher])],
                 steps: [Step(id: "a", body: StepBody(action: .run([Template(literal: "true")])))])
             let index = TriggerIndex([runbook])
-            for value in ["warning", "critical", "warn", "", "a", "crit-ical", "x_y", "9", "10", "warningx", "WARNING"] {
+            for value in ["warning", "critical", "warn", "", "a", "crit-ical", "x_y", "9", "10", "warningx", "WARNING"]
+            {
                 let alert = Alert(source: .json, status: .firing, labels: value.isEmpty ? [:] : ["severity": value])
-                #expect(index.evaluate(alert).first?.matches == matcher.matches(alert.labels), "\(op) \(pattern) \(value)")
+                #expect(
+                    index.evaluate(alert).first?.matches == matcher.matches(alert.labels), "\(op) \(pattern) \(value)")
             }
         }
     }

@@ -126,7 +126,9 @@ import Testing
     @Test("medic match explains a payload against the shipped runbooks, in text and JSON")
     func match() throws {
         let fixture = ValidateCommandTests.packageRoot.deletingLastPathComponent()
-            .appendingPathComponent("shared/fixtures/alerts/01-kubesphere-notification-manager-KubePodCrashLooping.json").path
+            .appendingPathComponent(
+                "shared/fixtures/alerts/01-kubesphere-notification-manager-KubePodCrashLooping.json"
+            ).path
         let text = try ValidateCommandTests.medicSync(["match", "--runbooks", "runbooks", fixture])
         #expect(text.status == 0, "\(text.stderr)")
         #expect(text.stdout.contains("RUN        kube-pod-crash-looping (trigger 1)"))

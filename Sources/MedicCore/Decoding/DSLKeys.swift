@@ -4,7 +4,8 @@ public enum DSLKeys {
     public static let param = ["type", "description", "from", "default", "pattern", "min", "max", "enum", "secret"]
     public static let trigger = ["match", "status", "group_by", "cooldown"]
     public static let policy = [
-        "mode", "concurrency", "max_runs", "circuit_breaker", "timeout", "on_failure", "inherit_env",
+        "mode", "concurrency", "max_runs", "circuit_breaker", "timeout", "on_failure", "inherit_env", "queue",
+        "escalate",
     ]
     public static let maxRuns = ["count", "per"]
     public static let circuitBreaker = ["failures", "within"]

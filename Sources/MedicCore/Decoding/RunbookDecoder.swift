@@ -263,6 +263,14 @@ public struct RunbookDecoder {
             }
             policy.inheritEnv = names
         }
+        if let queue = fields["queue"] {
+            policy.queue = reader.bool(queue, at: path / "queue") ?? false
+        }
+        if let escalate = fields["escalate"],
+            let body = reader.fields(escalate, at: path / "escalate", what: "escalate", allowed: DSLKeys.body)
+        {
+            policy.escalate = decodeBody(body, at: path / "escalate")
+        }
         return policy
     }
 

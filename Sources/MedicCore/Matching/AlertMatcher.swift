@@ -87,9 +87,12 @@ public struct AlertMatcher: Sendable {
             Match(runbook: runbook.id, trigger: entry.triggerIndex, decision: decision, reason: reason, params: params)
         }
         if alert.source == .grafana, Self.grafanaHousekeeping.contains(alert.name),
-            !entry.trigger.matchers.contains(where: { $0.name == "alertname" && $0.op == .equal && $0.value == alert.name })
+            !entry.trigger.matchers.contains(where: {
+                $0.name == "alertname" && $0.op == .equal && $0.value == alert.name
+            })
         {
-            return match(.suppressed, "Grafana \(alert.name) notification: only a trigger that names it can start a runbook")
+            return match(
+                .suppressed, "Grafana \(alert.name) notification: only a trigger that names it can start a runbook")
         }
         let prepared: PreparedRun
         switch PreparedRun.prepare(runbook, runID: "match", given: [:], alert: alert, environment: environment) {
@@ -98,11 +101,15 @@ public struct AlertMatcher: Sendable {
             return match(.suppressed, "params: " + problems.messages.joined(separator: "; "))
         }
         let params = prepared.displayedParams
-        if globalShadow { return match(.shadow, "global shadow mode (--shadow): planned and audited, not executed", params) }
+        if globalShadow {
+            return match(.shadow, "global shadow mode (--shadow): planned and audited, not executed", params)
+        }
         switch runbook.policy.mode {
         case .shadow: return match(.shadow, "policy.mode shadow: planned and audited, not executed", params)
-        case .approval: return match(.run, "all matchers hold; waits for an operator's approval (policy.mode approval)", params)
-        case .autonomous: return match(.run, "all \(entry.trigger.matchers.count) matchers hold and params resolve", params)
+        case .approval:
+            return match(.run, "all matchers hold; waits for an operator's approval (policy.mode approval)", params)
+        case .autonomous:
+            return match(.run, "all \(entry.trigger.matchers.count) matchers hold and params resolve", params)
         }
     }
 }
@@ -135,7 +142,9 @@ extension AlertMatcher.Explanation {
     /// For the on-call engineer: one block per alert, decisions first, near misses after.
     public var text: String {
         let labels = alert.labels.keys.sorted().map { "\($0)=\"\(alert.labels[$0]!)\"" }.joined(separator: ", ")
-        var lines = ["alert \(alert.name.isEmpty ? "(no alertname)" : alert.name) [\(alert.status.rawValue), \(alert.source.rawValue), fingerprint \(alert.fingerprint)]"]
+        var lines = [
+            "alert \(alert.name.isEmpty ? "(no alertname)" : alert.name) [\(alert.status.rawValue), \(alert.source.rawValue), fingerprint \(alert.fingerprint)]"
+        ]
         lines.append("  labels: {\(labels)}")
         if matches.isEmpty {
             lines.append("  no runbook matches")
@@ -149,7 +158,10 @@ extension AlertMatcher.Explanation {
             }
             lines.append("  \(verb) \(match.runbook) (trigger \(match.trigger + 1)): \(match.reason)")
             if !match.params.isEmpty {
-                lines.append("             params: " + match.params.keys.sorted().map { "\($0)=\(ShellQuoting.quote(match.params[$0]!))" }.joined(separator: " "))
+                lines.append(
+                    "             params: "
+                        + match.params.keys.sorted().map { "\($0)=\(ShellQuoting.quote(match.params[$0]!))" }.joined(
+                            separator: " "))
             }
         }
         for miss in nearMisses {

@@ -10,11 +10,15 @@ public struct Policy: Sendable, Equatable {
     public var onFailure: FailureHandling
     /// Names of Medic's own environment variables that steps may see.
     public var inheritEnv: [String]
+    /// When the concurrency lock is held: wait for it (true) or suppress the run (false, the default).
+    public var queue: Bool
+    /// Runs when the circuit breaker opens, for example a command that pages a human.
+    public var escalate: StepBody?
 
     public init(
         mode: Mode = .autonomous, concurrency: Template? = nil, maxRuns: RateLimit? = nil,
         circuitBreaker: CircuitBreaker? = nil, timeout: Duration? = nil, onFailure: FailureHandling = .rollback,
-        inheritEnv: [String] = []
+        inheritEnv: [String] = [], queue: Bool = false, escalate: StepBody? = nil
     ) {
         self.mode = mode
         self.concurrency = concurrency
@@ -23,6 +27,8 @@ public struct Policy: Sendable, Equatable {
         self.timeout = timeout
         self.onFailure = onFailure
         self.inheritEnv = inheritEnv
+        self.queue = queue
+        self.escalate = escalate
     }
 
     /// How a matched runbook is allowed to act.

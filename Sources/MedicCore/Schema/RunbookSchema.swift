@@ -162,6 +162,9 @@ public enum RunbookSchema {
                 "inherit_env": list(
                     string("An environment variable name.", pattern: "^[A-Za-z_][A-Za-z0-9_]*$"),
                     "Variables of Medic's own environment that steps may see."),
+                "queue": boolean(
+                    "When the concurrency lock is held, wait for it instead of suppressing (default false)."),
+                "escalate": ref("body", "Runs when the circuit breaker opens, e.g. a command that pages a human."),
             ], description: "What the runbook may do on its own.")
 
         let retry = object(

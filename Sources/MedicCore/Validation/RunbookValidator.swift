@@ -184,6 +184,9 @@ public struct RunbookValidator {
         if let concurrency = runbook.policy.concurrency {
             checkTemplate(concurrency, at: .root / "policy" / "concurrency", scope: .beforeSteps("policy.concurrency"))
         }
+        if let escalate = runbook.policy.escalate {
+            checkBody(escalate, at: .root / "policy" / "escalate", scope: .beforeSteps("policy.escalate"))
+        }
     }
 
     private mutating func checkSteps() {

@@ -1,0 +1,244 @@
+import Foundation
+
+/// The safety policies between a matching trigger and a run, as pure decisions over remembered state:
+/// dedup, breaker, cooldown, rate cap, global cap, locks, shadow and approval modes, and resolved alerts.
+///
+/// Time is passed in (`now`), so tests drive it by hand; the engine rebuilds the state from the audit log
+/// on start by replaying `runStarted`/`runFinished`.
+public struct PolicyGate: Sendable {
+    /// Limits that apply across all runbooks.
+    public struct Configuration: Sendable, Equatable {
+        public var maxConcurrentRuns: Int?
+        public var globalShadow: Bool
+
+        public init(maxConcurrentRuns: Int? = nil, globalShadow: Bool = false) {
+            self.maxConcurrentRuns = maxConcurrentRuns
+            self.globalShadow = globalShadow
+        }
+    }
+
+    /// A trigger that matched an alert, with what the gate needs to know.
+    public struct Candidate: Sendable, Equatable {
+        public var runbook: Runbook
+        public var trigger: Trigger
+        public var alert: Alert
+        /// `policy.concurrency` rendered with the run's params, if the runbook has one.
+        public var lockKey: String?
+
+        public init(runbook: Runbook, trigger: Trigger, alert: Alert, lockKey: String? = nil) {
+            self.runbook = runbook
+            self.trigger = trigger
+            self.alert = alert
+            self.lockKey = lockKey
+        }
+
+        /// The dedup/cooldown/breaker key: the `group_by` labels, or the alert fingerprint.
+        public var groupKey: String {
+            guard let labels = trigger.groupBy, !labels.isEmpty else { return "fingerprint=\(alert.fingerprint)" }
+            return labels.map { "\($0)=\(alert.labels[$0] ?? "")" }.joined(separator: ",")
+        }
+    }
+
+    /// Why a candidate was suppressed; `description` is what the audit log and `medic match` say.
+    public enum Suppression: Sendable, Equatable, CustomStringConvertible {
+        case duplicate(of: String)
+        case breakerOpen(key: String, until: Date)
+        case cooldown(key: String, until: Date)
+        case rateCap(count: Int, per: Duration, nextAllowed: Date)
+        case globalCap(Int)
+        case locked(key: String, by: String)
+
+        public var reason: String {
+            switch self {
+            case .duplicate: "dedup"
+            case .breakerOpen: "circuit_breaker"
+            case .cooldown: "cooldown"
+            case .rateCap: "max_runs"
+            case .globalCap: "global_cap"
+            case .locked: "concurrency"
+            }
+        }
+
+        public var description: String {
+            switch self {
+            case .duplicate(let run): "duplicate: the same alert (fingerprint and startsAt) already led to run \(run)"
+            case .breakerOpen(let key, let until):
+                "circuit breaker open for \(key) until \(RFC3339.format(until)) (or medic breaker reset)"
+            case .cooldown(let key, let until): "cooldown for \(key) until \(RFC3339.format(until))"
+            case .rateCap(let count, let per, let next):
+                "max_runs: \(count) runs in the last \(per.dslDescription); next allowed at \(RFC3339.format(next))"
+            case .globalCap(let cap): "global cap of \(cap) concurrent runs reached"
+            case .locked(let key, let run): "locked by run \(run) (concurrency key \(key))"
+            }
+        }
+    }
+
+    public enum Decision: Sendable, Equatable {
+        case run(runID: String)
+        case shadow(runID: String)
+        case awaitingApproval(runID: String)
+        /// Waits for the lock held by `behind`, then runs (`policy.queue: true`).
+        case queued(runID: String, behind: String)
+        case suppressed(Suppression)
+    }
+
+    private struct ActiveRun: Sendable {
+        var runbook: String
+        var lockKey: String?
+        var fingerprint: String
+        var waiting: Bool
+    }
+
+    public let configuration: Configuration
+    private var active: [String: ActiveRun] = [:]
+    private var locks: [String: String] = [:]
+    /// Dedup: runbook|fingerprint|startsAt → run id.
+    private var seen: [String: String] = [:]
+    private var lastStart: [String: Date] = [:]
+    private var starts: [String: [Date]] = [:]
+    private var failures: [String: [Date]] = [:]
+    private var openBreakers: [String: Date] = [:]
+    private var lastRunForFingerprint: [String: String] = [:]
+    private var queues: [String: [String]] = [:]
+
+    public init(configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+    }
+
+    private static func dedupKey(_ candidate: Candidate) -> String {
+        "\(candidate.runbook.id)|\(candidate.alert.fingerprint)|\(candidate.alert.startsAt.map(RFC3339.format) ?? "")"
+    }
+
+    private static func scoped(_ candidate: Candidate) -> String { "\(candidate.runbook.id)|\(candidate.groupKey)" }
+
+    /// Decides one candidate. A decision other than `.suppressed` reserves the run id: the gate counts it as
+    /// started (cooldown, rate cap, locks) until `runFinished`.
+    public mutating func decide(_ candidate: Candidate, runID: String, now: Date) -> Decision {
+        let policy = candidate.runbook.policy
+        let scope = Self.scoped(candidate)
+        if let previous = seen[Self.dedupKey(candidate)] { return .suppressed(.duplicate(of: previous)) }
+        if let opened = openBreakers[scope], let breaker = policy.circuitBreaker {
+            let until = opened.addingTimeInterval(Self.seconds(breaker.within))
+            if now < until { return .suppressed(.breakerOpen(key: candidate.groupKey, until: until)) }
+            openBreakers[scope] = nil
+            failures[scope] = nil
+        }
+        if let cooldown = candidate.trigger.cooldown, let last = lastStart[scope] {
+            let until = last.addingTimeInterval(Self.seconds(cooldown))
+            if now < until { return .suppressed(.cooldown(key: candidate.groupKey, until: until)) }
+        }
+        if let cap = policy.maxRuns {
+            let window = Self.seconds(cap.per)
+            let recent = (starts[candidate.runbook.id] ?? []).filter { now.timeIntervalSince($0) < window }
+            starts[candidate.runbook.id] = recent
+            if recent.count >= cap.count {
+                return .suppressed(
+                    .rateCap(count: cap.count, per: cap.per, nextAllowed: recent.min()!.addingTimeInterval(window)))
+            }
+        }
+        let shadow = configuration.globalShadow || policy.mode == .shadow
+        if !shadow {
+            if let cap = configuration.maxConcurrentRuns, active.values.filter({ !$0.waiting }).count >= cap {
+                return .suppressed(.globalCap(cap))
+            }
+        }
+        var decision: Decision
+        if shadow {
+            decision = .shadow(runID: runID)
+        } else if let key = candidate.lockKey, let holder = locks[key] {
+            guard policy.queue else { return .suppressed(.locked(key: key, by: holder)) }
+            decision = .queued(runID: runID, behind: holder)
+            queues[key, default: []].append(runID)
+        } else {
+            decision = policy.mode == .approval ? .awaitingApproval(runID: runID) : .run(runID: runID)
+            if let key = candidate.lockKey { locks[key] = runID }
+        }
+        seen[Self.dedupKey(candidate)] = runID
+        lastStart[scope] = now
+        starts[candidate.runbook.id, default: []].append(now)
+        lastRunForFingerprint[candidate.alert.fingerprint] = runID
+        if !shadow {
+            var waiting = false
+            if case .queued = decision { waiting = true }
+            if case .awaitingApproval = decision { waiting = true }
+            active[runID] = ActiveRun(
+                runbook: candidate.runbook.id, lockKey: candidate.lockKey, fingerprint: candidate.alert.fingerprint,
+                waiting: waiting)
+        }
+        return decision
+    }
+
+    /// An approved (or dequeued) run starts executing.
+    public mutating func runBegan(_ runID: String) {
+        active[runID]?.waiting = false
+    }
+
+    /// What the engine must do after a run ends.
+    public struct Aftermath: Sendable, Equatable {
+        /// The breaker for this key just opened: run the runbook's `policy.escalate`.
+        public var escalate: Bool
+        /// The next queued run for the released lock, if any.
+        public var dequeued: String?
+    }
+
+    /// Records how a run ended: releases its lock (handing it to the next queued run), and counts failures
+    /// towards the breaker of its key.
+    public mutating func runFinished(
+        _ runID: String, candidate: Candidate, outcome: RunOutcome, now: Date
+    ) -> Aftermath {
+        var aftermath = Aftermath(escalate: false, dequeued: nil)
+        let run = active.removeValue(forKey: runID)
+        if let key = run?.lockKey, locks[key] == runID {
+            locks[key] = nil
+            if var queue = queues[key], !queue.isEmpty {
+                let next = queue.removeFirst()
+                queues[key] = queue
+                locks[key] = next
+                aftermath.dequeued = next
+            }
+        }
+        guard let breaker = candidate.runbook.policy.circuitBreaker else { return aftermath }
+        let scope = Self.scoped(candidate)
+        guard [.failed, .rollbackFailed, .timedOut].contains(outcome) else { return aftermath }
+        let window = Self.seconds(breaker.within)
+        var recent = (failures[scope] ?? []).filter { now.timeIntervalSince($0) < window }
+        recent.append(now)
+        failures[scope] = recent
+        if recent.count >= breaker.failures, openBreakers[scope] == nil {
+            openBreakers[scope] = now
+            aftermath.escalate = true
+        }
+        return aftermath
+    }
+
+    /// `medic breaker reset RUNBOOK [KEY]`: closes the breaker of one key, or of every key of the runbook.
+    public mutating func resetBreaker(runbook: String, key: String? = nil) -> Int {
+        let matching = openBreakers.keys.filter { scope in
+            scope.hasPrefix(runbook + "|") && (key == nil || scope == "\(runbook)|\(key!)")
+        }
+        for scope in matching {
+            openBreakers[scope] = nil
+            failures[scope] = nil
+        }
+        return matching.count
+    }
+
+    /// A resolved notification: cancels runs still waiting (queued or for approval) for the fingerprint, and
+    /// names the last run started for it (to record the resolution against).
+    public mutating func resolved(_ alert: Alert) -> (cancelled: [String], lastRun: String?) {
+        let waiting = active.filter { $0.value.fingerprint == alert.fingerprint && $0.value.waiting }.map(\.key)
+            .sorted()
+        for runID in waiting {
+            let run = active.removeValue(forKey: runID)
+            if let key = run?.lockKey {
+                queues[key]?.removeAll { $0 == runID }
+                if locks[key] == runID { locks[key] = nil }
+            }
+        }
+        return (waiting, lastRunForFingerprint[alert.fingerprint])
+    }
+
+    static func seconds(_ duration: Duration) -> TimeInterval {
+        Double(duration.milliseconds) / 1000
+    }
+}

@@ -1,0 +1,171 @@
+import Foundation
+import MedicCore
+import Testing
+
+/// The safety policies on a hand-driven clock.
+@Suite struct PolicyGateTests {
+    static let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    static func at(_ seconds: Double) -> Date { t0.addingTimeInterval(seconds) }
+
+    static func runbook(_ policy: String, trigger: String = "    group_by: [instance]\n") throws -> (Runbook, Trigger) {
+        let text = """
+            runbook: fix
+            triggers:
+              - match: ['alertname="Down"']
+            \(trigger)policy:
+            \(policy)
+            steps:
+              - id: a
+                run: ["true"]
+                timeout: 1s
+            """
+        let source = RunbookSource.check(data: Data(text.utf8), path: "fix.yaml")
+        let runbook = try #require(source.runbook, "\(source.diagnostics.map(\.text))")
+        return (runbook, runbook.triggers[0])
+    }
+
+    static func alert(_ instance: String, startsAt: Double = 0, status: Alert.Status = .firing) -> Alert {
+        Alert(
+            source: .alertmanager, status: status, labels: ["alertname": "Down", "instance": instance],
+            startsAt: at(startsAt))
+    }
+
+    @Test("dedup: Alertmanager re-sending the same alert does not start a second run")
+    func dedup() throws {
+        let (runbook, trigger) = try Self.runbook("  mode: autonomous")
+        var gate = PolicyGate()
+        let candidate = PolicyGate.Candidate(runbook: runbook, trigger: trigger, alert: Self.alert("db1"))
+        #expect(gate.decide(candidate, runID: "r1", now: Self.at(0)) == .run(runID: "r1"))
+        #expect(gate.decide(candidate, runID: "r2", now: Self.at(60)) == .suppressed(.duplicate(of: "r1")))
+        _ = gate.runFinished("r1", candidate: candidate, outcome: .succeeded, now: Self.at(70))
+        #expect(gate.decide(candidate, runID: "r3", now: Self.at(80)) == .suppressed(.duplicate(of: "r1")))
+        // The same problem firing anew (new startsAt) is a new alert.
+        let again = PolicyGate.Candidate(runbook: runbook, trigger: trigger, alert: Self.alert("db1", startsAt: 500))
+        #expect(gate.decide(again, runID: "r4", now: Self.at(600)) == .run(runID: "r4"))
+    }
+
+    @Test("cooldown per group_by key: another key is not held back, the window ends on time")
+    func cooldown() throws {
+        let (runbook, trigger) = try Self.runbook(
+            "  mode: autonomous", trigger: "    group_by: [instance]\n    cooldown: 30m\n")
+        var gate = PolicyGate()
+        func candidate(_ instance: String, _ startsAt: Double) -> PolicyGate.Candidate {
+            .init(runbook: runbook, trigger: trigger, alert: Self.alert(instance, startsAt: startsAt))
+        }
+        #expect(gate.decide(candidate("db1", 0), runID: "r1", now: Self.at(0)) == .run(runID: "r1"))
+        #expect(
+            gate.decide(candidate("db1", 100), runID: "r2", now: Self.at(100))
+                == .suppressed(.cooldown(key: "instance=db1", until: Self.at(1800))))
+        #expect(gate.decide(candidate("db2", 100), runID: "r3", now: Self.at(100)) == .run(runID: "r3"))
+        #expect(gate.decide(candidate("db1", 1800), runID: "r4", now: Self.at(1800)) == .run(runID: "r4"))
+    }
+
+    @Test("concurrency lock: one run per key across runbooks; a second is suppressed, or queued with queue: true")
+    func locks() throws {
+        let (plain, trigger) = try Self.runbook("  concurrency: 'host:{{ alert.labels.instance }}'")
+        let (queueing, _) = try Self.runbook("  concurrency: 'host:{{ alert.labels.instance }}'\n  queue: true")
+        var gate = PolicyGate()
+        let first = PolicyGate.Candidate(
+            runbook: plain, trigger: trigger, alert: Self.alert("db1"), lockKey: "host:db1")
+        #expect(gate.decide(first, runID: "r1", now: Self.at(0)) == .run(runID: "r1"))
+        let blocked = PolicyGate.Candidate(
+            runbook: plain, trigger: trigger, alert: Self.alert("db1", startsAt: 5), lockKey: "host:db1")
+        #expect(gate.decide(blocked, runID: "r2", now: Self.at(5)) == .suppressed(.locked(key: "host:db1", by: "r1")))
+        let waits = PolicyGate.Candidate(
+            runbook: queueing, trigger: trigger, alert: Self.alert("db1", startsAt: 6), lockKey: "host:db1")
+        #expect(gate.decide(waits, runID: "r3", now: Self.at(6)) == .queued(runID: "r3", behind: "r1"))
+        let aftermath = gate.runFinished("r1", candidate: first, outcome: .succeeded, now: Self.at(10))
+        #expect(aftermath.dequeued == "r3")
+        #expect(gate.decide(blocked, runID: "r4", now: Self.at(11)) == .suppressed(.locked(key: "host:db1", by: "r3")))
+    }
+
+    @Test("max_runs per window per runbook, and the global cap on concurrent runs")
+    func caps() throws {
+        let (runbook, trigger) = try Self.runbook("  max_runs: { count: 2, per: 1h }")
+        var gate = PolicyGate()
+        for (index, instance) in ["a", "b"].enumerated() {
+            let candidate = PolicyGate.Candidate(runbook: runbook, trigger: trigger, alert: Self.alert(instance))
+            #expect(gate.decide(candidate, runID: "r\(index)", now: Self.at(Double(index))) == .run(runID: "r\(index)"))
+        }
+        let third = PolicyGate.Candidate(runbook: runbook, trigger: trigger, alert: Self.alert("c"))
+        #expect(
+            gate.decide(third, runID: "r2", now: Self.at(10))
+                == .suppressed(.rateCap(count: 2, per: .seconds(3600), nextAllowed: Self.at(3600))))
+        #expect(gate.decide(third, runID: "r2", now: Self.at(3600)) == .run(runID: "r2"))
+
+        let (unlimited, unlimitedTrigger) = try Self.runbook("  mode: autonomous")
+        var capped = PolicyGate(configuration: .init(maxConcurrentRuns: 1))
+        let one = PolicyGate.Candidate(runbook: unlimited, trigger: unlimitedTrigger, alert: Self.alert("a"))
+        let two = PolicyGate.Candidate(runbook: unlimited, trigger: unlimitedTrigger, alert: Self.alert("b"))
+        #expect(capped.decide(one, runID: "x1", now: Self.at(0)) == .run(runID: "x1"))
+        #expect(capped.decide(two, runID: "x2", now: Self.at(1)) == .suppressed(.globalCap(1)))
+        _ = capped.runFinished("x1", candidate: one, outcome: .succeeded, now: Self.at(2))
+        #expect(capped.decide(two, runID: "x2", now: Self.at(3)) == .run(runID: "x2"))
+    }
+
+    @Test("circuit breaker: opens after N failures within the window, escalates once, suppresses, resets")
+    func breaker() throws {
+        let (runbook, trigger) = try Self.runbook(
+            "  circuit_breaker: { failures: 2, within: 1h }\n  escalate: { run: [page-oncall], timeout: 10s }")
+        #expect(runbook.policy.escalate?.action == .run([Template(literal: "page-oncall")]))
+        var gate = PolicyGate()
+        var escalations = 0
+        for attempt in 0..<2 {
+            let candidate = PolicyGate.Candidate(
+                runbook: runbook, trigger: trigger, alert: Self.alert("db1", startsAt: Double(attempt * 100)))
+            #expect(
+                gate.decide(candidate, runID: "r\(attempt)", now: Self.at(Double(attempt * 100)))
+                    == .run(runID: "r\(attempt)"))
+            if gate.runFinished(
+                "r\(attempt)", candidate: candidate, outcome: .failed, now: Self.at(Double(attempt * 100 + 10))
+            ).escalate {
+                escalations += 1
+            }
+        }
+        #expect(escalations == 1)
+        let next = PolicyGate.Candidate(runbook: runbook, trigger: trigger, alert: Self.alert("db1", startsAt: 300))
+        #expect(
+            gate.decide(next, runID: "r9", now: Self.at(300))
+                == .suppressed(.breakerOpen(key: "instance=db1", until: Self.at(3710))))
+        let other = PolicyGate.Candidate(runbook: runbook, trigger: trigger, alert: Self.alert("db2", startsAt: 300))
+        #expect(gate.decide(other, runID: "o1", now: Self.at(300)) == .run(runID: "o1"))
+        #expect(gate.resetBreaker(runbook: "fix", key: "instance=db1") == 1)
+        #expect(gate.decide(next, runID: "r10", now: Self.at(301)) == .run(runID: "r10"))
+    }
+
+    @Test("shadow mode, per runbook and global: decided and remembered, never holds a lock")
+    func shadow() throws {
+        let (quiet, trigger) = try Self.runbook("  mode: shadow\n  concurrency: 'host:{{ alert.labels.instance }}'")
+        var gate = PolicyGate()
+        let candidate = PolicyGate.Candidate(
+            runbook: quiet, trigger: trigger, alert: Self.alert("db1"), lockKey: "host:db1")
+        #expect(gate.decide(candidate, runID: "s1", now: Self.at(0)) == .shadow(runID: "s1"))
+        let (live, liveTrigger) = try Self.runbook("  concurrency: 'host:{{ alert.labels.instance }}'")
+        let real = PolicyGate.Candidate(
+            runbook: live, trigger: liveTrigger, alert: Self.alert("db1", startsAt: 1), lockKey: "host:db1")
+        #expect(gate.decide(real, runID: "r1", now: Self.at(1)) == .run(runID: "r1"))
+        var global = PolicyGate(configuration: .init(globalShadow: true))
+        #expect(global.decide(real, runID: "g1", now: Self.at(1)) == .shadow(runID: "g1"))
+    }
+
+    @Test("approval waits; a resolved notification cancels waiting runs and names the last run for the alert")
+    func resolvedCancelsWaiting() throws {
+        let (approval, trigger) = try Self.runbook(
+            "  mode: approval\n  concurrency: 'host:{{ alert.labels.instance }}'")
+        var gate = PolicyGate()
+        let candidate = PolicyGate.Candidate(
+            runbook: approval, trigger: trigger, alert: Self.alert("db1"), lockKey: "host:db1")
+        #expect(gate.decide(candidate, runID: "w1", now: Self.at(0)) == .awaitingApproval(runID: "w1"))
+        let outcome = gate.resolved(Self.alert("db1", status: .resolved))
+        #expect(outcome.cancelled == ["w1"])
+        #expect(outcome.lastRun == "w1")
+        // The lock is free again.
+        let later = PolicyGate.Candidate(
+            runbook: approval, trigger: trigger, alert: Self.alert("db1", startsAt: 50), lockKey: "host:db1")
+        #expect(gate.decide(later, runID: "w2", now: Self.at(60)) == .awaitingApproval(runID: "w2"))
+        gate.runBegan("w2")
+        #expect(
+            gate.resolved(Self.alert("db1", status: .resolved)).cancelled.isEmpty, "a run that began is not cancelled")
+    }
+}
