@@ -34,9 +34,11 @@ import Testing
         let runbooks =
             try (0..<100).map { try Self.runbook("rb-\($0)", match: "'alertname=\"A\($0)\"'") }
             + [try Self.runbook("any-critical", match: "'severity=\"critical\"'")]
+            + [try Self.runbook("either", match: "'alertname=~\"A42|B7\"'")]
         let index = TriggerIndex(runbooks)
         let candidates = index.candidates(for: ["alertname": "A42", "severity": "warning"])
-        #expect(candidates.map(\.runbook.id) == ["rb-42", "any-critical"])
+        #expect(candidates.map(\.runbook.id) == ["rb-42", "any-critical", "either"])
+        #expect(index.candidates(for: ["alertname": "B7"]).map(\.runbook.id) == ["any-critical", "either"])
     }
 
     @Test("decisions: run, shadow (per runbook and global), suppressed by params and by Grafana housekeeping")

@@ -27,6 +27,11 @@ public struct TriggerIndex: Sendable {
                 entries.append(Entry(runbook: runbook, triggerIndex: position, trigger: trigger, regexes: regexes))
                 if let name = trigger.matchers.first(where: { $0.name == "alertname" && $0.op == .equal })?.value {
                     byAlertname[name, default: []].append(entryIndex)
+                } else if let names = trigger.matchers.lazy.filter({ $0.name == "alertname" && $0.op == .regexMatch })
+                    .compactMap({ CompiledRegex($0).literals }).first
+                {
+                    // `alertname=~"A|B"` is indexed under both names.
+                    for name in names { byAlertname[name, default: []].append(entryIndex) }
                 } else {
                     unindexed.append(entryIndex)
                 }
