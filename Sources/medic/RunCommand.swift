@@ -4,6 +4,7 @@ import Foundation
 import MedicCore
 import MedicExecution
 import MedicStore
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -55,14 +56,39 @@ struct RunCommand: AsyncParsableCommand {
             let cancel = StopSignal()
             let interrupts = InterruptHandler(cancel: cancel)
             defer { interrupts.restore() }
-            let printer = ProgressPrinter(toStandardError: format == .json, redactor: prepared.redactor)
+            // On a terminal, a status line under the event lines shows what is running and for how long.
+            let live = format == .text && isatty(STDOUT_FILENO) == 1 ? LiveStatus() : nil
+            let printer = ProgressPrinter(toStandardError: format == .json, redactor: prepared.redactor, live: live)
             printer.header(prepared, source: source.path)
-            let report: RunReport
-            do {
-                report = try await executor.run(prepared, cancel: cancel, provenance: provenance) { printer.show($0) }
-            } catch let failure as Executor.AuditFailure {
-                printer.line("medic: \(failure.description); the run was stopped")
-                report = failure.report
+            let report: RunReport = await withTaskGroup(of: RunReport?.self) { group in
+                if let live {
+                    group.addTask {
+                        while !Task.isCancelled {
+                            try? await Task.sleep(for: .milliseconds(250))
+                            live.redraw()
+                        }
+                        return nil
+                    }
+                }
+                group.addTask {
+                    do {
+                        return try await executor.run(prepared, cancel: cancel, provenance: provenance) {
+                            printer.show($0)
+                        }
+                    } catch let failure as Executor.AuditFailure {
+                        printer.line("medic: \(failure.description); the run was stopped")
+                        return failure.report
+                    } catch {
+                        return nil
+                    }
+                }
+                var result: RunReport?
+                for await value in group where value != nil {
+                    result = value
+                    group.cancelAll()
+                }
+                live?.clear()
+                return result!
             }
             switch format {
             case .json: print(report.json.rendered())
@@ -110,8 +136,13 @@ final class InterruptHandler: @unchecked Sendable {
 struct ProgressPrinter: Sendable {
     var toStandardError: Bool
     var redactor: Redactor
+    var live: LiveStatus?
 
     func line(_ text: String) {
+        if let live {
+            live.print(text)
+            return
+        }
         if toStandardError {
             var standardError = StandardError()
             print(text, to: &standardError)
@@ -132,6 +163,7 @@ struct ProgressPrinter: Sendable {
     }
 
     func show(_ progress: Executor.Progress) {
+        live?.update(progress)
         switch progress {
         case .attemptStarted(let step, let phase, let attempt, let elapsed):
             let what = phase == .rollback ? "rollback of \(step)" : step
@@ -177,5 +209,72 @@ struct ProgressPrinter: Sendable {
         line(
             "outcome: \(report.outcome.rawValue)   run id: \(report.runID)   audit: \(audit) (medic audit show \(report.runID))"
         )
+    }
+}
+
+/// The terminal's status line: which steps are running, at which attempt, for how long. Event lines are
+/// printed above it.
+final class LiveStatus: Sendable {
+    private struct State {
+        var running: [String: (attempt: Int, since: ContinuousClock.Instant)] = [:]
+        var order: [String] = []
+        var drawn = false
+    }
+
+    private let state = Mutex(State())
+
+    func update(_ progress: Executor.Progress) {
+        state.withLock { state in
+            switch progress {
+            case .attemptStarted(let step, let phase, let attempt, _):
+                let key = phase == .rollback ? "rollback of \(step)" : step
+                state.running[key] = (attempt, ContinuousClock.now)
+                state.order.append(key)
+            case .attemptFinished(let step, let phase, _, _, _):
+                let key = phase == .rollback ? "rollback of \(step)" : step
+                state.running[key] = nil
+                state.order.removeAll { $0 == key }
+            default:
+                break
+            }
+        }
+        redraw()
+    }
+
+    private static func write(_ text: String) {
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+
+    /// Prints an event line above the status line.
+    func print(_ text: String) {
+        state.withLock { state in
+            Self.write("\r\u{1B}[K" + text + "\n" + Self.status(state))
+            state.drawn = true
+        }
+    }
+
+    func redraw() {
+        state.withLock { state in
+            Self.write("\r\u{1B}[K" + Self.status(state))
+            state.drawn = true
+        }
+    }
+
+    func clear() {
+        state.withLock { state in
+            if state.drawn { Self.write("\r\u{1B}[K") }
+            state.drawn = false
+        }
+    }
+
+    private static func status(_ state: State) -> String {
+        guard !state.order.isEmpty else { return "" }
+        let now = ContinuousClock.now
+        let parts = state.order.compactMap { key -> String? in
+            guard let entry = state.running[key] else { return nil }
+            let seconds = Double((now - entry.since).milliseconds) / 1000
+            return "\(key)" + (entry.attempt > 1 ? " #\(entry.attempt)" : "") + String(format: " %.1fs", seconds)
+        }
+        return "\u{1B}[2m… running: " + parts.joined(separator: ", ") + "\u{1B}[0m"
     }
 }
