@@ -246,4 +246,27 @@ import Testing
         try? pkill.run()
         pkill.waitUntilExit()
     }
+
+    @Test("several medic processes recording into one audit log at once form one intact chain")
+    func concurrentWriters() throws {
+        let runbook = try write("hello.yaml", "runbook: hello\nsteps:\n  - id: a\n    run: [echo, hi]\n    timeout: 5s\n  - id: b\n    run: [echo, there]\n    timeout: 5s\n")
+        let processes = try (0..<4).map { _ -> Process in
+            let process = Process()
+            process.executableURL = ValidateCommandTests.binary
+            process.arguments = ["run", runbook, "--audit", audit]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            return process
+        }
+        for process in processes {
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0)
+        }
+        let verify = try ValidateCommandTests.medicSync(["audit", "verify", "--audit", audit, "--format", "json"])
+        let result = try #require(try JSONSerialization.jsonObject(with: Data(verify.stdout.utf8)) as? [String: Any])
+        #expect(result["intact"] as? Bool == true)
+        let list = try ValidateCommandTests.medicSync(["audit", "list", "--audit", audit, "--format", "json"])
+        #expect((try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [Any])?.count == 4)
+    }
 }
