@@ -60,7 +60,7 @@ let package = Package(
         ),
         .testTarget(
             name: "medicTests",
-            dependencies: ["medic"]
+            dependencies: ["medic", "MedicCore", "MedicStore"]
         ),
     ]
 )

@@ -20,6 +20,11 @@ struct MatchCommand: ParsableCommand {
     @Option(help: "The runbook directory.") var runbooks = "runbooks"
     @Flag(help: "Global shadow mode: every match is shadowed.") var shadow = false
     @Option(help: "Output format: text or json.") var format: OutputFormat = .text
+    @Option(
+        help: ArgumentHelp(
+            "An audit database whose history (cooldowns, dedup, locks, rate caps, breakers) applies too.",
+            valueName: "path"))
+    var audit: String?
     @Argument(help: "An alert payload file (Alertmanager v4, Grafana, or plain JSON).") var payload: String
 
     func run() throws {
@@ -47,7 +52,19 @@ struct MatchCommand: ParsableCommand {
             throw ExitCode(1)
         }
         let matcher = AlertMatcher(runbooks: loaded.runbooks, globalShadow: shadow)
-        let explanations = alerts.map { matcher.explain($0, environment: ProcessInfo.processInfo.environment) }
+        var gate: PolicyGate?
+        if let audit {
+            guard FileManager.default.fileExists(atPath: audit) else {
+                throw ValidationError("no audit log at \(audit)")
+            }
+            var rebuilt = PolicyGate(configuration: .init(globalShadow: shadow))
+            rebuilt.replay(try PolicyHistory.records(in: SQLiteAuditLog(path: audit)), runbooks: loaded.runbooks)
+            gate = rebuilt
+        }
+        let now = Date()
+        let explanations = alerts.map {
+            matcher.explain($0, environment: ProcessInfo.processInfo.environment, gate: &gate, now: now)
+        }
         switch format {
         case .json:
             print(JSONValue.object(["alerts": .array(explanations.map(\.json))]).rendered())
@@ -59,6 +76,49 @@ struct MatchCommand: ParsableCommand {
                 print("")
                 print(explanation.text)
             }
+        }
+    }
+}
+
+/// The audit records a `PolicyGate` is rebuilt from.
+enum PolicyHistory {
+    static func records(in log: SQLiteAuditLog) throws -> [AuditRecord] {
+        var records: [AuditRecord] = []
+        try log.forEachRecord { record in
+            if record.kind.hasPrefix("decision.") || record.kind.hasPrefix("breaker.") || record.kind == "run.started"
+                || record.kind == "run.finished"
+            {
+                records.append(record)
+            }
+        }
+        return records
+    }
+}
+
+/// `medic breaker reset RUNBOOK [KEY]`: close an open circuit breaker, recorded in the audit log.
+struct BreakerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "breaker", abstract: "Manage circuit breakers.", subcommands: [BreakerReset.self])
+}
+
+struct BreakerReset: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reset",
+        abstract:
+            "Close the circuit breaker of a runbook (every key, or one KEY such as instance=db1), so it may act again.")
+
+    @OptionGroup var location: AuditLocation
+    @Argument(help: "The runbook id.") var runbook: String
+    @Argument(help: "The group key, as shown by medic match or the audit log (instance=db1,mountpoint=/).") var key:
+        String?
+
+    func run() async throws {
+        try await Self.reporting {
+            let log = try await location.open(create: false)
+            try await log.append(PolicyGate.breakerRecord(opened: false, runbook: runbook, key: key, now: Date()))
+            print(
+                "breaker of \(runbook)\(key.map { " for \($0)" } ?? " (every key)") reset; recorded in \(location.path)"
+            )
         }
     }
 }

@@ -9,6 +9,7 @@ struct Medic: AsyncParsableCommand {
         version: MedicVersion.current,
         subcommands: [
             ValidateCommand.self, PlanCommand.self, RunCommand.self, MatchCommand.self, AuditCommand.self,
+            BreakerCommand.self,
             SchemaCommand.self,
             BenchCommand.self,
         ]

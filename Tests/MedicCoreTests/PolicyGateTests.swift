@@ -169,3 +169,73 @@ import Testing
             gate.resolved(Self.alert("db1", status: .resolved)).cancelled.isEmpty, "a run that began is not cancelled")
     }
 }
+
+@Suite struct PolicyGateReplayTests {
+    static func records(_ events: [AuditEvent]) -> [AuditRecord] {
+        events.enumerated().map { index, event in
+            AuditRecord(
+                seq: Int64(index + 1), time: RFC3339.format(event.time), kind: event.kind,
+                runID: event.runID.isEmpty ? nil : event.runID, body: JSONValue.object(event.body).compact,
+                prevHash: "",
+                hash: "")
+        }
+    }
+
+    @Test("a gate rebuilt from its audit records keeps cooldowns, locks, dedup and open breakers")
+    func replay() throws {
+        let (runbook, trigger) = try PolicyGateTests.runbook(
+            "  concurrency: 'host:{{ alert.labels.instance }}'\n  circuit_breaker: { failures: 1, within: 1h }",
+            trigger: "    group_by: [instance]\n    cooldown: 10m\n")
+        var gate = PolicyGate()
+        var events: [AuditEvent] = []
+        func decide(_ instance: String, _ startsAt: Double, _ runID: String, _ at: Double) -> PolicyGate.Decision {
+            let candidate = PolicyGate.Candidate(
+                runbook: runbook, trigger: trigger, alert: PolicyGateTests.alert(instance, startsAt: startsAt),
+                lockKey: "host:\(instance)")
+            let decision = gate.decide(candidate, runID: runID, now: PolicyGateTests.at(at))
+            events.append(PolicyGate.record(decision, for: candidate, now: PolicyGateTests.at(at)))
+            return decision
+        }
+        #expect(decide("db1", 0, "r1", 0) == .run(runID: "r1"))  // will fail: opens the breaker for db1
+        events.append(
+            AuditEvent(time: PolicyGateTests.at(5), kind: "run.finished", runID: "r1", body: ["outcome": "failed"]))
+        _ = gate.runFinished(
+            "r1",
+            candidate: .init(
+                runbook: runbook, trigger: trigger, alert: PolicyGateTests.alert("db1"), lockKey: "host:db1"),
+            outcome: .failed, now: PolicyGateTests.at(5))
+        #expect(decide("db2", 0, "r2", 10) == .run(runID: "r2"))  // still running: holds host:db2
+        #expect(decide("db3", 0, "r3", 20) == .run(runID: "r3"))
+        events.append(
+            AuditEvent(time: PolicyGateTests.at(30), kind: "run.finished", runID: "r3", body: ["outcome": "succeeded"]))
+
+        var rebuilt = PolicyGate()
+        rebuilt.replay(Self.records(events), runbooks: [runbook])
+        func check(_ instance: String, _ startsAt: Double, at: Double) -> PolicyGate.Decision {
+            rebuilt.decide(
+                .init(
+                    runbook: runbook, trigger: trigger, alert: PolicyGateTests.alert(instance, startsAt: startsAt),
+                    lockKey: "host:\(instance)"),
+                runID: "n-\(instance)", now: PolicyGateTests.at(at))
+        }
+        #expect(
+            check("db1", 100, at: 100)
+                == .suppressed(.breakerOpen(key: "instance=db1", until: PolicyGateTests.at(3605))))
+        #expect(check("db2", 0, at: 900) == .suppressed(.duplicate(of: "r2")))
+        #expect(check("db2", 800, at: 900) == .suppressed(.locked(key: "host:db2", by: "r2")))
+        #expect(
+            check("db3", 300, at: 300) == .suppressed(.cooldown(key: "instance=db3", until: PolicyGateTests.at(620))))
+
+        // A reset record closes the breaker on replay too.
+        events.append(
+            PolicyGate.breakerRecord(opened: false, runbook: "fix", key: "instance=db1", now: PolicyGateTests.at(200)))
+        var reset = PolicyGate()
+        reset.replay(Self.records(events), runbooks: [runbook])
+        #expect(
+            reset.decide(
+                .init(
+                    runbook: runbook, trigger: trigger, alert: PolicyGateTests.alert("db1", startsAt: 300),
+                    lockKey: "host:db1"),
+                runID: "x", now: PolicyGateTests.at(1000)) == .run(runID: "x"))
+    }
+}

@@ -249,7 +249,10 @@ import Testing
 
     @Test("several medic processes recording into one audit log at once form one intact chain")
     func concurrentWriters() throws {
-        let runbook = try write("hello.yaml", "runbook: hello\nsteps:\n  - id: a\n    run: [echo, hi]\n    timeout: 5s\n  - id: b\n    run: [echo, there]\n    timeout: 5s\n")
+        let runbook = try write(
+            "hello.yaml",
+            "runbook: hello\nsteps:\n  - id: a\n    run: [echo, hi]\n    timeout: 5s\n  - id: b\n    run: [echo, there]\n    timeout: 5s\n"
+        )
         let processes = try (0..<4).map { _ -> Process in
             let process = Process()
             process.executableURL = ValidateCommandTests.binary

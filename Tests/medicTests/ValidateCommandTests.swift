@@ -1,4 +1,6 @@
 import Foundation
+import MedicCore
+import MedicStore
 import Testing
 
 /// Runs the real `medic` binary, as a user or a CI script would, and checks output and exit codes.
@@ -141,5 +143,47 @@ import Testing
         #expect(matches.first?["decision"] as? String == "run")
         for key in ["runbook", "trigger", "decision", "reason", "params"] { #expect(matches.first?[key] != nil) }
         #expect(alerts.first?["near_misses"] is [Any])
+    }
+
+    @Test(
+        "medic match --audit applies the history: a recent run puts the same key in cooldown; breaker reset is recorded"
+    )
+    func statefulMatch() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("medic-match-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let audit = directory.appendingPathComponent("audit.db").path
+        let payload = directory.appendingPathComponent("alert.json")
+        let labels =
+            #"{"alertname":"NodeFilesystemSpaceFillingUp","severity":"critical","instance":"db1:9100","mountpoint":"/var","fstype":"ext4"}"#
+        try #"{"alerts":[{"status":"firing","labels":\#(labels),"startsAt":"2026-11-25T10:00:00Z"}]}"#.write(
+            to: payload, atomically: true, encoding: .utf8)
+        let log = try SQLiteAuditLog(path: audit)
+        try await log.append(
+            AuditEvent(
+                time: Date().addingTimeInterval(-60), kind: "decision.run", runID: "earlier",
+                body: [
+                    "runbook": "node-filesystem-space-filling-up", "group_key": "instance=db1:9100,mountpoint=/var",
+                    "fingerprint": "0000000000000000", "lock_key": "host:db1:9100",
+                    "starts_at": "2026-11-25T09:00:00.000Z",
+                ]))
+        let stateless = try ValidateCommandTests.medicSync(["match", "--runbooks", "runbooks", payload.path])
+        #expect(stateless.stdout.contains("RUN        node-filesystem-space-filling-up"))
+        let stateful = try ValidateCommandTests.medicSync([
+            "match", "--runbooks", "runbooks", "--audit", audit, payload.path,
+        ])
+        #expect(stateful.status == 0, "\(stateful.stderr)")
+        #expect(
+            stateful.stdout.contains(
+                "SUPPRESSED node-filesystem-space-filling-up (trigger 1): cooldown for instance=db1:9100,mountpoint=/var until"
+            ), "\(stateful.stdout)")
+
+        let reset = try ValidateCommandTests.medicSync([
+            "breaker", "reset", "node-filesystem-space-filling-up", "instance=db1:9100,mountpoint=/var", "--audit",
+            audit,
+        ])
+        #expect(reset.status == 0, "\(reset.stderr)")
+        var kinds: [String] = []
+        try log.forEachRecord { kinds.append($0.kind) }
+        #expect(kinds == ["decision.run", "breaker.reset"])
     }
 }

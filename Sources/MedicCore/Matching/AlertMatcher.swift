@@ -43,6 +43,15 @@ public struct AlertMatcher: Sendable {
     public static let grafanaHousekeeping: Set<String> = ["TestAlert", "DatasourceNoData", "DatasourceError"]
 
     public func explain(_ alert: Alert, environment: [String: String] = [:]) -> Explanation {
+        var none: PolicyGate?
+        return explain(alert, environment: environment, gate: &none, now: Date())
+    }
+
+    /// With a `gate` (rebuilt from the audit log), stateful policies apply too: dedup, cooldown, rate caps,
+    /// locks, breakers. The gate remembers each decision, as the engine's would.
+    public func explain(_ alert: Alert, environment: [String: String], gate: inout PolicyGate?, now: Date)
+        -> Explanation
+    {
         var matches: [Match] = []
         var nearMisses: [NearMiss] = []
         var seen: Set<String> = []
@@ -62,9 +71,32 @@ public struct AlertMatcher: Sendable {
             }
             // One decision per runbook, from its first matching trigger (any trigger may fire: OR).
             guard seen.insert(entry.runbook.id).inserted else { continue }
-            matches.append(decide(entry, alert: alert, environment: environment))
+            var match = decide(entry, alert: alert, environment: environment)
+            if match.decision != .suppressed, gate != nil {
+                let lockKey = lockKey(entry.runbook, alert: alert, environment: environment)
+                let candidate = PolicyGate.Candidate(
+                    runbook: entry.runbook, trigger: entry.trigger, alert: alert, lockKey: lockKey)
+                switch gate!.decide(candidate, runID: "match-\(entry.runbook.id)-\(alert.fingerprint)", now: now) {
+                case .suppressed(let suppression):
+                    match.decision = .suppressed
+                    match.reason = suppression.description
+                case .queued(_, let behind):
+                    match.reason += "; queued behind run \(behind) (policy.queue)"
+                case .run, .shadow, .awaitingApproval:
+                    break
+                }
+            }
+            matches.append(match)
         }
         return Explanation(alert: alert, matches: matches, nearMisses: nearMisses)
+    }
+
+    private func lockKey(_ runbook: Runbook, alert: Alert, environment: [String: String]) -> String? {
+        guard let template = runbook.policy.concurrency,
+            case .success(let prepared) = PreparedRun.prepare(
+                runbook, runID: "match", given: [:], alert: alert, environment: environment)
+        else { return nil }
+        return template.render(in: prepared.context)
     }
 
     /// A near miss is about this kind of alert: every `alertname` matcher holds (or, for triggers without

@@ -151,21 +151,36 @@ public struct PolicyGate: Sendable {
             queues[key, default: []].append(runID)
         } else {
             decision = policy.mode == .approval ? .awaitingApproval(runID: runID) : .run(runID: runID)
-            if let key = candidate.lockKey { locks[key] = runID }
         }
-        seen[Self.dedupKey(candidate)] = runID
-        lastStart[scope] = now
-        starts[candidate.runbook.id, default: []].append(now)
-        lastRunForFingerprint[candidate.alert.fingerprint] = runID
-        if !shadow {
-            var waiting = false
-            if case .queued = decision { waiting = true }
-            if case .awaitingApproval = decision { waiting = true }
-            active[runID] = ActiveRun(
-                runbook: candidate.runbook.id, lockKey: candidate.lockKey, fingerprint: candidate.alert.fingerprint,
-                waiting: waiting)
-        }
+        var waiting = false
+        if case .queued = decision { waiting = true }
+        if case .awaitingApproval = decision { waiting = true }
+        if case .queued = decision {} else if !shadow, let key = candidate.lockKey { locks[key] = runID }
+        remember(
+            runID: runID, runbook: candidate.runbook.id, groupKey: candidate.groupKey, lockKey: candidate.lockKey,
+            fingerprint: candidate.alert.fingerprint, startsAt: candidate.alert.startsAt.map(RFC3339.format), time: now,
+            waiting: waiting, shadow: shadow, claimLock: false)
         return decision
+    }
+
+    /// Remembers a run that passed the gate (shared by `decide` and `replay`).
+    mutating func remember(
+        runID: String, runbook: String, groupKey: String, lockKey: String?, fingerprint: String, startsAt: String?,
+        time: Date, waiting: Bool, shadow: Bool, claimLock: Bool = true
+    ) {
+        seen["\(runbook)|\(fingerprint)|\(startsAt ?? "")"] = runID
+        lastStart["\(runbook)|\(groupKey)"] = time
+        starts[runbook, default: []].append(time)
+        lastRunForFingerprint[fingerprint] = runID
+        guard !shadow else { return }
+        active[runID] = ActiveRun(runbook: runbook, lockKey: lockKey, fingerprint: fingerprint, waiting: waiting)
+        if claimLock, let lockKey {
+            if locks[lockKey] == nil {
+                locks[lockKey] = runID
+            } else if waiting {
+                queues[lockKey, default: []].append(runID)
+            }
+        }
     }
 
     /// An approved (or dequeued) run starts executing.
@@ -186,6 +201,15 @@ public struct PolicyGate: Sendable {
     public mutating func runFinished(
         _ runID: String, candidate: Candidate, outcome: RunOutcome, now: Date
     ) -> Aftermath {
+        finishReplayed(runID, runbook: candidate.runbook, groupKey: candidate.groupKey, outcome: outcome, time: now)
+    }
+
+    @discardableResult
+    mutating func finishReplayed(
+        _ runID: String, runbook: Runbook?, groupKey: String, outcome: RunOutcome, time now: Date
+    )
+        -> Aftermath
+    {
         var aftermath = Aftermath(escalate: false, dequeued: nil)
         let run = active.removeValue(forKey: runID)
         if let key = run?.lockKey, locks[key] == runID {
@@ -197,8 +221,8 @@ public struct PolicyGate: Sendable {
                 aftermath.dequeued = next
             }
         }
-        guard let breaker = candidate.runbook.policy.circuitBreaker else { return aftermath }
-        let scope = Self.scoped(candidate)
+        guard let runbook, let breaker = runbook.policy.circuitBreaker else { return aftermath }
+        let scope = "\(runbook.id)|\(groupKey)"
         guard [.failed, .rollbackFailed, .timedOut].contains(outcome) else { return aftermath }
         let window = Self.seconds(breaker.within)
         var recent = (failures[scope] ?? []).filter { now.timeIntervalSince($0) < window }
