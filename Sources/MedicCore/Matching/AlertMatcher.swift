@@ -203,3 +203,51 @@ extension AlertMatcher.Explanation {
         return lines.joined(separator: "\n")
     }
 }
+
+extension AlertMatcher {
+    /// A runbook whose trigger fully matched an alert, checked up to the point where history matters.
+    public struct Assessment: Sendable {
+        public var entry: TriggerIndex.Entry
+        /// Ready to run when the stateless checks passed (params resolve, not Grafana housekeeping).
+        public var prepared: PreparedRun?
+        /// Why it cannot run, whatever the history says.
+        public var problem: String?
+        /// `policy.concurrency` rendered with the run's params.
+        public var lockKey: String?
+    }
+
+    /// One assessment per runbook (its first matching trigger), for the engine to put through the gate.
+    public func assess(_ alert: Alert, environment: [String: String], runID: (Runbook) -> String) -> [Assessment] {
+        var seen: Set<String> = []
+        var result: [Assessment] = []
+        for evaluation in index.evaluate(alert) where evaluation.matches {
+            let entry = evaluation.entry
+            guard seen.insert(entry.runbook.id).inserted else { continue }
+            if alert.source == .grafana, Self.grafanaHousekeeping.contains(alert.name),
+                !entry.trigger.matchers.contains(where: {
+                    $0.name == "alertname" && $0.op == .equal && $0.value == alert.name
+                })
+            {
+                result.append(
+                    Assessment(
+                        entry: entry, prepared: nil,
+                        problem: "Grafana \(alert.name) notification: only a trigger that names it can start a runbook",
+                        lockKey: nil))
+                continue
+            }
+            switch PreparedRun.prepare(
+                entry.runbook, runID: runID(entry.runbook), given: [:], alert: alert, environment: environment)
+            {
+            case .success(let prepared):
+                let lockKey = entry.runbook.policy.concurrency.map { $0.render(in: prepared.context) }
+                result.append(Assessment(entry: entry, prepared: prepared, problem: nil, lockKey: lockKey))
+            case .failure(let problems):
+                result.append(
+                    Assessment(
+                        entry: entry, prepared: nil, problem: "params: " + problems.messages.joined(separator: "; "),
+                        lockKey: nil))
+            }
+        }
+        return result
+    }
+}

@@ -1,0 +1,322 @@
+import Foundation
+import MedicCore
+
+/// The engine between intake and execution: records each alert, matches it, puts every match through the
+/// safety policies, records every decision, and runs what may run, in the background, bounded.
+///
+/// `receive` returns only after everything it decided is committed to the audit log. `run()` is the
+/// long-running part (a service's body): it executes queued runs until cancelled.
+public actor Dispatcher {
+    public struct Configuration: Sendable {
+        public var maxConcurrentRuns: Int
+        /// Runs waiting to execute; beyond this, matches are recorded as `suppressed: queue full`.
+        public var queueCapacity: Int
+        public var globalShadow: Bool
+        public var maxParallelSteps: Int
+
+        public init(
+            maxConcurrentRuns: Int = 8, queueCapacity: Int = 256, globalShadow: Bool = false, maxParallelSteps: Int = 4
+        ) {
+            self.maxConcurrentRuns = maxConcurrentRuns
+            self.queueCapacity = queueCapacity
+            self.globalShadow = globalShadow
+            self.maxParallelSteps = maxParallelSteps
+        }
+    }
+
+    /// What became of one alert.
+    public struct AlertOutcome: Sendable, Equatable {
+        public struct Decision: Sendable, Equatable {
+            public var runbook: String
+            /// `run`, `shadowed`, `queued`, `awaiting_approval` or `suppressed`.
+            public var decision: String
+            public var runID: String?
+            public var reason: String?
+        }
+
+        public var fingerprint: String
+        public var status: String
+        public var decisions: [Decision]
+    }
+
+    struct Work: Sendable {
+        var runID: String
+        var prepared: PreparedRun
+        var candidate: PolicyGate.Candidate
+    }
+
+    public let configuration: Configuration
+    private let audit: any AuditLog
+    private let runner: any ProcessRunner
+    private let clock: any Clock<Duration>
+    private let environment: [String: String]
+    private var matcher: AlertMatcher
+    private var gate: PolicyGate
+    private let queue: AsyncStream<Work>
+    private let enqueue: AsyncStream<Work>.Continuation
+    private var queued = 0
+    private var waitingApproval: [String: Work] = [:]
+    private var cancels: [String: StopSignal] = [:]
+    private var candidates: [String: PolicyGate.Candidate] = [:]
+
+    /// - Parameter history: audit records to rebuild cooldowns, dedup, locks and breakers from.
+    public init(
+        runbooks: [Runbook], audit: any AuditLog, history: [AuditRecord] = [],
+        configuration: Configuration = Configuration(),
+        environment: [String: String], runner: any ProcessRunner = SubprocessRunner(),
+        clock: any Clock<Duration> = ContinuousClock()
+    ) {
+        self.configuration = configuration
+        self.audit = audit
+        self.runner = runner
+        self.clock = clock
+        self.environment = environment
+        matcher = AlertMatcher(runbooks: runbooks, globalShadow: configuration.globalShadow)
+        var gate = PolicyGate(
+            configuration: .init(
+                maxConcurrentRuns: configuration.maxConcurrentRuns, globalShadow: configuration.globalShadow))
+        gate.replay(history, runbooks: runbooks)
+        self.gate = gate
+        (queue, enqueue) = AsyncStream.makeStream(of: Work.self)
+    }
+
+    /// Replaces the runbook set (reload); runs already decided keep the runbook they were decided with.
+    public func replaceRunbooks(_ runbooks: [Runbook]) {
+        matcher = AlertMatcher(runbooks: runbooks, globalShadow: configuration.globalShadow)
+    }
+
+    /// Records, matches and decides every alert; returns once all of it is committed. Throws only when the
+    /// audit log cannot be written (the caller answers 503 so the sender retries).
+    public func receive(_ alerts: [Alert], payloadDigest: String, now: Date = Date()) async throws -> [AlertOutcome] {
+        var outcomes: [AlertOutcome] = []
+        for alert in alerts {
+            try await audit.append(
+                AuditEvent(
+                    time: now, kind: "alert.received", runID: "",
+                    body: [
+                        "source": .string(alert.source.rawValue), "status": .string(alert.status.rawValue),
+                        "fingerprint": .string(alert.fingerprint), "payload_sha256": .string(payloadDigest),
+                        "labels": .object(alert.labels.mapValues(JSONValue.string)),
+                        "annotations": .object(alert.annotations.mapValues(JSONValue.string)),
+                        "starts_at": JSONValue(alert.startsAt.map(RFC3339.format)),
+                        "receiver": JSONValue(alert.receiver),
+                    ]))
+            var outcome = AlertOutcome(fingerprint: alert.fingerprint, status: alert.status.rawValue, decisions: [])
+            if alert.status == .resolved {
+                let (cancelled, lastRun) = gate.resolved(alert)
+                for runID in cancelled {
+                    try await finishWaiting(runID, outcome: .cancelled, reason: "the alert resolved", now: now)
+                }
+                try await audit.append(
+                    AuditEvent(
+                        time: now, kind: "alert.resolved", runID: lastRun ?? "",
+                        body: [
+                            "fingerprint": .string(alert.fingerprint),
+                            "cancelled_waiting": .array(cancelled.map(JSONValue.string)),
+                        ]))
+            }
+            for assessment in matcher.assess(
+                alert, environment: environment, runID: { _ in PreparedRun.newRunID(now: now) })
+            {
+                let runbook = assessment.entry.runbook
+                let candidate = PolicyGate.Candidate(
+                    runbook: runbook, trigger: assessment.entry.trigger, alert: alert, lockKey: assessment.lockKey)
+                guard let prepared = assessment.prepared else {
+                    // Stateless refusal (bad params, Grafana housekeeping): recorded like any suppression.
+                    var event = PolicyGate.record(.suppressed(.globalCap(0)), for: candidate, now: now)
+                    event.body["reason"] = .string(
+                        assessment.problem?.hasPrefix("params") == true ? "params" : "grafana_housekeeping")
+                    event.body["message"] = .string(assessment.problem ?? "")
+                    try await audit.append(event)
+                    outcome.decisions.append(
+                        .init(runbook: runbook.id, decision: "suppressed", runID: nil, reason: assessment.problem))
+                    continue
+                }
+                let runID = prepared.context.runID
+                var decision = gate.decide(candidate, runID: runID, now: now)
+                if case .run = decision, queued >= configuration.queueCapacity {
+                    _ = gate.runFinished(runID, candidate: candidate, outcome: .suppressed, now: now)
+                    decision = .suppressed(.globalCap(configuration.queueCapacity))
+                    var event = PolicyGate.record(decision, for: candidate, now: now)
+                    event.body["reason"] = "queue_full"
+                    event.body["message"] = .string("queue full (\(configuration.queueCapacity) runs waiting)")
+                    try await audit.append(event)
+                    outcome.decisions.append(
+                        .init(runbook: runbook.id, decision: "suppressed", runID: nil, reason: "queue full"))
+                    continue
+                }
+                try await audit.append(PolicyGate.record(decision, for: candidate, now: now))
+                let work = Work(runID: runID, prepared: prepared, candidate: candidate)
+                switch decision {
+                case .run:
+                    candidates[runID] = candidate
+                    queued += 1
+                    enqueue.yield(work)
+                    outcome.decisions.append(.init(runbook: runbook.id, decision: "run", runID: runID, reason: nil))
+                case .shadow:
+                    try await recordShadow(work, now: now)
+                    outcome.decisions.append(
+                        .init(runbook: runbook.id, decision: "shadowed", runID: runID, reason: nil))
+                case .awaitingApproval:
+                    candidates[runID] = candidate
+                    waitingApproval[runID] = work
+                    try await audit.append(Self.started(work, now: now))
+                    outcome.decisions.append(
+                        .init(runbook: runbook.id, decision: "awaiting_approval", runID: runID, reason: nil))
+                case .queued(_, let behind):
+                    candidates[runID] = candidate
+                    waitingApproval[runID] = work
+                    try await audit.append(Self.started(work, now: now))
+                    outcome.decisions.append(
+                        .init(runbook: runbook.id, decision: "queued", runID: runID, reason: "behind \(behind)"))
+                case .suppressed(let suppression):
+                    outcome.decisions.append(
+                        .init(runbook: runbook.id, decision: "suppressed", runID: nil, reason: suppression.description))
+                }
+            }
+            outcomes.append(outcome)
+        }
+        return outcomes
+    }
+
+    static func started(_ work: Work, now: Date) -> AuditEvent {
+        AuditEvent(
+            time: now, kind: "run.started", runID: work.runID,
+            body: [
+                "runbook": .string(work.prepared.runbook.id), "initiator": "alert",
+                "params": .object(work.prepared.displayedParams.mapValues(JSONValue.string)),
+                "alert": [
+                    "fingerprint": .string(work.candidate.alert.fingerprint),
+                    "status": .string(work.candidate.alert.status.rawValue),
+                    "labels": .object(work.candidate.alert.labels.mapValues(JSONValue.string)),
+                ],
+            ])
+    }
+
+    private func recordShadow(_ work: Work, now: Date) async throws {
+        try await audit.append(Self.started(work, now: now))
+        try await audit.append(
+            AuditEvent(time: now, kind: "run.shadowed", runID: work.runID, body: ["plan": RunPlan(work.prepared).json]))
+        try await audit.append(
+            AuditEvent(time: now, kind: "run.finished", runID: work.runID, body: ["outcome": "shadowed"]))
+    }
+
+    private func finishWaiting(_ runID: String, outcome: RunOutcome, reason: String, now: Date) async throws {
+        waitingApproval[runID] = nil
+        candidates[runID] = nil
+        try await audit.append(
+            AuditEvent(
+                time: now, kind: "run.finished", runID: runID,
+                body: ["outcome": .string(outcome.rawValue), "reason": .string(reason)]))
+    }
+
+    /// `POST /v1/runs/{id}/approve`: a run waiting for approval starts. False when no such run waits.
+    public func approve(_ runID: String, by who: String, now: Date = Date()) async throws -> Bool {
+        guard let work = waitingApproval.removeValue(forKey: runID) else { return false }
+        try await audit.append(AuditEvent(time: now, kind: "run.approved", runID: runID, body: ["by": .string(who)]))
+        gate.runBegan(runID)
+        queued += 1
+        enqueue.yield(work)
+        return true
+    }
+
+    /// `POST /v1/runs/{id}/cancel`: stops a running run (tear down, roll back) or drops a waiting one.
+    public func cancel(_ runID: String, by who: String, now: Date = Date()) async throws -> Bool {
+        if waitingApproval[runID] != nil {
+            try await audit.append(
+                AuditEvent(time: now, kind: "run.cancel_requested", runID: runID, body: ["by": .string(who)]))
+            if let candidate = candidates[runID] {
+                _ = gate.runFinished(runID, candidate: candidate, outcome: .cancelled, now: now)
+            }
+            try await finishWaiting(runID, outcome: .cancelled, reason: "cancelled by \(who)", now: now)
+            return true
+        }
+        guard let stop = cancels[runID] else { return false }
+        try await audit.append(
+            AuditEvent(time: now, kind: "run.cancel_requested", runID: runID, body: ["by": .string(who)]))
+        stop.trigger()
+        return true
+    }
+
+    private func begin(_ runID: String) -> StopSignal {
+        queued -= 1
+        let stop = StopSignal()
+        cancels[runID] = stop
+        return stop
+    }
+
+    private func finished(_ runID: String, outcome: RunOutcome) async {
+        cancels[runID] = nil
+        guard let candidate = candidates.removeValue(forKey: runID) else { return }
+        let aftermath = gate.runFinished(runID, candidate: candidate, outcome: outcome, now: Date())
+        if let next = aftermath.dequeued, let work = waitingApproval.removeValue(forKey: next) {
+            gate.runBegan(next)
+            queued += 1
+            enqueue.yield(work)
+        }
+        if aftermath.escalate {
+            try? await audit.append(
+                PolicyGate.breakerRecord(
+                    opened: true, runbook: candidate.runbook.id, key: candidate.groupKey, now: Date()))
+            if let escalate = candidate.runbook.policy.escalate {
+                await runEscalation(escalate, for: candidate)
+            }
+        }
+    }
+
+    /// Runs `policy.escalate` as a one-step run of its own, audited like any other.
+    private func runEscalation(_ body: StepBody, for candidate: PolicyGate.Candidate) async {
+        let runbook = Runbook(
+            id: "\(candidate.runbook.id)-escalate", params: candidate.runbook.params,
+            steps: [Step(id: "escalate", body: body)])
+        guard
+            case .success(let prepared) = PreparedRun.prepare(
+                runbook, runID: PreparedRun.newRunID(), given: [:], alert: candidate.alert, environment: environment)
+        else { return }
+        let executor = Executor(runner: runner, clock: clock, audit: audit, maxParallel: 1, initiator: "breaker")
+        _ = try? await executor.run(prepared)
+    }
+
+    /// Executes queued runs, at most `maxConcurrentRuns` at once, until the calling task is cancelled.
+    /// On cancellation, running runs are stopped (torn down, rolled back, recorded).
+    public func run() async {
+        let executorTemplate = (runner, clock, audit, configuration.maxParallelSteps)
+        await withTaskGroup(of: Void.self) { group in
+            var running = 0
+            for await work in queue {
+                if Task.isCancelled { break }
+                while running >= configuration.maxConcurrentRuns {
+                    await group.next()
+                    running -= 1
+                }
+                let stop = begin(work.runID)
+                running += 1
+                group.addTask {
+                    let executor = Executor(
+                        runner: executorTemplate.0, clock: executorTemplate.1, audit: executorTemplate.2,
+                        maxParallel: executorTemplate.3, initiator: "alert")
+                    let outcome: RunOutcome
+                    do {
+                        outcome = try await withTaskCancellationHandler {
+                            try await executor.run(
+                                work.prepared, cancel: stop, provenance: ["decided_by": "policy gate"]
+                            ).outcome
+                        } onCancel: {
+                            stop.trigger()
+                        }
+                    } catch let failure as Executor.AuditFailure {
+                        outcome = failure.report.outcome
+                    } catch {
+                        outcome = .cancelled
+                    }
+                    await self.finished(work.runID, outcome: outcome)
+                }
+            }
+        }
+    }
+
+    /// Stops accepting queued work (the `run()` loop ends once running runs finish).
+    public func finishQueue() {
+        enqueue.finish()
+    }
+}
