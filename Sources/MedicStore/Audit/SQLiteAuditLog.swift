@@ -32,9 +32,33 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
         }
-        pool = try DatabasePool(path: path, configuration: configuration)
+        // Several Medic processes may open (and so create and migrate) the same file at once: they take turns
+        // under an exclusive lock on a sidecar file. Switching to WAL also takes a lock SQLite's busy handler
+        // does not wait for, so opening is retried (bounded) while another process holds it.
+        let lock = open(path + ".lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        if lock >= 0 { flock(lock, LOCK_EX) }
+        defer {
+            if lock >= 0 {
+                flock(lock, LOCK_UN)
+                close(lock)
+            }
+        }
+        var attempt = 0
+        while true {
+            do {
+                let opened = try DatabasePool(path: path, configuration: configuration)
+                try Self.migrator.migrate(opened)
+                pool = opened
+                break
+            } catch let error as DatabaseError
+                where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED
+            {
+                attempt += 1
+                if attempt >= 100 { throw error }
+                usleep(useconds_t(20_000 + Int.random(in: 0...30_000)))
+            }
+        }
         owner = ProcessOwner.current
-        try Self.migrator.migrate(pool)
     }
 
     static var migrator: DatabaseMigrator {
