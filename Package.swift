@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "MedicCore", targets: ["MedicCore"]),
         .library(name: "MedicStore", targets: ["MedicStore"]),
         .library(name: "MedicExecution", targets: ["MedicExecution"]),
+        .library(name: "MedicServer", targets: ["MedicServer"]),
         .executable(name: "medic", targets: ["medic"]),
     ],
     dependencies: [
@@ -16,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess", exact: "1.0.2"),
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
         .package(url: "https://github.com/apple/swift-crypto", exact: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
     ],
     targets: [
         .target(
@@ -25,6 +28,14 @@ let package = Package(
         .target(
             name: "MedicExecution",
             dependencies: ["MedicCore", .product(name: "Subprocess", package: "swift-subprocess")]
+        ),
+        .target(
+            name: "MedicServer",
+            dependencies: [
+                "MedicCore", "MedicExecution",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         .target(
             name: "MedicStore",
@@ -40,6 +51,8 @@ let package = Package(
                 "MedicCore",
                 "MedicStore",
                 "MedicExecution",
+                "MedicServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
@@ -56,7 +69,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MedicExecutionTests",
-            dependencies: ["MedicCore", "MedicExecution"]
+            dependencies: ["MedicCore", "MedicExecution", "MedicServer"]
         ),
         .testTarget(
             name: "medicTests",

@@ -8,7 +8,8 @@ struct Medic: AsyncParsableCommand {
         abstract: "Self-healing runbook automation: match alerts to runbooks and run them safely.",
         version: MedicVersion.current,
         subcommands: [
-            ValidateCommand.self, PlanCommand.self, RunCommand.self, MatchCommand.self, AuditCommand.self,
+            ValidateCommand.self, ServeCommand.self, PlanCommand.self, RunCommand.self, MatchCommand.self,
+            AuditCommand.self,
             BreakerCommand.self,
             SchemaCommand.self,
             BenchCommand.self,

@@ -1,0 +1,141 @@
+import Foundation
+import Hummingbird
+import MedicCore
+import MedicExecution
+
+/// The HTTP face of the engine: alert intake for the three formats, health, readiness, approve and cancel.
+///
+/// An alert is answered `202` with its decisions only after they are committed to the audit log; when they
+/// cannot be recorded the answer is `503` with `Retry-After` (Alertmanager retries 5xx, drops 4xx).
+public struct IntakeServer: Sendable {
+    /// What the server needs besides the dispatcher.
+    public struct Settings: Sendable {
+        public var maxBodyBytes: Int
+        /// Bearer token for `POST /v1/alerts*`; nil: no token required (loopback only, checked by the caller).
+        public var intakeToken: String?
+        /// Bearer token for the run API (`approve`, `cancel`).
+        public var apiToken: String?
+
+        public init(maxBodyBytes: Int = 1 << 20, intakeToken: String? = nil, apiToken: String? = nil) {
+            self.maxBodyBytes = maxBodyBytes
+            self.intakeToken = intakeToken
+            self.apiToken = apiToken
+        }
+    }
+
+    public let dispatcher: Dispatcher
+    public let settings: Settings
+    /// Readiness: runbooks loaded and the audit log writable.
+    public let ready: @Sendable () async -> Bool
+    /// SHA-256 of a payload, for the `alert.received` record (the store's, injected).
+    public let digest: @Sendable (Data) -> String
+
+    public init(
+        dispatcher: Dispatcher, settings: Settings, digest: @escaping @Sendable (Data) -> String,
+        ready: @escaping @Sendable () async -> Bool = { true }
+    ) {
+        self.dispatcher = dispatcher
+        self.settings = settings
+        self.digest = digest
+        self.ready = ready
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ value: JSONValue, headers: HTTPFields = [:]) -> Response {
+        var fields = headers
+        fields[.contentType] = "application/json"
+        return Response(
+            status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: value.rendered() + "\n")))
+    }
+
+    static func error(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) -> Response {
+        json(status, ["error": .string(message)], headers: headers)
+    }
+
+    /// Constant-time comparison of `Authorization: Bearer <token>` with the expected token.
+    static func authorized(_ request: Request, token: String?) -> Bool {
+        guard let token else { return true }
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { return false }
+        let given = Array(header.dropFirst("Bearer ".count).utf8)
+        let expected = Array(token.utf8)
+        var difference = UInt8(given.count == expected.count ? 0 : 1)
+        for index in 0..<expected.count {
+            difference |= expected[index] ^ (index < given.count ? given[index] : 0)
+        }
+        return difference == 0
+    }
+
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        let dispatcher = self.dispatcher
+        let settings = self.settings
+        let ready = self.ready
+        let digest = self.digest
+        for (path, format) in [
+            ("/v1/alerts/alertmanager", AlertPayloadDecoder.Format.alertmanager), ("/v1/alerts/grafana", .grafana),
+            ("/v1/alerts", .json),
+        ] {
+            router.post(RouterPath(path)) { request, _ -> Response in
+                guard Self.authorized(request, token: settings.intakeToken) else {
+                    return Self.error(.unauthorized, "unauthorized")
+                }
+                var request = request
+                let body = try await request.collectBody(upTo: settings.maxBodyBytes)
+                let data = Data(buffer: body)
+                let alerts: [Alert]
+                do {
+                    alerts = try AlertPayloadDecoder.decode(data, format: format)
+                } catch let problem as AlertPayloadDecoder.DecodingError {
+                    return Self.error(.badRequest, problem.description)
+                }
+                do {
+                    let outcomes = try await dispatcher.receive(alerts, payloadDigest: digest(data))
+                    return Self.json(.accepted, ["alerts": .array(outcomes.map(Self.json))])
+                } catch {
+                    return Self.error(
+                        .serviceUnavailable, "the audit log could not record the alert: \(error)",
+                        headers: [.retryAfter: "5"])
+                }
+            }
+        }
+        router.get("/healthz") { _, _ -> Response in Self.json(.ok, ["status": "ok"]) }
+        router.get("/readyz") { _, _ -> Response in
+            await ready() ? Self.json(.ok, ["status": "ready"]) : Self.error(.serviceUnavailable, "not ready")
+        }
+        for action in ["approve", "cancel"] {
+            router.post("/v1/runs/:id/\(action)") { request, context -> Response in
+                guard Self.authorized(request, token: settings.apiToken) else {
+                    return Self.error(.unauthorized, "unauthorized")
+                }
+                let runID = try context.parameters.require("id")
+                let who = "api"
+                let done: Bool
+                do {
+                    done =
+                        action == "approve"
+                        ? try await dispatcher.approve(runID, by: who) : try await dispatcher.cancel(runID, by: who)
+                } catch {
+                    return Self.error(
+                        .serviceUnavailable, "the audit log could not record it: \(error)", headers: [.retryAfter: "5"])
+                }
+                return done
+                    ? Self.json(.accepted, ["run_id": .string(runID), "action": .string(action)])
+                    : Self.error(
+                        .notFound, "no run \(runID) that can be \(action == "approve" ? "approved" : "cancelled")")
+            }
+        }
+        return router
+    }
+
+    static func json(_ outcome: Dispatcher.AlertOutcome) -> JSONValue {
+        [
+            "fingerprint": .string(outcome.fingerprint), "status": .string(outcome.status),
+            "decisions": .array(
+                outcome.decisions.map { decision in
+                    [
+                        "runbook": .string(decision.runbook), "decision": .string(decision.decision),
+                        "run_id": JSONValue(decision.runID), "reason": JSONValue(decision.reason),
+                    ]
+                }),
+        ]
+    }
+}

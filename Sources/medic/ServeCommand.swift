@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import MedicCore
+import MedicExecution
+import MedicServer
+import MedicStore
+
+/// `medic serve`: the webhook server that matches alerts to runbooks and runs them under the safety policies.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the webhook server: Alertmanager, Grafana and plain JSON alerts in, audited runs out.",
+        discussion: """
+            Endpoints: POST /v1/alerts/alertmanager, /v1/alerts/grafana, /v1/alerts (202 with decisions once \
+            recorded; 400 malformed; 413 too large; 401 without the intake token; 503 when the audit log cannot \
+            record), POST /v1/runs/{id}/approve and /cancel (API token), GET /healthz, GET /readyz.
+            """
+    )
+
+    @Option(help: "Address to listen on, HOST:PORT.") var listen = "127.0.0.1:9095"
+    @Option(help: "Runbook directory.") var runbooks = "runbooks"
+    @OptionGroup var location: AuditLocation
+    @Flag(help: "Global shadow mode: match, plan and audit everything, execute nothing.") var shadow = false
+    @Option(help: "File holding the bearer token for alert intake.") var intakeTokenFile: String?
+    @Option(help: "File holding the bearer token for the run API.") var apiTokenFile: String?
+    @Option(help: "Largest accepted request body, in bytes.") var maxBody = 1 << 20
+    @Option(help: "Most runs executing at once.") var maxConcurrentRuns = 8
+    @Flag(help: "Allow listening on a non-loopback address without tokens.") var insecureNoAuth = false
+
+    func readToken(_ path: String?) throws -> String? {
+        guard let path else { return nil }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ValidationError("cannot read token file \(path)")
+        }
+        let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !token.isEmpty else { throw ValidationError("token file \(path) is empty") }
+        return token
+    }
+
+    func run() async throws {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else {
+            throw ValidationError("--listen takes HOST:PORT, got '\(listen)'")
+        }
+        let host = String(listen[..<colon])
+        let intakeToken = try readToken(intakeTokenFile)
+        let apiToken = try readToken(apiTokenFile)
+        let loopback = host == "127.0.0.1" || host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        if !loopback, intakeToken == nil || apiToken == nil, !insecureNoAuth {
+            throw ValidationError(
+                "refusing to listen on \(host) without --intake-token-file and --api-token-file (or --insecure-no-auth)"
+            )
+        }
+        try await Self.reporting {
+            let loaded = try RunbookDirectory().load([runbooks])
+            if loaded.diagnostics.hasErrors {
+                var standardError = StandardError()
+                for diagnostic in loaded.diagnostics where diagnostic.severity == .error {
+                    print(DiagnosticRenderer.text(diagnostic, sourceMap: nil), terminator: "", to: &standardError)
+                }
+                throw CommandFailure("runbooks in \(runbooks) have errors; fix them (medic validate \(runbooks))")
+            }
+            let audit = try await location.open(create: true)
+            let history = try PolicyHistory.records(in: audit)
+            let dispatcher = Dispatcher(
+                runbooks: loaded.runbooks, audit: audit, history: history,
+                configuration: .init(maxConcurrentRuns: maxConcurrentRuns, globalShadow: shadow),
+                environment: ProcessInfo.processInfo.environment)
+            let server = IntakeServer(
+                dispatcher: dispatcher,
+                settings: .init(maxBodyBytes: maxBody, intakeToken: intakeToken, apiToken: apiToken),
+                digest: { Digest.sha256($0) },
+                ready: { (try? audit.head()) != nil || (try? audit.count()) == 0 })
+            let runbookCount = loaded.runbooks.count
+            let app = Application(
+                router: server.router(),
+                configuration: .init(address: .hostname(host, port: port), serverName: "medic"),
+                services: [DispatcherService(dispatcher: dispatcher)],
+                onServerRunning: { channel in
+                    var standardError = StandardError()
+                    let bound = channel.localAddress?.port.map(String.init) ?? String(port)
+                    print(
+                        "medic: listening on \(host):\(bound) with \(runbookCount) runbooks; audit \(location.path)\(shadow ? "; shadow mode" : "")",
+                        to: &standardError)
+                })
+            try await app.runService()
+        }
+    }
+}
