@@ -29,11 +29,22 @@ public struct IntakeServer: Sendable {
     public let ready: @Sendable () async -> Bool
     /// SHA-256 of a payload, for the `alert.received` record (the store's, injected).
     public let digest: @Sendable (Data) -> String
+    /// Reloads the runbook directory: the count of runbooks now loaded, or the errors that kept the old set.
+    public let reload: @Sendable () async -> ReloadResult
+
+    /// The outcome of a reload.
+    public enum ReloadResult: Sendable {
+        case loaded(runbooks: Int)
+        /// The new set had errors and was rejected whole; the old one stays.
+        case rejected(diagnostics: [String])
+    }
 
     public init(
         dispatcher: Dispatcher, settings: Settings, digest: @escaping @Sendable (Data) -> String,
-        ready: @escaping @Sendable () async -> Bool = { true }
+        ready: @escaping @Sendable () async -> Bool = { true },
+        reload: @escaping @Sendable () async -> ReloadResult = { .rejected(diagnostics: ["reload is not configured"]) }
     ) {
+        self.reload = reload
         self.dispatcher = dispatcher
         self.settings = settings
         self.digest = digest
@@ -70,6 +81,23 @@ public struct IntakeServer: Sendable {
         let settings = self.settings
         let ready = self.ready
         let digest = self.digest
+        let reload = self.reload
+        router.post("/-/reload") { request, _ -> Response in
+            guard Self.authorized(request, token: settings.apiToken) else {
+                return Self.error(.unauthorized, "unauthorized")
+            }
+            switch await reload() {
+            case .loaded(let count):
+                return Self.json(.ok, ["status": "reloaded", "runbooks": JSONValue(count)])
+            case .rejected(let diagnostics):
+                return Self.json(
+                    .unprocessableContent,
+                    [
+                        "error": "the new runbook set has errors; the old one stays loaded",
+                        "diagnostics": .array(diagnostics.map(JSONValue.string)),
+                    ])
+            }
+        }
         for (path, format) in [
             ("/v1/alerts/alertmanager", AlertPayloadDecoder.Format.alertmanager), ("/v1/alerts/grafana", .grafana),
             ("/v1/alerts", .json),

@@ -66,16 +66,42 @@ struct ServeCommand: AsyncParsableCommand {
                 runbooks: loaded.runbooks, audit: audit, history: history,
                 configuration: .init(maxConcurrentRuns: maxConcurrentRuns, globalShadow: shadow),
                 environment: ProcessInfo.processInfo.environment)
+            let directory = runbooks
+            let reload: @Sendable () async -> IntakeServer.ReloadResult = {
+                var standardError = StandardError()
+                guard let loaded = try? RunbookDirectory().load([directory]) else {
+                    print(
+                        "medic: reload rejected: \(directory) cannot be read; keeping the loaded runbooks",
+                        to: &standardError)
+                    return .rejected(diagnostics: ["\(directory) cannot be read"])
+                }
+                let errors = loaded.diagnostics.filter { $0.severity == .error }
+                guard errors.isEmpty else {
+                    let lines = errors.map {
+                        "\($0.file ?? directory):\($0.location?.line ?? 1):\($0.location?.column ?? 1): \($0.text) [\($0.id)]"
+                    }
+                    print(
+                        "medic: reload rejected, keeping the loaded runbooks:\n  " + lines.joined(separator: "\n  "),
+                        to: &standardError)
+                    return .rejected(diagnostics: lines)
+                }
+                await dispatcher.replaceRunbooks(loaded.runbooks)
+                print("medic: reloaded \(loaded.runbooks.count) runbooks from \(directory)", to: &standardError)
+                return .loaded(runbooks: loaded.runbooks.count)
+            }
             let server = IntakeServer(
                 dispatcher: dispatcher,
                 settings: .init(maxBodyBytes: maxBody, intakeToken: intakeToken, apiToken: apiToken),
                 digest: { Digest.sha256($0) },
-                ready: { (try? audit.head()) != nil || (try? audit.count()) == 0 })
+                ready: { (try? audit.head()) != nil || (try? audit.count()) == 0 },
+                reload: reload)
             let runbookCount = loaded.runbooks.count
             let app = Application(
                 router: server.router(),
                 configuration: .init(address: .hostname(host, port: port), serverName: "medic"),
-                services: [DispatcherService(dispatcher: dispatcher)],
+                services: [
+                    DispatcherService(dispatcher: dispatcher), ReloadOnHangupService(reload: { _ = await reload() }),
+                ],
                 onServerRunning: { channel in
                     var standardError = StandardError()
                     let bound = channel.localAddress?.port.map(String.init) ?? String(port)
