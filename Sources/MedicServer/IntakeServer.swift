@@ -32,6 +32,11 @@ public struct IntakeServer: Sendable {
     /// Reloads the runbook directory: the count of runbooks now loaded, or the errors that kept the old set.
     public let reload: @Sendable () async -> ReloadResult
 
+    /// `GET /v1/runs`: query parameters in, a JSON list out (the store's, injected).
+    public let listRuns: @Sendable ([String: String]) async throws -> JSONValue
+    /// `GET /v1/runs/{id}`: the run's records as JSON, or nil when there is no such run.
+    public let showRun: @Sendable (String) async throws -> JSONValue?
+
     /// The outcome of a reload.
     public enum ReloadResult: Sendable {
         case loaded(runbooks: Int)
@@ -42,9 +47,13 @@ public struct IntakeServer: Sendable {
     public init(
         dispatcher: Dispatcher, settings: Settings, digest: @escaping @Sendable (Data) -> String,
         ready: @escaping @Sendable () async -> Bool = { true },
-        reload: @escaping @Sendable () async -> ReloadResult = { .rejected(diagnostics: ["reload is not configured"]) }
+        reload: @escaping @Sendable () async -> ReloadResult = { .rejected(diagnostics: ["reload is not configured"]) },
+        listRuns: @escaping @Sendable ([String: String]) async throws -> JSONValue = { _ in .array([]) },
+        showRun: @escaping @Sendable (String) async throws -> JSONValue? = { _ in nil }
     ) {
         self.reload = reload
+        self.listRuns = listRuns
+        self.showRun = showRun
         self.dispatcher = dispatcher
         self.settings = settings
         self.digest = digest
@@ -82,6 +91,28 @@ public struct IntakeServer: Sendable {
         let ready = self.ready
         let digest = self.digest
         let reload = self.reload
+        let listRuns = self.listRuns
+        let showRun = self.showRun
+        router.get("/v1/runs") { request, _ -> Response in
+            guard Self.authorized(request, token: settings.apiToken) else {
+                return Self.error(.unauthorized, "unauthorized")
+            }
+            var query: [String: String] = [:]
+            for (name, value) in request.uri.queryParameters { query[String(name)] = String(value) }
+            do {
+                return Self.json(.ok, try await listRuns(query))
+            } catch {
+                return Self.error(.badRequest, "\(error)")
+            }
+        }
+        router.get("/v1/runs/:id") { request, context -> Response in
+            guard Self.authorized(request, token: settings.apiToken) else {
+                return Self.error(.unauthorized, "unauthorized")
+            }
+            let runID = try context.parameters.require("id")
+            guard let run = try await showRun(runID) else { return Self.error(.notFound, "no run \(runID)") }
+            return Self.json(.ok, run)
+        }
         router.post("/-/reload") { request, _ -> Response in
             guard Self.authorized(request, token: settings.apiToken) else {
                 return Self.error(.unauthorized, "unauthorized")

@@ -94,7 +94,31 @@ struct ServeCommand: AsyncParsableCommand {
                 settings: .init(maxBodyBytes: maxBody, intakeToken: intakeToken, apiToken: apiToken),
                 digest: { Digest.sha256($0) },
                 ready: { (try? audit.head()) != nil || (try? audit.count()) == 0 },
-                reload: reload)
+                reload: reload,
+                listRuns: { query in
+                    let filter = SQLiteAuditLog.RunFilter(
+                        since: try query["since"].map { try TimeArgument.parse($0) },
+                        until: try query["until"].map { try TimeArgument.parse($0) }, runbook: query["runbook"],
+                        outcome: query["outcome"], alertname: query["alertname"], initiator: query["initiator"],
+                        limit: query["limit"].flatMap(Int.init) ?? 50)
+                    return .array(try audit.runs(filter).map(\.json))
+                },
+                showRun: { runID in
+                    let records = try audit.records(run: runID)
+                    guard !records.isEmpty else { return nil }
+                    let summary = try audit.run(id: runID)
+                    return [
+                        "run": summary?.json ?? .null,
+                        "timeline": .array(
+                            records.map { record in
+                                [
+                                    "seq": JSONValue(Int(record.seq)), "time": .string(record.time),
+                                    "kind": .string(record.kind),
+                                    "body": .raw(record.body),
+                                ]
+                            }),
+                    ]
+                })
             let runbookCount = loaded.runbooks.count
             let app = Application(
                 router: server.router(),

@@ -76,6 +76,19 @@ import Testing
         }
         #expect(try String(contentsOfFile: marker, encoding: .utf8) == "fixed db1\nfixed db1\n")
 
+        let (listed, runsBody) = try await Self.request(base.appendingPathComponent("v1/runs"), method: "GET")
+        #expect(listed == 200)
+        let runs = try #require(try JSONSerialization.jsonObject(with: Data(runsBody.utf8)) as? [[String: Any]])
+        #expect(runs.count == 2)
+        let runID = try #require(runs.first?["id"] as? String)
+        let (shown, runBody) = try await Self.request(base.appendingPathComponent("v1/runs/\(runID)"), method: "GET")
+        #expect(shown == 200)
+        let run = try #require(try JSONSerialization.jsonObject(with: Data(runBody.utf8)) as? [String: Any])
+        let timeline = try #require(run["timeline"] as? [[String: Any]])
+        #expect(timeline.contains { $0["kind"] as? String == "run.finished" })
+        #expect(runBody.contains("\"timed_out\":false"))
+        #expect(try await Self.request(base.appendingPathComponent("v1/runs/nope"), method: "GET").0 == 404)
+
         try FileManager.default.removeItem(at: runbooks.appendingPathComponent("broken.yaml"))
         kill(process.processIdentifier, SIGHUP)
         for _ in 0..<50 {

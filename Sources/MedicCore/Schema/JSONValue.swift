@@ -1,3 +1,5 @@
+import Foundation
+
 /// A JSON value with deterministic, pretty, sorted-key output (for the schema Medic prints and commits).
 public indirect enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral, ExpressibleByBooleanLiteral,
     ExpressibleByIntegerLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral
@@ -8,6 +10,8 @@ public indirect enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral,
     case array([JSONValue])
     case object([String: JSONValue])
     case null
+    /// Already-serialized JSON, embedded as is (for example a canonical audit record body).
+    case raw(String)
 
     public init(stringLiteral value: String) { self = .string(value) }
     public init(booleanLiteral value: Bool) { self = .bool(value) }
@@ -29,6 +33,7 @@ public indirect enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral,
             return value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
         case .bool(let value): return value ? "true" : "false"
         case .null: return "null"
+        case .raw(let json): return json
         case .array(let items):
             if items.isEmpty { return "[]" }
             if items.allSatisfy({ if case .string = $0 { true } else { false } }) {
@@ -75,6 +80,7 @@ public indirect enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral,
             return value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
         case .bool(let value): return value ? "true" : "false"
         case .null: return "null"
+        case .raw(let json): return json
         case .array(let items): return "[" + items.map(\.compact).joined(separator: ",") + "]"
         case .object(let members):
             return "{"

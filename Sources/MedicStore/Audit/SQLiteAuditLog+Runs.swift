@@ -51,6 +51,19 @@ extension SQLiteAuditLog {
         }
     }
 
+    /// One run's summary, if it exists.
+    public func run(id: String) throws -> RunSummary? {
+        try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM run WHERE id = ?", arguments: [id]).map { row in
+                RunSummary(
+                    id: row["id"], runbook: row["runbook"], startedAt: row["started_at"],
+                    finishedAt: row["finished_at"],
+                    durationMilliseconds: row["duration_ms"], outcome: row["outcome"], initiator: row["initiator"],
+                    alertname: row["alertname"], fingerprint: row["fingerprint"])
+            }
+        }
+    }
+
     /// Runs matching `filter`, newest first.
     public func runs(_ filter: RunFilter) throws -> [RunSummary] {
         var clauses: [String] = []
