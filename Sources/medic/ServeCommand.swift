@@ -18,14 +18,16 @@ struct ServeCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Address to listen on, HOST:PORT.") var listen = "127.0.0.1:9095"
-    @Option(help: "Runbook directory.") var runbooks = "runbooks"
+    @Option(help: "A YAML file of settings (keys as the flags, with underscores); flags override it.")
+    var config: String?
+    @Option(help: "Address to listen on, HOST:PORT (default 127.0.0.1:9095).") var listen: String?
+    @Option(help: "Runbook directory (default runbooks).") var runbooks: String?
     @OptionGroup var location: AuditLocation
     @Flag(help: "Global shadow mode: match, plan and audit everything, execute nothing.") var shadow = false
     @Option(help: "File holding the bearer token for alert intake.") var intakeTokenFile: String?
     @Option(help: "File holding the bearer token for the run API.") var apiTokenFile: String?
-    @Option(help: "Largest accepted request body, in bytes.") var maxBody = 1 << 20
-    @Option(help: "Most runs executing at once.") var maxConcurrentRuns = 8
+    @Option(help: "Largest accepted request body, in bytes (default 1048576).") var maxBody: Int?
+    @Option(help: "Most runs executing at once (default 8).") var maxConcurrentRuns: Int?
     @Flag(help: "Allow listening on a non-loopback address without tokens.") var insecureNoAuth = false
 
     func readToken(_ path: String?) throws -> String? {
@@ -39,6 +41,24 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        var file = ServeConfiguration()
+        if let config {
+            switch ServeConfiguration.load(path: config) {
+            case .success(let loaded): file = loaded
+            case .failure(let problems): throw ValidationError(problems.description)
+            }
+        }
+        let listen = self.listen ?? file.listen ?? "127.0.0.1:9095"
+        let runbooks = self.runbooks ?? file.runbooks ?? "runbooks"
+        var configured = self.location
+        configured.audit = configured.audit ?? file.audit
+        let location = configured
+        let shadow = self.shadow || (file.shadow ?? false)
+        let intakeTokenFile = self.intakeTokenFile ?? file.intakeTokenFile
+        let apiTokenFile = self.apiTokenFile ?? file.apiTokenFile
+        let maxBody = self.maxBody ?? file.maxBody ?? 1 << 20
+        let maxConcurrentRuns = self.maxConcurrentRuns ?? file.maxConcurrentRuns ?? 8
+        let insecureNoAuth = self.insecureNoAuth || (file.insecureNoAuth ?? false)
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else {
             throw ValidationError("--listen takes HOST:PORT, got '\(listen)'")
         }

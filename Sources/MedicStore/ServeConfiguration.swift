@@ -1,0 +1,86 @@
+import Foundation
+import MedicCore
+
+/// `medic serve --config FILE`: the server's settings as a YAML file. Unknown keys are errors; secrets are
+/// never in the file, only the paths of files that hold them.
+public struct ServeConfiguration: Sendable, Equatable {
+    public var listen: String?
+    public var runbooks: String?
+    public var audit: String?
+    public var shadow: Bool?
+    public var intakeTokenFile: String?
+    public var apiTokenFile: String?
+    public var maxBody: Int?
+    public var maxConcurrentRuns: Int?
+    public var insecureNoAuth: Bool?
+
+    public init() {}
+
+    public static let keys = [
+        "listen", "runbooks", "audit", "shadow", "intake_token_file", "api_token_file", "max_body",
+        "max_concurrent_runs", "insecure_no_auth",
+    ]
+
+    /// Reads the file; every problem is reported as `file:line:col: message`.
+    public static func load(path: String) -> Result<ServeConfiguration, ProblemList> {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            return .failure(ProblemList(messages: ["\(path): cannot read the configuration file"]))
+        }
+        let loaded = DocumentLoader().load(data: data)
+        var problems = loaded.diagnostics.map {
+            "\(path):\($0.location?.line ?? 1):\($0.location?.column ?? 1): \($0.text)"
+        }
+        var configuration = ServeConfiguration()
+        guard let root = loaded.root else { return .failure(ProblemList(messages: problems)) }
+        guard let entries = root.mapping else {
+            return .failure(
+                ProblemList(messages: ["\(path): expected a mapping of settings (\(keys.joined(separator: ", ")))"]))
+        }
+        for entry in entries {
+            let at = "\(path):\(entry.key.location.line):\(entry.key.location.column)"
+            guard let name = entry.name, keys.contains(name) else {
+                let name = entry.name ?? "?"
+                let hint = Suggestion.closest(to: name, in: keys).map { "; did you mean '\($0)'?" } ?? ""
+                problems.append("\(at): unknown setting '\(name)'\(hint)")
+                continue
+            }
+            let value = entry.value.scalar?.text ?? ""
+            func integer() -> Int? {
+                guard let number = Int(value), number > 0 else {
+                    problems.append("\(at): '\(name)' must be a positive whole number, found '\(value)'")
+                    return nil
+                }
+                return number
+            }
+            func flag() -> Bool? {
+                guard let parsed = YAMLScalarKind.bool(value) else {
+                    problems.append("\(at): '\(name)' must be true or false, found '\(value)'")
+                    return nil
+                }
+                return parsed
+            }
+            guard entry.value.scalar != nil, !value.isEmpty else {
+                problems.append("\(at): '\(name)' needs a value")
+                continue
+            }
+            switch name {
+            case "listen": configuration.listen = value
+            case "runbooks": configuration.runbooks = value
+            case "audit": configuration.audit = value
+            case "shadow": configuration.shadow = flag()
+            case "intake_token_file": configuration.intakeTokenFile = value
+            case "api_token_file": configuration.apiTokenFile = value
+            case "max_body": configuration.maxBody = integer()
+            case "max_concurrent_runs": configuration.maxConcurrentRuns = integer()
+            case "insecure_no_auth": configuration.insecureNoAuth = flag()
+            default: break
+            }
+        }
+        return problems.isEmpty ? .success(configuration) : .failure(ProblemList(messages: problems))
+    }
+
+    public struct ProblemList: Error, Sendable, Equatable, CustomStringConvertible {
+        public var messages: [String]
+        public var description: String { messages.joined(separator: "\n") }
+    }
+}
