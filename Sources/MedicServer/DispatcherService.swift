@@ -1,8 +1,9 @@
 import MedicExecution
 import ServiceLifecycle
 
-/// Runs the dispatcher's execution loop as a service next to the HTTP server. On graceful shutdown the loop
-/// is cancelled: running runs are torn down, rolled back and recorded as cancelled.
+/// Runs the dispatcher's execution loop as a service next to the HTTP server. On graceful shutdown (SIGTERM,
+/// SIGINT) no new run starts, running runs get the dispatcher's grace period, then they are torn down, rolled
+/// back and recorded as cancelled.
 public struct DispatcherService: Service {
     public let dispatcher: Dispatcher
 
@@ -11,8 +12,11 @@ public struct DispatcherService: Service {
     }
 
     public func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        let dispatcher = self.dispatcher
+        await withGracefulShutdownHandler {
             await dispatcher.run()
+        } onGracefulShutdown: {
+            dispatcher.shutDown()
         }
     }
 }

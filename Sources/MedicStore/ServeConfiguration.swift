@@ -13,12 +13,13 @@ public struct ServeConfiguration: Sendable, Equatable {
     public var maxBody: Int?
     public var maxConcurrentRuns: Int?
     public var insecureNoAuth: Bool?
+    public var shutdownGrace: String?
 
     public init() {}
 
     public static let keys = [
         "listen", "runbooks", "audit", "shadow", "intake_token_file", "api_token_file", "max_body",
-        "max_concurrent_runs", "insecure_no_auth",
+        "max_concurrent_runs", "insecure_no_auth", "shutdown_grace",
     ]
 
     /// Reads the file; every problem is reported as `file:line:col: message`.
@@ -73,6 +74,12 @@ public struct ServeConfiguration: Sendable, Equatable {
             case "max_body": configuration.maxBody = integer()
             case "max_concurrent_runs": configuration.maxConcurrentRuns = integer()
             case "insecure_no_auth": configuration.insecureNoAuth = flag()
+            case "shutdown_grace":
+                if Duration(dsl: value) == nil {
+                    problems.append("\(at): 'shutdown_grace' must be a duration such as 30s, found '\(value)'")
+                } else {
+                    configuration.shutdownGrace = value
+                }
             default: break
             }
         }

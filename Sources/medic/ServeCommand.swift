@@ -5,6 +5,7 @@ import MedicCore
 import MedicExecution
 import MedicServer
 import MedicStore
+import ServiceLifecycle
 
 /// `medic serve`: the webhook server that matches alerts to runbooks and runs them under the safety policies.
 struct ServeCommand: AsyncParsableCommand {
@@ -29,6 +30,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Largest accepted request body, in bytes (default 1048576).") var maxBody: Int?
     @Option(help: "Most runs executing at once (default 8).") var maxConcurrentRuns: Int?
     @Flag(help: "Allow listening on a non-loopback address without tokens.") var insecureNoAuth = false
+    @Option(help: "On SIGTERM, how long running runs may go on before they are stopped and rolled back (default 30s).")
+    var shutdownGrace: String?
 
     func readToken(_ path: String?) throws -> String? {
         guard let path else { return nil }
@@ -59,6 +62,10 @@ struct ServeCommand: AsyncParsableCommand {
         let maxBody = self.maxBody ?? file.maxBody ?? 1 << 20
         let maxConcurrentRuns = self.maxConcurrentRuns ?? file.maxConcurrentRuns ?? 8
         let insecureNoAuth = self.insecureNoAuth || (file.insecureNoAuth ?? false)
+        let graceText = self.shutdownGrace ?? file.shutdownGrace ?? "30s"
+        guard let shutdownGrace = Duration(dsl: graceText) else {
+            throw ValidationError("--shutdown-grace takes a duration such as 30s or 2m, got '\(graceText)'")
+        }
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else {
             throw ValidationError("--listen takes HOST:PORT, got '\(listen)'")
         }
@@ -84,7 +91,8 @@ struct ServeCommand: AsyncParsableCommand {
             let history = try PolicyHistory.records(in: audit)
             let dispatcher = Dispatcher(
                 runbooks: loaded.runbooks, audit: audit, history: history,
-                configuration: .init(maxConcurrentRuns: maxConcurrentRuns, globalShadow: shadow),
+                configuration: .init(
+                    maxConcurrentRuns: maxConcurrentRuns, globalShadow: shadow, shutdownGrace: shutdownGrace),
                 environment: ProcessInfo.processInfo.environment)
             let directory = runbooks
             let reload: @Sendable () async -> IntakeServer.ReloadResult = {
@@ -143,9 +151,6 @@ struct ServeCommand: AsyncParsableCommand {
             let app = Application(
                 router: server.router(),
                 configuration: .init(address: .hostname(host, port: port), serverName: "medic"),
-                services: [
-                    DispatcherService(dispatcher: dispatcher), ReloadOnHangupService(reload: { _ = await reload() }),
-                ],
                 onServerRunning: { channel in
                     var standardError = StandardError()
                     let bound = channel.localAddress?.port.map(String.init) ?? String(port)
@@ -153,7 +158,20 @@ struct ServeCommand: AsyncParsableCommand {
                         "medic: listening on \(host):\(bound) with \(runbookCount) runbooks; audit \(location.path)\(shadow ? "; shadow mode" : "")",
                         to: &standardError)
                 })
-            try await app.runService()
+            // Graceful shutdown goes through the services in reverse order: the HTTP server stops taking alerts
+            // first, then the dispatcher gives running runs their grace period and stops them, recording it all.
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: [
+                        .init(service: DispatcherService(dispatcher: dispatcher)),
+                        .init(
+                            service: ReloadOnHangupService(reload: { _ = await reload() }),
+                            successTerminationBehavior: .ignore),
+                        .init(service: app, successTerminationBehavior: .ignore),
+                    ],
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: app.logger))
+            try await group.run()
         }
     }
 }

@@ -173,4 +173,28 @@ import Testing
         }
         #expect(await audit.events.contains { $0.kind == "run.finished" && $0.body["outcome"] == "cancelled" })
     }
+
+    @Test("shutdown: no new runs start, running ones get the grace period, then are stopped and recorded")
+    func gracefulShutdown() async throws {
+        let audit = InMemoryAuditLog()
+        let slow = try runbook("slow", command: "sleep 30")
+        let dispatcher = Dispatcher(
+            runbooks: [slow], audit: audit, configuration: .init(shutdownGrace: .milliseconds(300)),
+            environment: ["PATH": "/usr/bin:/bin"])
+        let started = ContinuousClock.now
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await dispatcher.run() }
+            _ = try? await dispatcher.receive([Self.alert("db1")], payloadDigest: "d")
+            try? await eventually { await audit.events.contains { $0.kind == "attempt.started" } }
+            dispatcher.shutDown()
+            await group.waitForAll()
+        }
+        #expect(ContinuousClock.now - started < .seconds(10))
+        let events = await audit.events
+        #expect(events.contains { $0.kind == "run.finished" && $0.body["outcome"] == "cancelled" })
+        // The running run had its grace period before it was stopped.
+        let stopping = try #require(events.first { $0.kind == "run.stopping" })
+        let attempt = try #require(events.first { $0.kind == "attempt.started" })
+        #expect(stopping.time.timeIntervalSince(attempt.time) >= 0.25)
+    }
 }

@@ -101,4 +101,42 @@ import Testing
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
     }
+
+    @Test("SIGTERM during a run: intake stops, the run gets its grace period, then is torn down and recorded")
+    func sigtermDuringRun() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("medic-serve-\(UUID())")
+        let runbooks = directory.appendingPathComponent("runbooks")
+        try FileManager.default.createDirectory(at: runbooks, withIntermediateDirectories: true)
+        try
+            "runbook: slow\ntriggers:\n  - match: ['alertname=\"Slow\"']\nsteps:\n  - id: wait\n    run: [sleep, '30']\n    timeout: 1m\n"
+            .write(to: runbooks.appendingPathComponent("slow.yaml"), atomically: true, encoding: .utf8)
+        let audit = directory.appendingPathComponent("audit.db").path
+        let port = Int.random(in: 20_000...40_000)
+        let base = URL(string: "http://127.0.0.1:\(port)")!
+        let process = Process()
+        process.executableURL = ValidateCommandTests.binary
+        process.arguments = [
+            "serve", "--listen", "127.0.0.1:\(port)", "--runbooks", runbooks.path, "--audit", audit, "--shutdown-grace",
+            "500ms",
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        for _ in 0..<100 {
+            if (try? await Self.request(base.appendingPathComponent("healthz"), method: "GET"))?.0 == 200 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let (status, _) = try await Self.request(
+            base.appendingPathComponent("v1/alerts"), body: #"{"labels":{"alertname":"Slow"}}"#)
+        #expect(status == 202)
+        try await Task.sleep(for: .milliseconds(300))
+        process.terminate()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let list = try ValidateCommandTests.medicSync(["audit", "list", "--audit", audit, "--format", "json"])
+        let runs = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
+        #expect(runs.first?["outcome"] as? String == "cancelled")
+        #expect(try ValidateCommandTests.medicSync(["audit", "verify", "--audit", audit]).status == 0)
+    }
 }

@@ -13,10 +13,14 @@ public actor Dispatcher {
         public var queueCapacity: Int
         public var globalShadow: Bool
         public var maxParallelSteps: Int
+        /// On shutdown, how long running runs may go on before they are stopped (torn down, rolled back).
+        public var shutdownGrace: Duration
 
         public init(
-            maxConcurrentRuns: Int = 8, queueCapacity: Int = 256, globalShadow: Bool = false, maxParallelSteps: Int = 4
+            maxConcurrentRuns: Int = 8, queueCapacity: Int = 256, globalShadow: Bool = false, maxParallelSteps: Int = 4,
+            shutdownGrace: Duration = .seconds(30)
         ) {
+            self.shutdownGrace = shutdownGrace
             self.maxConcurrentRuns = maxConcurrentRuns
             self.queueCapacity = queueCapacity
             self.globalShadow = globalShadow
@@ -58,6 +62,9 @@ public actor Dispatcher {
     private var waitingApproval: [String: Work] = [:]
     private var cancels: [String: StopSignal] = [:]
     private var candidates: [String: PolicyGate.Candidate] = [:]
+    private var shuttingDown = false
+    /// Triggered by `shutDown()`: stop starting runs, give running ones the grace period, then stop them.
+    public nonisolated let shutdownSignal = StopSignal()
 
     /// - Parameter history: audit records to rebuild cooldowns, dedup, locks and breakers from.
     public init(
@@ -238,7 +245,24 @@ public actor Dispatcher {
         return true
     }
 
-    private func begin(_ runID: String) -> StopSignal {
+    /// Begins a graceful shutdown (safe to call from a signal or shutdown handler).
+    public nonisolated func shutDown() {
+        shutdownSignal.trigger()
+    }
+
+    private func beginShutdown() {
+        shuttingDown = true
+        enqueue.finish()
+    }
+
+    private func stopAll() {
+        for stop in cancels.values { stop.trigger() }
+    }
+
+    private func begin(_ runID: String) -> StopSignal? {
+        queued -= 1
+        // Accepted but never started: no end record, so the next start marks it interrupted.
+        if shuttingDown { return nil }
         queued -= 1
         let stop = StopSignal()
         cancels[runID] = stop
@@ -281,7 +305,17 @@ public actor Dispatcher {
     /// On cancellation, running runs are stopped (torn down, rolled back, recorded).
     public func run() async {
         let executorTemplate = (runner, clock, audit, configuration.maxParallelSteps)
+        let grace = configuration.shutdownGrace
+        let clock = self.clock
         await withTaskGroup(of: Void.self) { group in
+            // The shutdown watcher: no new runs, then the grace period, then running runs are stopped.
+            group.addTask {
+                await self.shutdownSignal.wait()
+                guard !Task.isCancelled else { return }
+                await self.beginShutdown()
+                try? await clock.sleep(for: grace)
+                await self.stopAll()
+            }
             var running = 0
             for await work in queue {
                 if Task.isCancelled { break }
@@ -289,7 +323,7 @@ public actor Dispatcher {
                     await group.next()
                     running -= 1
                 }
-                let stop = begin(work.runID)
+                guard let stop = begin(work.runID) else { continue }
                 running += 1
                 group.addTask {
                     let executor = Executor(
@@ -312,6 +346,12 @@ public actor Dispatcher {
                     await self.finished(work.runID, outcome: outcome)
                 }
             }
+            // The queue is finished: wait for the running runs, but not for an idle shutdown watcher.
+            while running > 0 {
+                await group.next()
+                running -= 1
+            }
+            group.cancelAll()
         }
     }
 

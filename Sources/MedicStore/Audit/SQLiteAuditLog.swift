@@ -117,9 +117,15 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
 
     /// Appends events in one transaction: all are committed, or none.
     public func append(batch events: [AuditEvent]) async throws {
+        try appendNow(events)
+    }
+
+    /// Appends synchronously: GRDB's async write gives up when the calling task is cancelled, and the records
+    /// of a run being torn down (during shutdown, say) are exactly the ones that must be written.
+    public func appendNow(_ events: [AuditEvent]) throws {
         guard !events.isEmpty else { return }
         let owner = self.owner
-        try await pool.writeWithoutTransaction { db in
+        try pool.writeWithoutTransaction { db in
             try db.inTransaction(.immediate) {
                 var (seq, prev) = try Self.lastLink(db)
                 for event in events {
