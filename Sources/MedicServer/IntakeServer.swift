@@ -16,7 +16,15 @@ public struct IntakeServer: Sendable {
         /// Bearer token for the run API (`approve`, `cancel`).
         public var apiToken: String?
 
-        public init(maxBodyBytes: Int = 1 << 20, intakeToken: String? = nil, apiToken: String? = nil) {
+        /// Checks `X-Medic-Signature: sha256=<hex>` (HMAC-SHA256 of the body) for generic senders; injected so
+        /// the server needs no crypto of its own. When set, a valid signature authenticates intake too.
+        public var signatureVerifier: (@Sendable (Data, String) -> Bool)?
+
+        public init(
+            maxBodyBytes: Int = 1 << 20, intakeToken: String? = nil, apiToken: String? = nil,
+            signatureVerifier: (@Sendable (Data, String) -> Bool)? = nil
+        ) {
+            self.signatureVerifier = signatureVerifier
             self.maxBodyBytes = maxBodyBytes
             self.intakeToken = intakeToken
             self.apiToken = apiToken
@@ -134,12 +142,20 @@ public struct IntakeServer: Sendable {
             ("/v1/alerts", .json),
         ] {
             router.post(RouterPath(path)) { request, _ -> Response in
-                guard Self.authorized(request, token: settings.intakeToken) else {
+                let bearer = settings.intakeToken != nil && Self.authorized(request, token: settings.intakeToken)
+                let open = settings.intakeToken == nil && settings.signatureVerifier == nil
+                let signature = request.headers.first { $0.name.canonicalName == "x-medic-signature" }?.value
+                guard open || bearer || (settings.signatureVerifier != nil && signature != nil) else {
                     return Self.error(.unauthorized, "unauthorized")
                 }
                 var request = request
                 let body = try await request.collectBody(upTo: settings.maxBodyBytes)
                 let data = Data(buffer: body)
+                if !open, !bearer {
+                    guard let verify = settings.signatureVerifier, let signature, verify(data, signature) else {
+                        return Self.error(.unauthorized, "unauthorized")
+                    }
+                }
                 let alerts: [Alert]
                 do {
                     alerts = try AlertPayloadDecoder.decode(data, format: format)

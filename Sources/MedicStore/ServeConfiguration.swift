@@ -10,6 +10,7 @@ public struct ServeConfiguration: Sendable, Equatable {
     public var shadow: Bool?
     public var intakeTokenFile: String?
     public var apiTokenFile: String?
+    public var hmacSecretFile: String?
     public var maxBody: Int?
     public var maxConcurrentRuns: Int?
     public var insecureNoAuth: Bool?
@@ -18,7 +19,7 @@ public struct ServeConfiguration: Sendable, Equatable {
     public init() {}
 
     public static let keys = [
-        "listen", "runbooks", "audit", "shadow", "intake_token_file", "api_token_file", "max_body",
+        "listen", "runbooks", "audit", "shadow", "intake_token_file", "api_token_file", "hmac_secret_file", "max_body",
         "max_concurrent_runs", "insecure_no_auth", "shutdown_grace",
     ]
 
@@ -71,6 +72,7 @@ public struct ServeConfiguration: Sendable, Equatable {
             case "shadow": configuration.shadow = flag()
             case "intake_token_file": configuration.intakeTokenFile = value
             case "api_token_file": configuration.apiTokenFile = value
+            case "hmac_secret_file": configuration.hmacSecretFile = value
             case "max_body": configuration.maxBody = integer()
             case "max_concurrent_runs": configuration.maxConcurrentRuns = integer()
             case "insecure_no_auth": configuration.insecureNoAuth = flag()

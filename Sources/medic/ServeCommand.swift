@@ -27,6 +27,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Global shadow mode: match, plan and audit everything, execute nothing.") var shadow = false
     @Option(help: "File holding the bearer token for alert intake.") var intakeTokenFile: String?
     @Option(help: "File holding the bearer token for the run API.") var apiTokenFile: String?
+    @Option(help: "File holding the secret for HMAC-SHA256 body signatures (X-Medic-Signature: sha256=<hex>).")
+    var hmacSecretFile: String?
     @Option(help: "Largest accepted request body, in bytes (default 1048576).") var maxBody: Int?
     @Option(help: "Most runs executing at once (default 8).") var maxConcurrentRuns: Int?
     @Flag(help: "Allow listening on a non-loopback address without tokens.") var insecureNoAuth = false
@@ -59,6 +61,7 @@ struct ServeCommand: AsyncParsableCommand {
         let shadow = self.shadow || (file.shadow ?? false)
         let intakeTokenFile = self.intakeTokenFile ?? file.intakeTokenFile
         let apiTokenFile = self.apiTokenFile ?? file.apiTokenFile
+        let hmacSecretFile = self.hmacSecretFile ?? file.hmacSecretFile
         let maxBody = self.maxBody ?? file.maxBody ?? 1 << 20
         let maxConcurrentRuns = self.maxConcurrentRuns ?? file.maxConcurrentRuns ?? 8
         let insecureNoAuth = self.insecureNoAuth || (file.insecureNoAuth ?? false)
@@ -72,8 +75,9 @@ struct ServeCommand: AsyncParsableCommand {
         let host = String(listen[..<colon])
         let intakeToken = try readToken(intakeTokenFile)
         let apiToken = try readToken(apiTokenFile)
+        let hmacSecret = try readToken(hmacSecretFile)
         let loopback = host == "127.0.0.1" || host == "localhost" || host == "::1" || host.hasPrefix("127.")
-        if !loopback, intakeToken == nil || apiToken == nil, !insecureNoAuth {
+        if !loopback, intakeToken == nil && hmacSecret == nil || apiToken == nil, !insecureNoAuth {
             throw ValidationError(
                 "refusing to listen on \(host) without --intake-token-file and --api-token-file (or --insecure-no-auth)"
             )
@@ -119,7 +123,12 @@ struct ServeCommand: AsyncParsableCommand {
             }
             let server = IntakeServer(
                 dispatcher: dispatcher,
-                settings: .init(maxBodyBytes: maxBody, intakeToken: intakeToken, apiToken: apiToken),
+                settings: .init(
+                    maxBodyBytes: maxBody, intakeToken: intakeToken, apiToken: apiToken,
+                    signatureVerifier: hmacSecret.map { secret in
+                        let signature = BodySignature(secret: secret)
+                        return { body, header in signature.verify(body: body, header: header) }
+                    }),
                 digest: { Digest.sha256($0) },
                 ready: { (try? audit.head()) != nil || (try? audit.count()) == 0 },
                 reload: reload,

@@ -48,11 +48,14 @@ import Testing
         }
     }
 
-    static func post(_ url: URL, _ body: Data, token: String? = nil) async throws -> (Int, String) {
+    static func post(_ url: URL, _ body: Data, token: String? = nil, signature: String? = nil) async throws -> (
+        Int, String
+    ) {
         var request = URLRequest(url: url)
         request.httpMethod = "POST"
         request.httpBody = body
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        if let signature { request.setValue(signature, forHTTPHeaderField: "X-Medic-Signature") }
         let (data, response) = try await URLSession.shared.data(for: request)
         return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
     }
@@ -107,5 +110,24 @@ import Testing
             #expect(http.value(forHTTPHeaderField: "Retry-After") == "5")
         }
         #expect(!FileManager.default.fileExists(atPath: marker))
+    }
+
+    @Test("a body signature authenticates intake as well as the bearer token; a wrong one does not")
+    func signatures() async throws {
+        let marker = FileManager.default.temporaryDirectory.appendingPathComponent("medic-intake-\(UUID())").path
+        let alert = Data(#"{"labels":{"alertname":"Down","instance":"db1"}}"#.utf8)
+        let settings = IntakeServer.Settings(
+            intakeToken: "tok", signatureVerifier: { body, header in header == "sha256=\(body.count)" })
+        try await Self.withServer(audit: InMemoryAuditLog(), marker: marker, settings: settings) { base in
+            let url = base.appendingPathComponent("v1/alerts")
+            let signed = try await Self.post(url, alert, signature: "sha256=\(alert.count)").0
+            let forged = try await Self.post(url, alert, signature: "sha256=0").0
+            let anonymous = try await Self.post(url, alert).0
+            let bearer = try await Self.post(url, alert, token: "tok").0
+            #expect(signed == 202)
+            #expect(forged == 401)
+            #expect(anonymous == 401)
+            #expect(bearer == 202)
+        }
     }
 }

@@ -223,3 +223,20 @@ import Testing
         #expect(try SQLiteAuditLog(path: path).verify().problem == .missingStart(first: 14))
     }
 }
+
+@Suite struct BodySignatureTests {
+    @Test("HMAC-SHA256 signatures: RFC 4231 test case 2, round trip, and rejections")
+    func signatures() {
+        let signature = BodySignature(secret: "Jefe")
+        let body = Data("what do ya want for nothing?".utf8)
+        #expect(signature.sign(body) == "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+        #expect(signature.verify(body: body, header: signature.sign(body)))
+        #expect(
+            signature.verify(
+                body: body,
+                header: signature.sign(body).uppercased().replacingOccurrences(of: "SHA256=", with: "sha256=")))
+        #expect(!signature.verify(body: Data("tampered".utf8), header: signature.sign(body)))
+        #expect(!signature.verify(body: body, header: "sha256=zz"))
+        #expect(!signature.verify(body: body, header: "md5=00"))
+    }
+}
