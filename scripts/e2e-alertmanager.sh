@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# End to end with a real Alertmanager (Debian's prometheus-alertmanager), all on 127.0.0.1:
+# an alert posted to Alertmanager's API reaches medic serve through a webhook with a bearer token,
+# the matching runbook runs (a file appears), the run is audited, and the resolved notification is
+# recorded against it. Every wait is bounded.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ALERTMANAGER=$(command -v prometheus-alertmanager || command -v alertmanager || true)
+if [ -z "$ALERTMANAGER" ]; then
+    echo "e2e: prometheus-alertmanager is not installed (apt-get install prometheus-alertmanager)" >&2
+    exit 1
+fi
+MEDIC=${MEDIC:-.build/debug/medic}
+[ -x "$MEDIC" ] || swift build --product medic
+work=$(mktemp -d /tmp/medic-e2e.XXXXXX)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
+MEDIC_PORT=$(free_port)
+AM_PORT=$(free_port)
+CLUSTER_PORT=$(free_port)
+
+mkdir -p "$work/runbooks" "$work/am"
+echo "e2e-$RANDOM-$RANDOM" > "$work/token"
+cat > "$work/runbooks/e2e.yaml" <<YAML
+runbook: e2e-fix
+params:
+  instance: { type: string, from: alert.labels.instance, pattern: '[a-z0-9.-]+' }
+triggers:
+  - match: ['alertname="MedicE2E"']
+steps:
+  - id: fix
+    run: [sh, -c, 'echo "fixed \$1" > "$work/fixed"', fix, '{{ params.instance }}']
+    timeout: 10s
+YAML
+cat > "$work/am/alertmanager.yml" <<YAML
+route:
+  receiver: medic
+  group_by: [alertname]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: medic
+    webhook_configs:
+      - url: http://127.0.0.1:$MEDIC_PORT/v1/alerts/alertmanager
+        send_resolved: true
+        http_config:
+          authorization:
+            credentials_file: $work/token
+YAML
+
+"$MEDIC" serve --listen "127.0.0.1:$MEDIC_PORT" --runbooks "$work/runbooks" --audit "$work/audit.db" \
+    --intake-token-file "$work/token" > "$work/medic.log" 2>&1 &
+pids+=($!)
+"$ALERTMANAGER" --config.file="$work/am/alertmanager.yml" --storage.path="$work/am/data" \
+    --web.listen-address="127.0.0.1:$AM_PORT" --cluster.listen-address="127.0.0.1:$CLUSTER_PORT" \
+    > "$work/alertmanager.log" 2>&1 &
+pids+=($!)
+
+wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
+    local seconds=$1 what=$2
+    shift 2
+    for _ in $(seq 1 $((seconds * 5))); do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.2
+    done
+    echo "e2e: timed out after ${seconds}s waiting for $what" >&2
+    echo "--- medic.log"; tail -20 "$work/medic.log" >&2
+    echo "--- alertmanager.log"; tail -20 "$work/alertmanager.log" >&2
+    return 1
+}
+
+wait_for 30 "medic to listen" curl -sf "http://127.0.0.1:$MEDIC_PORT/healthz"
+wait_for 30 "alertmanager to listen" curl -sf "http://127.0.0.1:$AM_PORT/-/ready"
+
+# Unauthenticated posts are refused, so the webhook's token is really what lets Alertmanager in.
+status=$(curl -s -o /dev/null -w '%{http_code}' -XPOST "http://127.0.0.1:$MEDIC_PORT/v1/alerts/alertmanager" -d '{"alerts":[]}')
+[ "$status" = 401 ] || { echo "e2e: expected 401 without a token, got $status" >&2; exit 1; }
+
+starts=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+curl -sf -XPOST -H 'Content-Type: application/json' "http://127.0.0.1:$AM_PORT/api/v2/alerts" \
+    -d "[{\"labels\":{\"alertname\":\"MedicE2E\",\"instance\":\"e2e-host\"},\"startsAt\":\"$starts\"}]" >/dev/null
+wait_for 60 "the runbook's side effect" test -s "$work/fixed"
+grep -qx "fixed e2e-host" "$work/fixed"
+
+# Resolve it: Alertmanager sends the resolved notification, which Medic records against the run.
+ends=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+curl -sf -XPOST -H 'Content-Type: application/json' "http://127.0.0.1:$AM_PORT/api/v2/alerts" \
+    -d "[{\"labels\":{\"alertname\":\"MedicE2E\",\"instance\":\"e2e-host\"},\"startsAt\":\"$starts\",\"endsAt\":\"$ends\"}]" >/dev/null
+resolved() { "$MEDIC" audit export --audit "$work/audit.db" --kind alert.resolved | grep -q '"run_id":"2'; }
+wait_for 60 "the resolved notification to be recorded against the run" resolved
+
+succeeded() { "$MEDIC" audit list --audit "$work/audit.db" --outcome succeeded --format json | grep -q e2e-fix; }
+wait_for 30 "the run to be recorded as succeeded" succeeded
+"$MEDIC" audit verify --audit "$work/audit.db"
+echo "e2e: Alertmanager -> medic serve -> runbook -> audit, resolved recorded: 1 passed, 0 failed"
