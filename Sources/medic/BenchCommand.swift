@@ -1,10 +1,16 @@
 import ArgumentParser
 import Foundation
+import Hummingbird
 import MedicCore
 import MedicExecution
+import MedicServer
 import MedicStore
 import Subprocess
 import Yams
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// `medic bench validate`: hidden benchmark of parsing plus validation against a YAML-only baseline.
 struct BenchCommand: AsyncParsableCommand {
@@ -12,7 +18,7 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Benchmarks (for developers).",
         shouldDisplay: false,
-        subcommands: [ValidateBench.self, StepsBench.self, AuditBench.self, MatchBench.self]
+        subcommands: [ValidateBench.self, StepsBench.self, AuditBench.self, MatchBench.self, IntakeBench.self]
     )
 }
 
@@ -364,5 +370,88 @@ struct MatchBench: ParsableCommand {
                 format: "time per alert                               %8.2f µs   (target: over 100,000 alerts/s)",
                 indexed / Double(alerts) * 1e6))
         _ = (matched, scanned)
+    }
+}
+
+/// `medic bench intake`: alerts posted over loopback to a real server with a durable audit log, against the
+/// same server's static endpoint (the HTTP ceiling), interleaved; checks that every alert was recorded.
+struct IntakeBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "intake", abstract: "Post N alerts over loopback; compare with GET /healthz; check none was lost.")
+
+    @Option(help: "Alerts to post.") var alerts = 20_000
+    @Option(help: "Requests in flight at once.") var concurrency = 16
+
+    func run() async throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("medic-intake-bench-\(getpid())")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let audit = try SQLiteAuditLog(path: scratch.appendingPathComponent("audit.db").path)
+        let dispatcher = Dispatcher(runbooks: [], audit: audit, environment: [:])
+        let server = IntakeServer(dispatcher: dispatcher, settings: .init(), digest: { Digest.sha256($0) })
+        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        let app = Application(
+            router: server.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { portContinuation.yield($0.localAddress?.port ?? 0) })
+        let count = alerts
+        let inFlight = concurrency
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await app.run() }
+            var iterator = ports.makeAsyncIterator()
+            let port = await iterator.next() ?? 0
+            let base = "http://127.0.0.1:\(port)"
+            let session = URLSession(configuration: .ephemeral)
+
+            func burst(_ make: @escaping @Sendable (Int) -> URLRequest) async throws -> (Double, Int) {
+                let start = ContinuousClock.now
+                let failures = try await withThrowingTaskGroup(of: Int.self) { requests in
+                    var next = 0
+                    var failed = 0
+                    for _ in 0..<min(inFlight, count) {
+                        let index = next
+                        next += 1
+                        requests.addTask {
+                            let (_, response) = try await session.data(for: make(index))
+                            return (response as? HTTPURLResponse).map { $0.statusCode < 300 ? 0 : 1 } ?? 1
+                        }
+                    }
+                    while let result = try await requests.next() {
+                        failed += result
+                        if next < count {
+                            let index = next
+                            next += 1
+                            requests.addTask {
+                                let (_, response) = try await session.data(for: make(index))
+                                return (response as? HTTPURLResponse).map { $0.statusCode < 300 ? 0 : 1 } ?? 1
+                            }
+                        }
+                    }
+                    return failed
+                }
+                return (Double(count) / StepsBench.seconds(ContinuousClock.now - start), failures)
+            }
+
+            let (ceiling, _) = try await burst { _ in URLRequest(url: URL(string: "\(base)/healthz")!) }
+            let (intake, failures) = try await burst { index in
+                var request = URLRequest(url: URL(string: "\(base)/v1/alerts/alertmanager")!)
+                request.httpMethod = "POST"
+                request.httpBody = Data(
+                    #"{"alerts":[{"status":"firing","labels":{"alertname":"Bench","instance":"host-\#(index)"}}]}"#.utf8
+                )
+                return request
+            }
+            var received = 0
+            try audit.forEachRecord(where: .init(kind: "alert.received")) { _ in received += 1 }
+            print("figure                                           medic        baseline     ratio")
+            print(
+                String(
+                    format:
+                        "alerts/s, recorded durably (%d alerts, %d in flight)  %7.0f/s   %7.0f/s   %.0f%% of the HTTP ceiling (GET /healthz)",
+                    count, inFlight, intake, ceiling, intake / ceiling * 100))
+            print(
+                "recorded \(received) of \(count) alerts; \(failures) non-2xx answers\(received == count ? "" : "  <-- LOST ALERTS")"
+            )
+            group.cancelAll()
+        }
     }
 }
