@@ -105,11 +105,23 @@ public struct PolicyGate: Sendable {
         self.configuration = configuration
     }
 
-    private static func dedupKey(_ candidate: Candidate) -> String {
-        "\(candidate.runbook.id)|\(candidate.alert.fingerprint)|\(candidate.alert.startsAt.map(RFC3339.format) ?? "")"
+    /// Dedup: the same alert (fingerprint and startsAt) for the same runbook.
+    private static func dedupKey(runbook: String, fingerprint: String, startsAt: String?) -> String {
+        "\(runbook)|\(fingerprint)|\(startsAt ?? "")"
     }
 
-    private static func scoped(_ candidate: Candidate) -> String { "\(candidate.runbook.id)|\(candidate.groupKey)" }
+    private static func dedupKey(_ candidate: Candidate) -> String {
+        dedupKey(
+            runbook: candidate.runbook.id, fingerprint: candidate.alert.fingerprint,
+            startsAt: candidate.alert.startsAt.map(RFC3339.format))
+    }
+
+    /// Cooldown, breaker: one runbook and one group key.
+    private static func scope(runbook: String, groupKey: String) -> String { "\(runbook)|\(groupKey)" }
+
+    private static func scoped(_ candidate: Candidate) -> String {
+        scope(runbook: candidate.runbook.id, groupKey: candidate.groupKey)
+    }
 
     /// Decides one candidate. A decision other than `.suppressed` reserves the run id: the gate counts it as
     /// started (cooldown, rate cap, locks) until `runFinished`.
@@ -168,8 +180,8 @@ public struct PolicyGate: Sendable {
         runID: String, runbook: String, groupKey: String, lockKey: String?, fingerprint: String, startsAt: String?,
         time: Date, waiting: Bool, shadow: Bool, claimLock: Bool = true
     ) {
-        seen["\(runbook)|\(fingerprint)|\(startsAt ?? "")"] = runID
-        lastStart["\(runbook)|\(groupKey)"] = time
+        seen[Self.dedupKey(runbook: runbook, fingerprint: fingerprint, startsAt: startsAt)] = runID
+        lastStart[Self.scope(runbook: runbook, groupKey: groupKey)] = time
         starts[runbook, default: []].append(time)
         lastRunForFingerprint[fingerprint] = runID
         guard !shadow else { return }
@@ -222,7 +234,7 @@ public struct PolicyGate: Sendable {
             }
         }
         guard let runbook, let breaker = runbook.policy.circuitBreaker else { return aftermath }
-        let scope = "\(runbook.id)|\(groupKey)"
+        let scope = Self.scope(runbook: runbook.id, groupKey: groupKey)
         guard [.failed, .rollbackFailed, .timedOut].contains(outcome) else { return aftermath }
         let window = Self.seconds(breaker.within)
         var recent = (failures[scope] ?? []).filter { now.timeIntervalSince($0) < window }
@@ -238,7 +250,7 @@ public struct PolicyGate: Sendable {
     /// `medic breaker reset RUNBOOK [KEY]`: closes the breaker of one key, or of every key of the runbook.
     public mutating func resetBreaker(runbook: String, key: String? = nil) -> Int {
         let matching = openBreakers.keys.filter { scope in
-            scope.hasPrefix(runbook + "|") && (key == nil || scope == "\(runbook)|\(key!)")
+            scope.hasPrefix(runbook + "|") && (key == nil || scope == Self.scope(runbook: runbook, groupKey: key!))
         }
         for scope in matching {
             openBreakers[scope] = nil

@@ -44,9 +44,7 @@ public struct RunPlan: Sendable {
     public init(_ prepared: PreparedRun, probes: [String: AttemptResult] = [:]) {
         var context = prepared.context
         for (id, result) in probes {
-            context.steps[id] = StepOutputs(
-                stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode ?? -1,
-                status: result.succeeded ? "succeeded" : (result.timedOut ? "timed_out" : "failed"))
+            context.steps[id] = StepOutputs(probed: result)
         }
         let redactor = prepared.redactor
         func render(_ template: Template) -> String {
@@ -88,12 +86,7 @@ public struct RunPlan: Sendable {
                 killGrace: step.body.killGrace ?? StepBody.defaultKillGrace, retry: step.body.retry,
                 readonly: step.readonly, continueOnFailure: step.continueOnFailure, when: step.when?.source,
                 whenResult: whenResult, rollback: step.rollback.map { (command($0), $0.timeout) },
-                probe: probes[id].map { result in
-                    var redacted = result
-                    redacted.stdout = redactor.redact(result.stdout)
-                    redacted.stderr = redactor.redact(result.stderr)
-                    return Probe(result: redacted)
-                })
+                probe: probes[id].map { Probe(result: $0.redacted(by: redactor)) })
         }
         rollbackOrder = prepared.graph.rollbackOrder.filter { prepared.runbook.step(withID: $0)?.rollback != nil }
     }

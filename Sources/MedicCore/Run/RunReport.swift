@@ -60,19 +60,9 @@ public struct RunReport: Sendable, Equatable {
     /// `{"run_id","runbook","outcome","started_at","finished_at","params","steps":[...]}`.
     public var json: JSONValue {
         func attempt(_ attempt: Attempt) -> JSONValue {
-            let result = attempt.result
-            var members: [String: JSONValue] = [
-                "number": JSONValue(attempt.number),
-                "started_at": .string(RFC3339.format(attempt.startedAt)),
-                "exit_code": result.exitCode.map { JSONValue($0) } ?? .null,
-                "signal": result.signal.map { JSONValue($0) } ?? .null,
-                "timed_out": .bool(result.timedOut),
-                "cancelled": .bool(result.cancelled),
-                "duration_ms": JSONValue(Int(result.duration.milliseconds)),
-                "stdout": .string(result.stdout), "stderr": .string(result.stderr),
-                "stdout_bytes": JSONValue(result.stdoutBytes), "stderr_bytes": JSONValue(result.stderrBytes),
-            ]
-            if let reason = result.launchFailure { members["error"] = .string(reason) }
+            var members = attempt.result.jsonFields
+            members["number"] = JSONValue(attempt.number)
+            members["started_at"] = .string(RFC3339.format(attempt.startedAt))
             return .object(members)
         }
         return [

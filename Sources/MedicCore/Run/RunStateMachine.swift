@@ -235,8 +235,7 @@ public struct RunStateMachine: Sendable {
     }
 
     private mutating func record(_ id: String, _ result: AttemptResult, status: String) {
-        context.steps[id] = StepOutputs(
-            stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode ?? -1, status: status)
+        context.steps[id] = StepOutputs(result, status: status)
     }
 
     static func isRetryable(_ result: AttemptResult, _ retry: RetryPolicy) -> Bool {

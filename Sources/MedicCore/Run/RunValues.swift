@@ -139,3 +139,39 @@ public enum StepReportStatus: String, Sendable, Equatable, Codable, CaseIterable
     case rolledBack = "rolled_back"
     case rollbackFailed = "rollback_failed"
 }
+
+extension StepOutputs {
+    /// What later steps read of a finished attempt, with the status it ended in.
+    public init(_ result: AttemptResult, status: String) {
+        self.init(stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode ?? -1, status: status)
+    }
+
+    /// What later steps read of a probed (readonly) step: `succeeded`, `timed_out` or `failed`.
+    public init(probed result: AttemptResult) {
+        self.init(result, status: result.succeeded ? "succeeded" : (result.timedOut ? "timed_out" : "failed"))
+    }
+}
+
+extension AttemptResult {
+    /// The result's fields as recorded in `attempt.finished` and shown in run reports.
+    public var jsonFields: [String: JSONValue] {
+        var fields: [String: JSONValue] = [
+            "exit_code": exitCode.map { JSONValue($0) } ?? .null,
+            "signal": signal.map { JSONValue($0) } ?? .null,
+            "timed_out": .bool(timedOut), "cancelled": .bool(cancelled),
+            "duration_ms": JSONValue(Int(duration.milliseconds)),
+            "stdout": .string(stdout), "stderr": .string(stderr),
+            "stdout_bytes": JSONValue(stdoutBytes), "stderr_bytes": JSONValue(stderrBytes),
+        ]
+        if let reason = launchFailure { fields["error"] = .string(reason) }
+        return fields
+    }
+
+    /// The same result with `redactor` applied to its captured output.
+    public func redacted(by redactor: Redactor) -> AttemptResult {
+        var copy = self
+        copy.stdout = redactor.redact(stdout)
+        copy.stderr = redactor.redact(stderr)
+        return copy
+    }
+}

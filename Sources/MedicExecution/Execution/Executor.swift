@@ -181,21 +181,13 @@ public struct Executor: Sendable {
                     continue
                 }
                 if case .attemptFinished(let step, let phase, let raw) = event {
-                    let result = AttemptResult(
-                        termination: raw.termination, timedOut: raw.timedOut, cancelled: raw.cancelled,
-                        stdout: redactor.redact(raw.stdout), stderr: redactor.redact(raw.stderr),
-                        stdoutBytes: raw.stdoutBytes, stderrBytes: raw.stderrBytes, duration: raw.duration)
+                    // Redacted once, here: the machine, the audit log, progress and the report all see this copy.
+                    let result = raw.redacted(by: redactor)
                     let attempt = machine.attemptNumber(of: step, phase: phase)
-                    var body: [String: JSONValue] = [
-                        "step": .string(step), "phase": .string(phase.rawValue), "attempt": JSONValue(attempt),
-                        "exit_code": result.exitCode.map { JSONValue($0) } ?? .null,
-                        "signal": result.signal.map { JSONValue($0) } ?? .null,
-                        "timed_out": .bool(result.timedOut), "cancelled": .bool(result.cancelled),
-                        "duration_ms": JSONValue(Int(result.duration.milliseconds)),
-                        "stdout": .string(result.stdout), "stderr": .string(result.stderr),
-                        "stdout_bytes": JSONValue(result.stdoutBytes), "stderr_bytes": JSONValue(result.stderrBytes),
-                    ]
-                    if let reason = result.launchFailure { body["error"] = .string(reason) }
+                    var body = result.jsonFields
+                    body["step"] = .string(step)
+                    body["phase"] = .string(phase.rawValue)
+                    body["attempt"] = JSONValue(attempt)
                     await record("attempt.finished", body)
                     progress(
                         .attemptFinished(
@@ -224,14 +216,12 @@ public struct Executor: Sendable {
             params: prepared.displayedParams,
             steps: prepared.runbook.steps.map { step in
                 func attempts(_ results: [AttemptResult], _ phase: AttemptPhase) -> [RunReport.Attempt] {
+                    // The machine holds the results as redacted when they arrived.
                     results.enumerated().map { index, result in
-                        var redacted = result
-                        redacted.stdout = redactor.redact(result.stdout)
-                        redacted.stderr = redactor.redact(result.stderr)
-                        return RunReport.Attempt(
+                        RunReport.Attempt(
                             number: index + 1,
                             startedAt: attemptStarts["\(phase.rawValue):\(step.id)#\(index + 1)"] ?? startedAt,
-                            result: redacted)
+                            result: result)
                     }
                 }
                 return RunReport.StepEntry(

@@ -24,9 +24,7 @@ public struct Prober: Sendable {
             let request = machine.request(for: id, phase: .main, attempt: 1)
             let result = await runner.run(request, stop: StopSignal())
             results[id] = result
-            context.steps[id] = StepOutputs(
-                stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode ?? -1,
-                status: result.succeeded ? "succeeded" : (result.timedOut ? "timed_out" : "failed"))
+            context.steps[id] = StepOutputs(probed: result)
         }
         return results
     }
