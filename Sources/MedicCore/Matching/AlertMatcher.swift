@@ -71,11 +71,11 @@ public struct AlertMatcher: Sendable {
             }
             // One decision per runbook, from its first matching trigger (any trigger may fire: OR).
             guard seen.insert(entry.runbook.id).inserted else { continue }
-            var match = decide(entry, alert: alert, environment: environment)
+            let assessment = assessment(of: entry, alert: alert, environment: environment, runID: "match")
+            var match = decide(assessment)
             if match.decision != .suppressed, gate != nil {
-                let lockKey = lockKey(entry.runbook, alert: alert, environment: environment)
                 let candidate = PolicyGate.Candidate(
-                    runbook: entry.runbook, trigger: entry.trigger, alert: alert, lockKey: lockKey)
+                    runbook: entry.runbook, trigger: entry.trigger, alert: alert, lockKey: assessment.lockKey)
                 switch gate!.decide(candidate, runID: "match-\(entry.runbook.id)-\(alert.fingerprint)", now: now) {
                 case .suppressed(let suppression):
                     match.decision = .suppressed
@@ -89,14 +89,6 @@ public struct AlertMatcher: Sendable {
             matches.append(match)
         }
         return Explanation(alert: alert, matches: matches, nearMisses: nearMisses)
-    }
-
-    private func lockKey(_ runbook: Runbook, alert: Alert, environment: [String: String]) -> String? {
-        guard let template = runbook.policy.concurrency,
-            case .success(let prepared) = PreparedRun.prepare(
-                runbook, runID: "match", given: [:], alert: alert, environment: environment)
-        else { return nil }
-        return template.render(in: prepared.context)
     }
 
     /// A near miss is about this kind of alert: every `alertname` matcher holds (or, for triggers without
@@ -113,24 +105,14 @@ public struct AlertMatcher: Sendable {
         }
     }
 
-    private func decide(_ entry: TriggerIndex.Entry, alert: Alert, environment: [String: String]) -> Match {
+    private func decide(_ assessment: Assessment) -> Match {
+        let entry = assessment.entry
         let runbook = entry.runbook
         func match(_ decision: Decision, _ reason: String, _ params: [String: String] = [:]) -> Match {
             Match(runbook: runbook.id, trigger: entry.triggerIndex, decision: decision, reason: reason, params: params)
         }
-        if alert.source == .grafana, Self.grafanaHousekeeping.contains(alert.name),
-            !entry.trigger.matchers.contains(where: {
-                $0.name == "alertname" && $0.op == .equal && $0.value == alert.name
-            })
-        {
-            return match(
-                .suppressed, "Grafana \(alert.name) notification: only a trigger that names it can start a runbook")
-        }
-        let prepared: PreparedRun
-        switch PreparedRun.prepare(runbook, runID: "match", given: [:], alert: alert, environment: environment) {
-        case .success(let value): prepared = value
-        case .failure(let problems):
-            return match(.suppressed, "params: " + problems.messages.joined(separator: "; "))
+        guard let prepared = assessment.prepared else {
+            return match(.suppressed, assessment.problem ?? "not runnable")
         }
         let params = prepared.displayedParams
         if globalShadow {
@@ -219,35 +201,36 @@ extension AlertMatcher {
     /// One assessment per runbook (its first matching trigger), for the engine to put through the gate.
     public func assess(_ alert: Alert, environment: [String: String], runID: (Runbook) -> String) -> [Assessment] {
         var seen: Set<String> = []
-        var result: [Assessment] = []
-        for evaluation in index.evaluate(alert) where evaluation.matches {
-            let entry = evaluation.entry
-            guard seen.insert(entry.runbook.id).inserted else { continue }
-            if alert.source == .grafana, Self.grafanaHousekeeping.contains(alert.name),
-                !entry.trigger.matchers.contains(where: {
-                    $0.name == "alertname" && $0.op == .equal && $0.value == alert.name
-                })
-            {
-                result.append(
-                    Assessment(
-                        entry: entry, prepared: nil,
-                        problem: "Grafana \(alert.name) notification: only a trigger that names it can start a runbook",
-                        lockKey: nil))
-                continue
-            }
-            switch PreparedRun.prepare(
-                entry.runbook, runID: runID(entry.runbook), given: [:], alert: alert, environment: environment)
-            {
-            case .success(let prepared):
-                let lockKey = entry.runbook.policy.concurrency.map { $0.render(in: prepared.context) }
-                result.append(Assessment(entry: entry, prepared: prepared, problem: nil, lockKey: lockKey))
-            case .failure(let problems):
-                result.append(
-                    Assessment(
-                        entry: entry, prepared: nil, problem: "params: " + problems.messages.joined(separator: "; "),
-                        lockKey: nil))
-            }
+        return index.evaluate(alert).compactMap { evaluation in
+            guard evaluation.matches, seen.insert(evaluation.entry.runbook.id).inserted else { return nil }
+            return assessment(
+                of: evaluation.entry, alert: alert, environment: environment, runID: runID(evaluation.entry.runbook))
         }
-        return result
+    }
+
+    /// The stateless checks of one matching trigger: Grafana housekeeping, then params (which also render the
+    /// lock key).
+    func assessment(of entry: TriggerIndex.Entry, alert: Alert, environment: [String: String], runID: String)
+        -> Assessment
+    {
+        if alert.source == .grafana, Self.grafanaHousekeeping.contains(alert.name),
+            !entry.trigger.matchers.contains(where: {
+                $0.name == "alertname" && $0.op == .equal && $0.value == alert.name
+            })
+        {
+            return Assessment(
+                entry: entry, prepared: nil,
+                problem: "Grafana \(alert.name) notification: only a trigger that names it can start a runbook",
+                lockKey: nil)
+        }
+        switch PreparedRun.prepare(entry.runbook, runID: runID, given: [:], alert: alert, environment: environment) {
+        case .success(let prepared):
+            let lockKey = entry.runbook.policy.concurrency.map { $0.render(in: prepared.context) }
+            return Assessment(entry: entry, prepared: prepared, problem: nil, lockKey: lockKey)
+        case .failure(let problems):
+            return Assessment(
+                entry: entry, prepared: nil, problem: "params: " + problems.messages.joined(separator: "; "),
+                lockKey: nil)
+        }
     }
 }
