@@ -112,7 +112,7 @@ public struct AlertMatcher: Sendable {
             Match(runbook: runbook.id, trigger: entry.triggerIndex, decision: decision, reason: reason, params: params)
         }
         guard let prepared = assessment.prepared else {
-            return match(.suppressed, assessment.problem ?? "not runnable")
+            return match(.suppressed, assessment.refusal?.description ?? "not runnable")
         }
         let params = prepared.displayedParams
         if globalShadow {
@@ -193,7 +193,7 @@ extension AlertMatcher {
         /// Ready to run when the stateless checks passed (params resolve, not Grafana housekeeping).
         public var prepared: PreparedRun?
         /// Why it cannot run, whatever the history says.
-        public var problem: String?
+        public var refusal: PolicyGate.Suppression?
         /// `policy.concurrency` rendered with the run's params.
         public var lockKey: String?
     }
@@ -220,16 +220,20 @@ extension AlertMatcher {
         {
             return Assessment(
                 entry: entry, prepared: nil,
-                problem: "Grafana \(alert.name) notification: only a trigger that names it can start a runbook",
+                refusal: .notRunnable(
+                    reason: "grafana_housekeeping",
+                    message: "Grafana \(alert.name) notification: only a trigger that names it can start a runbook"),
                 lockKey: nil)
         }
         switch PreparedRun.prepare(entry.runbook, runID: runID, given: [:], alert: alert, environment: environment) {
         case .success(let prepared):
             let lockKey = entry.runbook.policy.concurrency.map { $0.render(in: prepared.context) }
-            return Assessment(entry: entry, prepared: prepared, problem: nil, lockKey: lockKey)
+            return Assessment(entry: entry, prepared: prepared, refusal: nil, lockKey: lockKey)
         case .failure(let problems):
             return Assessment(
-                entry: entry, prepared: nil, problem: "params: " + problems.messages.joined(separator: "; "),
+                entry: entry, prepared: nil,
+                refusal: .notRunnable(
+                    reason: "params", message: "params: " + problems.messages.joined(separator: "; ")),
                 lockKey: nil)
         }
     }

@@ -47,6 +47,10 @@ public struct PolicyGate: Sendable {
         case rateCap(count: Int, per: Duration, nextAllowed: Date)
         case globalCap(Int)
         case locked(key: String, by: String)
+        /// The engine's queue of runs waiting to execute is full.
+        case queueFull(capacity: Int)
+        /// Refused before any history applies (params that break their rules, Grafana housekeeping alerts).
+        case notRunnable(reason: String, message: String)
 
         public var reason: String {
             switch self {
@@ -56,6 +60,8 @@ public struct PolicyGate: Sendable {
             case .rateCap: "max_runs"
             case .globalCap: "global_cap"
             case .locked: "concurrency"
+            case .queueFull: "queue_full"
+            case .notRunnable(let reason, _): reason
             }
         }
 
@@ -69,6 +75,8 @@ public struct PolicyGate: Sendable {
                 "max_runs: \(count) runs in the last \(per.dslDescription); next allowed at \(RFC3339.format(next))"
             case .globalCap(let cap): "global cap of \(cap) concurrent runs reached"
             case .locked(let key, let run): "locked by run \(run) (concurrency key \(key))"
+            case .queueFull(let capacity): "queue full (\(capacity) runs waiting)"
+            case .notRunnable(_, let message): message
             }
         }
     }

@@ -130,24 +130,18 @@ public actor Dispatcher {
                     runbook: runbook, trigger: assessment.entry.trigger, alert: alert, lockKey: assessment.lockKey)
                 guard let prepared = assessment.prepared else {
                     // Stateless refusal (bad params, Grafana housekeeping): recorded like any suppression.
-                    var event = PolicyGate.record(.suppressed(.globalCap(0)), for: candidate, now: now)
-                    event.body["reason"] = .string(
-                        assessment.problem?.hasPrefix("params") == true ? "params" : "grafana_housekeeping")
-                    event.body["message"] = .string(assessment.problem ?? "")
-                    try await audit.append(event)
+                    let refusal = assessment.refusal ?? .notRunnable(reason: "not_runnable", message: "not runnable")
+                    try await audit.append(PolicyGate.record(.suppressed(refusal), for: candidate, now: now))
                     outcome.decisions.append(
-                        .init(runbook: runbook.id, decision: "suppressed", runID: nil, reason: assessment.problem))
+                        .init(runbook: runbook.id, decision: "suppressed", runID: nil, reason: refusal.description))
                     continue
                 }
                 let runID = prepared.context.runID
                 var decision = gate.decide(candidate, runID: runID, now: now)
                 if case .run = decision, queued >= configuration.queueCapacity {
                     _ = gate.runFinished(runID, candidate: candidate, outcome: .suppressed, now: now)
-                    decision = .suppressed(.globalCap(configuration.queueCapacity))
-                    var event = PolicyGate.record(decision, for: candidate, now: now)
-                    event.body["reason"] = "queue_full"
-                    event.body["message"] = .string("queue full (\(configuration.queueCapacity) runs waiting)")
-                    try await audit.append(event)
+                    decision = .suppressed(.queueFull(capacity: configuration.queueCapacity))
+                    try await audit.append(PolicyGate.record(decision, for: candidate, now: now))
                     outcome.decisions.append(
                         .init(runbook: runbook.id, decision: "suppressed", runID: nil, reason: "queue full"))
                     continue
