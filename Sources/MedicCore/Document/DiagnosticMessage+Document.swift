@@ -2,7 +2,7 @@ extension DiagnosticMessage {
     static func yamlSyntax(_ problem: String) -> Self {
         .init(id: "yaml-syntax", "YAML syntax error: \(problem)")
     }
-    static func fileTooLarge(bytes: Int, limit: Int) -> Self {
+    public static func fileTooLarge(bytes: Int, limit: Int) -> Self {
         .init(id: "file-too-large", "file is \(bytes) bytes; runbooks are limited to \(limit) bytes")
     }
     static let notUTF8 = Self(id: "not-utf8", "file is not valid UTF-8 text (is it a binary file?)")

@@ -66,9 +66,8 @@ public struct RunbookDirectory: Sendable {
 
     /// Reads and checks one file; unreadable, special or oversized files become diagnostics.
     public func check(file path: String) -> RunbookSource {
-        let empty = RunbookSource.check(data: Data(), path: path)
         func failed(_ message: DiagnosticMessage) -> RunbookSource {
-            var source = empty
+            var source = RunbookSource.check(data: Data(), path: path)
             source.diagnostics = [Diagnostic(message, at: .location(SourceLocation(line: 1, column: 1)), file: path)]
             return source
         }
@@ -79,10 +78,7 @@ public struct RunbookDirectory: Sendable {
             return failed(.init(id: "unreadable-file", "not a regular file"))
         }
         if let size = (attributes[.size] as? NSNumber)?.intValue, size > loader.limits.maxBytes {
-            return failed(
-                .init(
-                    id: "file-too-large",
-                    "file is \(size) bytes; runbooks are limited to \(loader.limits.maxBytes) bytes"))
+            return failed(.fileTooLarge(bytes: size, limit: loader.limits.maxBytes))
         }
         guard let handle = FileHandle(forReadingAtPath: path) else {
             return failed(.init(id: "unreadable-file", "cannot open file (permission denied?)"))
