@@ -404,27 +404,23 @@ struct IntakeBench: AsyncParsableCommand {
 
             func burst(_ make: @escaping @Sendable (Int) -> URLRequest) async throws -> (Double, Int) {
                 let start = ContinuousClock.now
+                // Keeps `inFlight` requests going; counts the answers that were not 2xx.
                 let failures = try await withThrowingTaskGroup(of: Int.self) { requests in
                     var next = 0
                     var failed = 0
-                    for _ in 0..<min(inFlight, count) {
-                        let index = next
+                    func send() {
+                        guard next < count else { return }
+                        let request = make(next)
                         next += 1
                         requests.addTask {
-                            let (_, response) = try await session.data(for: make(index))
+                            let (_, response) = try await session.data(for: request)
                             return (response as? HTTPURLResponse).map { $0.statusCode < 300 ? 0 : 1 } ?? 1
                         }
                     }
+                    for _ in 0..<inFlight { send() }
                     while let result = try await requests.next() {
                         failed += result
-                        if next < count {
-                            let index = next
-                            next += 1
-                            requests.addTask {
-                                let (_, response) = try await session.data(for: make(index))
-                                return (response as? HTTPURLResponse).map { $0.statusCode < 300 ? 0 : 1 } ?? 1
-                            }
-                        }
+                        send()
                     }
                     return failed
                 }

@@ -28,12 +28,7 @@ public indirect enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral,
     public func rendered(indent: String = "") -> String {
         let inner = indent + "  "
         switch self {
-        case .string(let value): return Self.quote(value)
-        case .number(let value):
-            return value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
-        case .bool(let value): return value ? "true" : "false"
-        case .null: return "null"
-        case .raw(let json): return json
+        case .string, .number, .bool, .null, .raw: return compact
         case .array(let items):
             if items.isEmpty { return "[]" }
             if items.allSatisfy({ if case .string = $0 { true } else { false } }) {
