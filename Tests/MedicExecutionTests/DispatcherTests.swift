@@ -103,6 +103,7 @@ import Testing
         let events = await audit.events
         #expect(events.contains { $0.kind == "run.shadowed" && $0.body["plan"] != nil })
         #expect(events.contains { $0.kind == "run.approved" && $0.body["by"] == "alice" })
+        #expect(events.filter { $0.kind == "run.started" && $0.body["runbook"] == "careful" }.count == 1)
     }
 
     @Test("a resolved notification cancels a run still waiting for approval and is recorded against it")

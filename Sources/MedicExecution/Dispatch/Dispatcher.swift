@@ -47,6 +47,9 @@ public actor Dispatcher {
         var runID: String
         var prepared: PreparedRun
         var candidate: PolicyGate.Candidate
+        /// `run.started` was recorded when the run began to wait (approval, queue); the executor must not
+        /// record it again.
+        var startRecorded = false
     }
 
     public let configuration: Configuration
@@ -160,14 +163,16 @@ public actor Dispatcher {
                         .init(runbook: runbook.id, decision: "shadowed", runID: runID, reason: nil))
                 case .awaitingApproval:
                     candidates[runID] = candidate
-                    waitingApproval[runID] = work
                     try await audit.append(Self.started(work, now: now))
+                    waitingApproval[runID] = Work(
+                        runID: runID, prepared: prepared, candidate: candidate, startRecorded: true)
                     outcome.decisions.append(
                         .init(runbook: runbook.id, decision: "awaiting_approval", runID: runID, reason: nil))
                 case .queued(_, let behind):
                     candidates[runID] = candidate
-                    waitingApproval[runID] = work
                     try await audit.append(Self.started(work, now: now))
+                    waitingApproval[runID] = Work(
+                        runID: runID, prepared: prepared, candidate: candidate, startRecorded: true)
                     outcome.decisions.append(
                         .init(runbook: runbook.id, decision: "queued", runID: runID, reason: "behind \(behind)"))
                 case .suppressed(let suppression):
@@ -327,7 +332,8 @@ public actor Dispatcher {
                     do {
                         outcome = try await withTaskCancellationHandler {
                             try await executor.run(
-                                work.prepared, cancel: stop, provenance: ["decided_by": "policy gate"]
+                                work.prepared, cancel: stop, provenance: ["decided_by": "policy gate"],
+                                recordStart: !work.startRecorded
                             ).outcome
                         } onCancel: {
                             stop.trigger()

@@ -41,10 +41,11 @@ public struct Executor: Sendable {
     }
 
     /// Runs `prepared` to its end. `cancel` asks for a clean stop (running steps torn down, then rollback).
-    /// `provenance` adds fields to the `run.started` record (`runbook_sha256`, `alert_payload_sha256`, ...).
+    /// `provenance` adds fields to the `run.started` record (`runbook_sha256`, `alert_payload_sha256`, ...);
+    /// `recordStart: false` when the caller recorded `run.started` already.
     public func run(
         _ prepared: PreparedRun, cancel: StopSignal = StopSignal(), provenance: [String: JSONValue] = [:],
-        progress: @escaping @Sendable (Progress) -> Void = { _ in }
+        recordStart: Bool = true, progress: @escaping @Sendable (Progress) -> Void = { _ in }
     ) async throws(AuditFailure) -> RunReport {
         let redactor = prepared.redactor
         let runID = prepared.context.runID
@@ -82,7 +83,8 @@ public struct Executor: Sendable {
                 "labels": .object(alert.labels.mapValues { .string(redactor.redact($0)) }),
             ]
         }
-        await record("run.started", started)
+        // A run that waited (for approval, in a queue) had its start recorded when it began to wait.
+        if recordStart { await record("run.started", started) }
 
         // Child tasks (attempts, timers, the cancel watcher) return the event they produced; the loop below is
         // the only place that touches the state machine.
