@@ -133,11 +133,23 @@ struct ServeCommand: AsyncParsableCommand {
                 ready: { (try? audit.head()) != nil || (try? audit.count()) == 0 },
                 reload: reload,
                 listRuns: { query in
+                    let known: Set = ["since", "until", "runbook", "outcome", "alertname", "initiator", "limit"]
+                    if let unknown = query.keys.sorted().first(where: { !known.contains($0) }) {
+                        throw ValidationError(
+                            "unknown filter '\(unknown)'; use \(known.sorted().joined(separator: ", "))")
+                    }
+                    var limit = 50
+                    if let text = query["limit"] {
+                        guard let value = Int(text), value > 0 else {
+                            throw ValidationError("limit must be a positive whole number, got '\(text)'")
+                        }
+                        limit = value
+                    }
                     let filter = SQLiteAuditLog.RunFilter(
                         since: try query["since"].map { try TimeArgument.parse($0) },
                         until: try query["until"].map { try TimeArgument.parse($0) }, runbook: query["runbook"],
                         outcome: query["outcome"], alertname: query["alertname"], initiator: query["initiator"],
-                        limit: query["limit"].flatMap(Int.init) ?? 50)
+                        limit: limit)
                     return .array(try audit.runs(filter).map(\.json))
                 },
                 showRun: { runID in

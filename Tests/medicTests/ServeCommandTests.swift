@@ -88,6 +88,11 @@ import Testing
         #expect(timeline.contains { $0["kind"] as? String == "run.finished" })
         #expect(runBody.contains("\"timed_out\":false"))
         #expect(try await Self.request(base.appendingPathComponent("v1/runs/nope"), method: "GET").0 == 404)
+        for query in ["limit=abc", "since=yesterday", "runbok=x"] {
+            let (bad, message) = try await Self.request(URL(string: "\(base)/v1/runs?\(query)")!, method: "GET")
+            #expect(bad == 400, "\(query)")
+            #expect(message.contains("error"))
+        }
 
         try FileManager.default.removeItem(at: runbooks.appendingPathComponent("broken.yaml"))
         kill(process.processIdentifier, SIGHUP)
