@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Logging
 import MedicCore
 import MedicExecution
 
@@ -44,6 +45,10 @@ public struct IntakeServer: Sendable {
     public let listRuns: @Sendable ([String: String]) async throws -> JSONValue
     /// `GET /v1/runs/{id}`: the run's records as JSON, or nil when there is no such run.
     public let showRun: @Sendable (String) async throws -> JSONValue?
+    /// `GET /metrics`; the dispatcher's audit log should be an ``ObservedAuditLog`` feeding the same metrics.
+    public let metrics: ServerMetrics
+    /// Where refused intake requests are logged (the alerts themselves are logged from the audit records).
+    public let logger: Logger
 
     /// The outcome of a reload.
     public enum ReloadResult: Sendable {
@@ -57,8 +62,11 @@ public struct IntakeServer: Sendable {
         ready: @escaping @Sendable () async -> Bool = { true },
         reload: @escaping @Sendable () async -> ReloadResult = { .rejected(diagnostics: ["reload is not configured"]) },
         listRuns: @escaping @Sendable ([String: String]) async throws -> JSONValue = { _ in .array([]) },
-        showRun: @escaping @Sendable (String) async throws -> JSONValue? = { _ in nil }
+        showRun: @escaping @Sendable (String) async throws -> JSONValue? = { _ in nil },
+        metrics: ServerMetrics = ServerMetrics(), logger: Logger = Logger(label: "medic")
     ) {
+        self.logger = logger
+        self.metrics = metrics
         self.reload = reload
         self.listRuns = listRuns
         self.showRun = showRun
@@ -101,6 +109,13 @@ public struct IntakeServer: Sendable {
         let reload = self.reload
         let listRuns = self.listRuns
         let showRun = self.showRun
+        let metrics = self.metrics
+        let logger = self.logger
+        router.get("/metrics") { _, _ -> Response in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
+        }
         router.get("/v1/runs") { request, _ -> Response in
             guard Self.authorized(request, token: settings.apiToken) else {
                 return Self.error(.unauthorized, "unauthorized")
@@ -142,33 +157,17 @@ public struct IntakeServer: Sendable {
             ("/v1/alerts", .json),
         ] {
             router.post(RouterPath(path)) { request, _ -> Response in
-                let bearer = settings.intakeToken != nil && Self.authorized(request, token: settings.intakeToken)
-                let open = settings.intakeToken == nil && settings.signatureVerifier == nil
-                let signature = request.headers.first { $0.name.canonicalName == "x-medic-signature" }?.value
-                guard open || bearer || (settings.signatureVerifier != nil && signature != nil) else {
-                    return Self.error(.unauthorized, "unauthorized")
-                }
-                var request = request
-                let body = try await request.collectBody(upTo: settings.maxBodyBytes)
-                let data = Data(buffer: body)
-                if !open, !bearer {
-                    guard let verify = settings.signatureVerifier, let signature, verify(data, signature) else {
-                        return Self.error(.unauthorized, "unauthorized")
-                    }
-                }
-                let alerts: [Alert]
                 do {
-                    alerts = try AlertPayloadDecoder.decode(data, format: format)
-                } catch let problem as AlertPayloadDecoder.DecodingError {
-                    return Self.error(.badRequest, problem.description)
-                }
-                do {
-                    let outcomes = try await dispatcher.receive(alerts, payloadDigest: digest(data))
-                    return Self.json(.accepted, ["alerts": .array(outcomes.map(Self.json))])
-                } catch {
-                    return Self.error(
-                        .serviceUnavailable, "the audit log could not record the alert: \(error)",
-                        headers: [.retryAfter: "5"])
+                    let response = try await Self.intake(
+                        request, format: format, settings: settings, dispatcher: dispatcher, digest: digest,
+                        logger: logger)
+                    metrics.intakeAnswered(source: format.rawValue, code: response.status.code)
+                    return response
+                } catch let error as any HTTPResponseError {
+                    metrics.intakeAnswered(source: format.rawValue, code: error.status.code)
+                    logger.warning(
+                        "intake request refused", metadata: ["path": .string(path), "code": "\(error.status.code)"])
+                    throw error
                 }
             }
         }
@@ -199,6 +198,50 @@ public struct IntakeServer: Sendable {
             }
         }
         return router
+    }
+
+    /// One intake request: authenticate, read at most `maxBodyBytes`, decode, record, answer.
+    static func intake(
+        _ request: Request, format: AlertPayloadDecoder.Format, settings: Settings, dispatcher: Dispatcher,
+        digest: @Sendable (Data) -> String, logger: Logger
+    ) async throws -> Response {
+        func refuse(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) -> Response {
+            logger.log(
+                level: status == .serviceUnavailable ? .error : .warning, "intake request refused",
+                metadata: [
+                    "path": .string(request.uri.path), "code": .stringConvertible(status.code),
+                    "reason": .string(message),
+                ])
+            return Self.error(status, message, headers: headers)
+        }
+        let bearer = settings.intakeToken != nil && Self.authorized(request, token: settings.intakeToken)
+        let open = settings.intakeToken == nil && settings.signatureVerifier == nil
+        let signature = request.headers.first { $0.name.canonicalName == "x-medic-signature" }?.value
+        guard open || bearer || (settings.signatureVerifier != nil && signature != nil) else {
+            return refuse(.unauthorized, "unauthorized")
+        }
+        var reading = request
+        let body = try await reading.collectBody(upTo: settings.maxBodyBytes)
+        let data = Data(buffer: body)
+        if !open, !bearer {
+            guard let verify = settings.signatureVerifier, let signature, verify(data, signature) else {
+                return refuse(.unauthorized, "unauthorized")
+            }
+        }
+        let alerts: [Alert]
+        do {
+            alerts = try AlertPayloadDecoder.decode(data, format: format)
+        } catch {
+            return refuse(.badRequest, error.description)
+        }
+        do {
+            let outcomes = try await dispatcher.receive(alerts, payloadDigest: digest(data))
+            return Self.json(.accepted, ["alerts": .array(outcomes.map(Self.json))])
+        } catch {
+            return refuse(
+                .serviceUnavailable, "the audit log could not record the alert: \(error)",
+                headers: [.retryAfter: "5"])
+        }
     }
 
     static func json(_ outcome: Dispatcher.AlertOutcome) -> JSONValue {

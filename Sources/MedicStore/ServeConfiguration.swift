@@ -2,7 +2,7 @@ import Foundation
 import MedicCore
 
 /// `medic serve --config FILE`: the server's settings as a YAML file. Unknown keys are errors; secrets are
-/// never in the file, only the paths of files that hold them.
+/// never in the file, only the paths of files that hold them or the names of environment variables that do.
 public struct ServeConfiguration: Sendable, Equatable {
     public var listen: String?
     public var runbooks: String?
@@ -11,16 +11,23 @@ public struct ServeConfiguration: Sendable, Equatable {
     public var intakeTokenFile: String?
     public var apiTokenFile: String?
     public var hmacSecretFile: String?
+    public var intakeTokenEnv: String?
+    public var apiTokenEnv: String?
+    public var hmacSecretEnv: String?
     public var maxBody: Int?
     public var maxConcurrentRuns: Int?
     public var insecureNoAuth: Bool?
     public var shutdownGrace: String?
+    public var logLevel: String?
+    public var logFormat: String?
 
     public init() {}
 
     public static let keys = [
-        "listen", "runbooks", "audit", "shadow", "intake_token_file", "api_token_file", "hmac_secret_file", "max_body",
-        "max_concurrent_runs", "insecure_no_auth", "shutdown_grace",
+        "listen", "runbooks", "audit", "shadow", "intake_token_file", "api_token_file", "hmac_secret_file",
+        "intake_token_env",
+        "api_token_env", "hmac_secret_env", "max_body",
+        "max_concurrent_runs", "insecure_no_auth", "shutdown_grace", "log_level", "log_format",
     ]
 
     /// Reads the file; every problem is reported as `file:line:col: message`.
@@ -73,9 +80,14 @@ public struct ServeConfiguration: Sendable, Equatable {
             case "intake_token_file": configuration.intakeTokenFile = value
             case "api_token_file": configuration.apiTokenFile = value
             case "hmac_secret_file": configuration.hmacSecretFile = value
+            case "intake_token_env": configuration.intakeTokenEnv = value
+            case "api_token_env": configuration.apiTokenEnv = value
+            case "hmac_secret_env": configuration.hmacSecretEnv = value
             case "max_body": configuration.maxBody = integer()
             case "max_concurrent_runs": configuration.maxConcurrentRuns = integer()
             case "insecure_no_auth": configuration.insecureNoAuth = flag()
+            case "log_level": configuration.logLevel = value
+            case "log_format": configuration.logFormat = value
             case "shutdown_grace":
                 if Duration(dsl: value) == nil {
                     problems.append("\(at): 'shutdown_grace' must be a duration such as 30s, found '\(value)'")

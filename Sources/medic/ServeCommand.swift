@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Hummingbird
+import Logging
 import MedicCore
 import MedicExecution
 import MedicServer
@@ -15,7 +16,9 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
             Endpoints: POST /v1/alerts/alertmanager, /v1/alerts/grafana, /v1/alerts (202 with decisions once \
             recorded; 400 malformed; 413 too large; 401 without the intake token; 503 when the audit log cannot \
-            record), POST /v1/runs/{id}/approve and /cancel (API token), GET /healthz, GET /readyz.
+            record), GET /v1/runs and /v1/runs/{id}, POST /v1/runs/{id}/approve and /cancel (API token), \
+            POST /-/reload, GET /healthz, /readyz and /metrics (Prometheus). Logs go to stderr as JSON lines \
+            unless stderr is a terminal. See docs/operations.md.
             """
     )
 
@@ -29,20 +32,47 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "File holding the bearer token for the run API.") var apiTokenFile: String?
     @Option(help: "File holding the secret for HMAC-SHA256 body signatures (X-Medic-Signature: sha256=<hex>).")
     var hmacSecretFile: String?
+    @Option(help: "Environment variable holding the intake bearer token (instead of --intake-token-file).")
+    var intakeTokenEnv: String?
+    @Option(help: "Environment variable holding the run API bearer token (instead of --api-token-file).")
+    var apiTokenEnv: String?
+    @Option(help: "Environment variable holding the HMAC secret (instead of --hmac-secret-file).")
+    var hmacSecretEnv: String?
     @Option(help: "Largest accepted request body, in bytes (default 1048576).") var maxBody: Int?
     @Option(help: "Most runs executing at once (default 8).") var maxConcurrentRuns: Int?
     @Flag(help: "Allow listening on a non-loopback address without tokens.") var insecureNoAuth = false
+    @Option(help: "Least important log level shown: trace, debug, info, notice, warning, error (default info).")
+    var logLevel: String?
+    @Option(help: "Log lines as json or text; auto (the default) is json unless stderr is a terminal.")
+    var logFormat: String?
     @Option(help: "On SIGTERM, how long running runs may go on before they are stopped and rolled back (default 30s).")
     var shutdownGrace: String?
 
-    func readToken(_ path: String?) throws -> String? {
-        guard let path else { return nil }
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw ValidationError("cannot read token file \(path)")
+    /// A secret comes from a file or from an environment variable, never both and never from the config text.
+    /// Surrounding whitespace (the newline `echo` leaves) is not part of it.
+    static func secret(
+        _ option: String, file: String?, variable: String?, environment: [String: String]
+    ) throws -> String? {
+        switch (file, variable) {
+        case (nil, nil):
+            return nil
+        case (.some, .some):
+            throw ValidationError("give --\(option)-file or --\(option)-env, not both")
+        case (let path?, nil):
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw ValidationError("--\(option)-file: cannot read \(path)")
+            }
+            let secret = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !secret.isEmpty else { throw ValidationError("--\(option)-file: \(path) is empty") }
+            return secret
+        case (nil, let name?):
+            guard let value = environment[name] else {
+                throw ValidationError("--\(option)-env: the environment variable \(name) is not set")
+            }
+            let secret = value.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !secret.isEmpty else { throw ValidationError("--\(option)-env: \(name) is empty") }
+            return secret
         }
-        let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !token.isEmpty else { throw ValidationError("token file \(path) is empty") }
-        return token
     }
 
     func run() async throws {
@@ -65,6 +95,18 @@ struct ServeCommand: AsyncParsableCommand {
         let maxBody = self.maxBody ?? file.maxBody ?? 1 << 20
         let maxConcurrentRuns = self.maxConcurrentRuns ?? file.maxConcurrentRuns ?? 8
         let insecureNoAuth = self.insecureNoAuth || (file.insecureNoAuth ?? false)
+        let levelText = self.logLevel ?? file.logLevel ?? "info"
+        guard let level = Logger.Level(rawValue: levelText) else {
+            throw ValidationError(
+                "--log-level takes \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), got '\(levelText)'"
+            )
+        }
+        let formatText = self.logFormat ?? file.logFormat ?? "auto"
+        guard let format = MedicLogHandler.Format(rawValue: formatText) else {
+            throw ValidationError("--log-format takes auto, json or text, got '\(formatText)'")
+        }
+        LoggingSystem.bootstrap { label in MedicLogHandler(label: label, level: level, format: format) }
+        let logger = Logger(label: "medic")
         let graceText = self.shutdownGrace ?? file.shutdownGrace ?? "30s"
         guard let shutdownGrace = Duration(dsl: graceText) else {
             throw ValidationError("--shutdown-grace takes a duration such as 30s or 2m, got '\(graceText)'")
@@ -73,38 +115,51 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--listen takes HOST:PORT, got '\(listen)'")
         }
         let host = String(listen[..<colon])
-        let intakeToken = try readToken(intakeTokenFile)
-        let apiToken = try readToken(apiTokenFile)
-        let hmacSecret = try readToken(hmacSecretFile)
+        let secretVariables = [
+            self.intakeTokenEnv ?? file.intakeTokenEnv, self.apiTokenEnv ?? file.apiTokenEnv,
+            self.hmacSecretEnv ?? file.hmacSecretEnv,
+        ]
+        let ownEnvironment = ProcessInfo.processInfo.environment
+        let intakeToken = try Self.secret(
+            "intake-token", file: intakeTokenFile, variable: secretVariables[0], environment: ownEnvironment)
+        let apiToken = try Self.secret(
+            "api-token", file: apiTokenFile, variable: secretVariables[1], environment: ownEnvironment)
+        let hmacSecret = try Self.secret(
+            "hmac-secret", file: hmacSecretFile, variable: secretVariables[2], environment: ownEnvironment)
+        // Medic's own secrets never reach a runbook, neither through `from: env.*` nor through `inherit_env`.
+        let hidden = Set(secretVariables.compactMap { $0 })
+        let stepEnvironment = ownEnvironment.filter { !hidden.contains($0.key) }
         let loopback = host == "127.0.0.1" || host == "localhost" || host == "::1" || host.hasPrefix("127.")
         if !loopback, intakeToken == nil && hmacSecret == nil || apiToken == nil, !insecureNoAuth {
             throw ValidationError(
-                "refusing to listen on \(host) without --intake-token-file and --api-token-file (or --insecure-no-auth)"
+                "refusing to listen on \(host) without an intake token (or HMAC secret) and an API token, from --*-file or --*-env (or --insecure-no-auth)"
             )
         }
         try await Self.reporting {
             let loaded = try RunbookDirectory().load([runbooks])
             if loaded.diagnostics.hasErrors {
-                var standardError = StandardError()
                 for diagnostic in loaded.diagnostics where diagnostic.severity == .error {
-                    print(DiagnosticRenderer.text(diagnostic, sourceMap: nil), terminator: "", to: &standardError)
+                    logger.error(
+                        "\(DiagnosticRenderer.text(diagnostic, sourceMap: nil).trimmingCharacters(in: .newlines))")
                 }
                 throw CommandFailure("runbooks in \(runbooks) have errors; fix them (medic validate \(runbooks))")
             }
             let audit = try await location.open(create: true)
             let history = try PolicyHistory.records(in: audit)
+            let metrics = ServerMetrics()
+            metrics.runbooksLoaded(loaded.runbooks.count)
+            let narrator = AuditEventLogger(logger: logger)
             let dispatcher = Dispatcher(
-                runbooks: loaded.runbooks, audit: audit, history: history,
+                runbooks: loaded.runbooks,
+                audit: ObservedAuditLog(audit, observers: [metrics.observe, narrator.log]), history: history,
                 configuration: .init(
                     maxConcurrentRuns: maxConcurrentRuns, globalShadow: shadow, shutdownGrace: shutdownGrace),
-                environment: ProcessInfo.processInfo.environment)
+                environment: stepEnvironment)
             let directory = runbooks
             let reload: @Sendable () async -> IntakeServer.ReloadResult = {
-                var standardError = StandardError()
                 guard let loaded = try? RunbookDirectory().load([directory]) else {
-                    print(
-                        "medic: reload rejected: \(directory) cannot be read; keeping the loaded runbooks",
-                        to: &standardError)
+                    logger.error("reload rejected: \(directory) cannot be read; keeping the loaded runbooks")
+                    metrics.reloaded(succeeded: false)
                     return .rejected(diagnostics: ["\(directory) cannot be read"])
                 }
                 let errors = loaded.diagnostics.filter { $0.severity == .error }
@@ -112,13 +167,16 @@ struct ServeCommand: AsyncParsableCommand {
                     let lines = errors.map {
                         "\($0.file ?? directory):\($0.location?.line ?? 1):\($0.location?.column ?? 1): \($0.text) [\($0.id)]"
                     }
-                    print(
-                        "medic: reload rejected, keeping the loaded runbooks:\n  " + lines.joined(separator: "\n  "),
-                        to: &standardError)
+                    logger.error(
+                        "reload rejected, keeping the loaded runbooks",
+                        metadata: ["diagnostics": .array(lines.map { .string($0) })])
+                    metrics.reloaded(succeeded: false)
                     return .rejected(diagnostics: lines)
                 }
                 await dispatcher.replaceRunbooks(loaded.runbooks)
-                print("medic: reloaded \(loaded.runbooks.count) runbooks from \(directory)", to: &standardError)
+                metrics.runbooksLoaded(loaded.runbooks.count)
+                metrics.reloaded(succeeded: true)
+                logger.info("reloaded \(loaded.runbooks.count) runbooks from \(directory)")
                 return .loaded(runbooks: loaded.runbooks.count)
             }
             let server = IntakeServer(
@@ -167,18 +225,19 @@ struct ServeCommand: AsyncParsableCommand {
                                 ]
                             }),
                     ]
-                })
+                },
+                metrics: metrics)
             let runbookCount = loaded.runbooks.count
             let app = Application(
                 router: server.router(),
                 configuration: .init(address: .hostname(host, port: port), serverName: "medic"),
                 onServerRunning: { channel in
-                    var standardError = StandardError()
                     let bound = channel.localAddress?.port.map(String.init) ?? String(port)
-                    print(
-                        "medic: listening on \(host):\(bound) with \(runbookCount) runbooks; audit \(location.path)\(shadow ? "; shadow mode" : "")",
-                        to: &standardError)
-                })
+                    logger.info(
+                        "listening on \(host):\(bound) with \(runbookCount) runbooks; audit \(location.path)\(shadow ? "; shadow mode" : "")"
+                    )
+                },
+                logger: logger)
             // Graceful shutdown goes through the services in reverse order: the HTTP server stops taking alerts
             // first, then the dispatcher gives running runs their grace period and stops them, recording it all.
             let group = ServiceGroup(

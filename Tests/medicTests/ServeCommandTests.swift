@@ -144,4 +144,149 @@ import Testing
         #expect(runs.first?["outcome"] as? String == "cancelled")
         #expect(try ValidateCommandTests.medicSync(["audit", "verify", "--audit", audit]).status == 0)
     }
+
+    /// A `medic serve` child on a random loopback port, healthy before this returns; its stderr goes to `log`.
+    struct Server {
+        let process: Process
+        let base: URL
+        let log: URL
+
+        init(_ arguments: [String], in directory: URL, environment: [String: String] = [:]) async throws {
+            let port = Int.random(in: 20_000...40_000)
+            base = URL(string: "http://127.0.0.1:\(port)")!
+            log = directory.appendingPathComponent("serve-\(port).log")
+            FileManager.default.createFile(atPath: log.path, contents: nil)
+            process = Process()
+            process.executableURL = ValidateCommandTests.binary
+            process.arguments = ["serve", "--listen", "127.0.0.1:\(port)"] + arguments
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+            process.standardOutput = try FileHandle(forWritingTo: log)
+            process.standardError = process.standardOutput
+            try process.run()
+            for _ in 0..<100 {
+                if (try? await ServeCommandTests.request(base.appendingPathComponent("healthz"), method: "GET"))?.0
+                    == 200
+                {
+                    return
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            process.terminate()
+            Issue.record("medic serve did not become healthy: \(logText)")
+        }
+
+        var logText: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+
+        func request(_ path: String, method: String = "POST", body: String = "", token: String? = nil) async throws
+            -> (Int, String)
+        {
+            var request = URLRequest(url: URL(string: base.absoluteString + path)!)
+            request.httpMethod = method
+            if method == "POST" { request.httpBody = Data(body.utf8) }
+            if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+            let (data, response) = try await URLSession.shared.data(for: request)
+            return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+        }
+
+        func stop() -> Int32 {
+            if process.isRunning { process.terminate() }
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+    }
+
+    @Test("serve: secrets from the environment stay out of runbooks; /metrics and JSON logs tell what happened")
+    func environmentSecretsMetricsAndLogs() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("medic-serve-\(UUID())")
+        let runbooks = directory.appendingPathComponent("runbooks")
+        try FileManager.default.createDirectory(at: runbooks, withIntermediateDirectories: true)
+        let marker = directory.appendingPathComponent("seen").path
+        try """
+        runbook: disk-fix
+        triggers:
+          - match: ['alertname="DiskFull"']
+        policy:
+          inherit_env: [MEDIC_TEST_INTAKE, MEDIC_TEST_VISIBLE]
+        steps:
+          - id: clean
+            run: [sh, -c, 'echo "${MEDIC_TEST_INTAKE:-hidden} ${MEDIC_TEST_VISIBLE:-unset}" > \(marker)']
+          - id: verify
+            run: [sh, -c, 'exit 4']
+            needs: [clean]
+        """.write(to: runbooks.appendingPathComponent("disk.yaml"), atomically: true, encoding: .utf8)
+        let server = try await Server(
+            [
+                "--runbooks", runbooks.path, "--audit", directory.appendingPathComponent("audit.db").path,
+                "--intake-token-env", "MEDIC_TEST_INTAKE", "--api-token-env", "MEDIC_TEST_API", "--log-format", "json",
+            ], in: directory,
+            environment: [
+                "MEDIC_TEST_INTAKE": "intake-secret\n", "MEDIC_TEST_API": "api-secret", "MEDIC_TEST_VISIBLE": "yes",
+            ])
+        defer { _ = server.stop() }
+        let alert = #"{"alerts":[{"status":"firing","labels":{"alertname":"DiskFull","instance":"db1"}}]}"#
+        #expect(try await server.request("/v1/alerts/alertmanager", body: alert).0 == 401)
+        #expect(try await server.request("/v1/alerts/alertmanager", body: alert, token: "api-secret").0 == 401)
+        #expect(try await server.request("/v1/alerts/alertmanager", body: "{", token: "intake-secret").0 == 400)
+        let (accepted, answer) = try await server.request(
+            "/v1/alerts/alertmanager", body: alert, token: "intake-secret")
+        #expect(accepted == 202, "\(answer)")
+        #expect(try await server.request("/v1/runs", method: "GET", token: "intake-secret").0 == 401)
+        var finished = false
+        for _ in 0..<100 where !finished {
+            let (_, runs) = try await server.request("/v1/runs", method: "GET", token: "api-secret")
+            finished = runs.contains("\"failed\"")
+            if !finished { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(finished)
+        // The intake token's variable is withheld from runbooks even when listed in inherit_env.
+        #expect(try String(contentsOfFile: marker, encoding: .utf8) == "hidden yes\n")
+
+        let (scraped, metrics) = try await server.request("/metrics", method: "GET")
+        #expect(scraped == 200)
+        for line in [
+            #"medic_alerts_received_total{source="alertmanager",status="firing"} 1"#,
+            #"medic_intake_requests_total{source="alertmanager",code="401"} 2"#,
+            #"medic_intake_requests_total{source="alertmanager",code="400"} 1"#,
+            #"medic_intake_requests_total{source="alertmanager",code="202"} 1"#,
+            #"medic_decisions_total{decision="run",reason=""} 1"#,
+            #"medic_runs_total{runbook="disk-fix",outcome="failed"} 1"#,
+            #"medic_step_duration_seconds_count{runbook="disk-fix",step="clean",phase="main"} 1"#,
+            "medic_runs_in_flight 0.0", "medic_runbooks_loaded 1.0",
+        ] {
+            #expect(metrics.contains(line), "missing \(line) in\n\(metrics)")
+        }
+        #expect(server.stop() == 0)
+
+        let lines = server.logText.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        #expect(
+            lines.count == server.logText.split(separator: "\n").count, "every log line is JSON:\n\(server.logText)")
+        let failedStep = lines.first {
+            $0["kind"] as? String == "attempt.finished" && $0["step.id"] as? String == "verify"
+        }
+        #expect(failedStep?["level"] as? String == "warning")
+        #expect(failedStep?["exit_code"] as? Int == 4)
+        #expect((failedStep?["run.id"] as? String)?.isEmpty == false)
+        let received = lines.first { $0["kind"] as? String == "alert.received" }
+        #expect((received?["alert.fingerprint"] as? String)?.count == 16)
+        #expect(lines.contains { $0["message"] as? String == "intake request refused" && $0["code"] as? Int == 400 })
+        #expect(!server.logText.contains("intake-secret") && !server.logText.contains("api-secret"))
+    }
+
+    @Test("serve: a secret variable that is unset or empty, or given twice, is refused at start with the reason")
+    func secretSourcesAreChecked() throws {
+        let cases: [([String], String)] = [
+            (["--intake-token-env", "MEDIC_TEST_UNSET_\(UUID().uuidString.prefix(6))"], "is not set"),
+            (["--api-token-env", "MEDIC_TEST_EMPTY"], "MEDIC_TEST_EMPTY is empty"),
+            (["--hmac-secret-env", "HOME", "--hmac-secret-file", "/etc/hostname"], "not both"),
+        ]
+        for (arguments, message) in cases {
+            let result = try ValidateCommandTests.medicSync(
+                ["serve", "--listen", "127.0.0.1:1", "--runbooks", "runbooks"] + arguments,
+                environment: ["MEDIC_TEST_EMPTY": " "])
+            #expect(result.status != 0)
+            #expect(result.stderr.contains(message), "\(arguments): \(result.stderr)")
+        }
+    }
 }

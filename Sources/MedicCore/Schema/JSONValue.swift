@@ -88,4 +88,16 @@ public indirect enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral,
         if case .object(let members) = self { return members }
         return nil
     }
+
+    /// The text of a string, or nil.
+    public var stringValue: String? {
+        if case .string(let text) = self { return text }
+        return nil
+    }
+
+    /// A whole number, or nil.
+    public var intValue: Int? {
+        if case .number(let value) = self, value == value.rounded(), abs(value) < 1e15 { return Int(value) }
+        return nil
+    }
 }

@@ -299,13 +299,6 @@ struct ProcessOwner: Sendable, Equatable {
     }
 }
 
-extension JSONValue {
-    var stringValue: String? {
-        if case .string(let text) = self { return text }
-        return nil
-    }
-}
-
 /// Lowercase hex without Foundation's formatting machinery (hashing is on every append and verify).
 enum Hex {
     private static let digits = Array("0123456789abcdef".utf8)

@@ -1,0 +1,146 @@
+import Foundation
+import MedicCore
+import Prometheus
+import Synchronization
+
+/// What `GET /metrics` shows, in Prometheus text format.
+///
+/// Everything about alerts, decisions and runs is derived from the audit records as they are committed
+/// (through ``ObservedAuditLog``), so the metrics can never tell a different story than the log: a record that failed
+/// to commit is not counted. Only the HTTP answers are counted by the server itself.
+public final class ServerMetrics: Sendable {
+    public let registry = PrometheusCollectorRegistry()
+
+    /// Buckets for step durations: from a `true` (milliseconds) to a long drain (tens of minutes).
+    static let stepBuckets: [Double] = [0.005, 0.025, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800]
+    /// Buckets for time to remediation: alert receipt to a succeeded run.
+    static let remediationBuckets: [Double] = [0.05, 0.25, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600]
+
+    private struct RunInFlight {
+        var runbook: String
+        var started: Date
+    }
+
+    private struct State {
+        /// Decision time (the alert's receipt) by run id, until the run finishes.
+        var decided: [String: Date] = [:]
+        var inFlight: [String: RunInFlight] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    public init() {
+        // Families that exist from the start, so a scrape of an idle server already shows them.
+        _ = registry.makeGauge(descriptor: Self.name("runs_in_flight", "", "Runs started and not yet finished."))
+        _ = registry.makeGauge(descriptor: Self.name("runbooks_loaded", "", "Runbooks in the loaded set."))
+    }
+
+    static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "medic", metricName: metric, unitName: unit, helpText: help)
+    }
+
+    /// The Prometheus text exposition of every metric.
+    public func exposition() -> String {
+        registry.emitToString()
+    }
+
+    public func runbooksLoaded(_ count: Int) {
+        registry.makeGauge(descriptor: Self.name("runbooks_loaded", "", "Runbooks in the loaded set.")).set(
+            Int64(count))
+    }
+
+    public func reloaded(succeeded: Bool) {
+        registry.makeCounter(
+            descriptor: Self.name("reloads", "total", "Runbook reloads (POST /-/reload and SIGHUP) by result."),
+            labels: [("result", succeeded ? "loaded" : "rejected")]
+        ).increment()
+    }
+
+    /// One answered intake request: the endpoint's format and the HTTP status code.
+    public func intakeAnswered(source: String, code: Int) {
+        registry.makeCounter(
+            descriptor: Self.name("intake_requests", "total", "Alert intake requests by source and HTTP status."),
+            labels: [("source", source), ("code", String(code))]
+        ).increment()
+    }
+
+    /// Called for every committed audit record.
+    public func observe(_ event: AuditEvent) {
+        switch event.kind {
+        case "alert.received":
+            registry.makeCounter(
+                descriptor: Self.name(
+                    "alerts_received", "total", "Alerts recorded, by source (alertmanager, grafana, json) and status."),
+                labels: [
+                    ("source", event.body["source"]?.stringValue ?? ""),
+                    ("status", event.body["status"]?.stringValue ?? ""),
+                ]
+            ).increment()
+        case let kind where kind.hasPrefix("decision."):
+            let decision = String(kind.dropFirst("decision.".count))
+            registry.makeCounter(
+                descriptor: Self.name(
+                    "decisions", "total", "Policy decisions per matching runbook, by decision and suppression reason."),
+                labels: [("decision", decision), ("reason", event.body["reason"]?.stringValue ?? "")]
+            ).increment()
+            if !event.runID.isEmpty { state.withLock { $0.decided[event.runID] = event.time } }
+        case "run.started":
+            let runbook = event.body["runbook"]?.stringValue ?? ""
+            state.withLock { $0.inFlight[event.runID] = RunInFlight(runbook: runbook, started: event.time) }
+            registry.makeGauge(descriptor: Self.name("runs_in_flight", "", "Runs started and not yet finished."))
+                .increment()
+        case "attempt.finished":
+            guard let milliseconds = event.body["duration_ms"]?.intValue else { return }
+            let runbook = state.withLock { $0.inFlight[event.runID]?.runbook } ?? ""
+            registry.makeValueHistogram(
+                descriptor: Self.name("step_duration", "seconds", "Duration of each step attempt, main and rollback."),
+                labels: [
+                    ("runbook", runbook), ("step", event.body["step"]?.stringValue ?? ""),
+                    ("phase", event.body["phase"]?.stringValue ?? ""),
+                ],
+                buckets: Self.stepBuckets
+            ).record(Double(milliseconds) / 1000)
+        case "run.finished":
+            let (run, decided) = state.withLock { state in
+                (state.inFlight.removeValue(forKey: event.runID), state.decided.removeValue(forKey: event.runID))
+            }
+            let outcome = event.body["outcome"]?.stringValue ?? ""
+            registry.makeCounter(
+                descriptor: Self.name("runs", "total", "Finished runs by runbook and outcome."),
+                labels: [("runbook", run?.runbook ?? ""), ("outcome", outcome)]
+            ).increment()
+            if run != nil {
+                registry.makeGauge(descriptor: Self.name("runs_in_flight", "", "Runs started and not yet finished."))
+                    .decrement()
+            }
+            if outcome == "succeeded", let run {
+                let since = decided ?? run.started
+                registry.makeValueHistogram(
+                    descriptor: Self.name(
+                        "time_to_remediation", "seconds",
+                        "From the alert's receipt (or the run's start) to the run's success, waiting included."),
+                    labels: [("runbook", run.runbook)],
+                    buckets: Self.remediationBuckets
+                ).record(max(0, event.time.timeIntervalSince(since)))
+            }
+        default:
+            break
+        }
+    }
+}
+
+/// An audit log that reports every record to observers (metrics, logs) once it is committed.
+public struct ObservedAuditLog: AuditLog {
+    public let base: any AuditLog
+    public let observers: [@Sendable (AuditEvent) -> Void]
+
+    public init(_ base: any AuditLog, observers: [@Sendable (AuditEvent) -> Void]) {
+        self.base = base
+        self.observers = observers
+    }
+
+    public func append(_ event: AuditEvent) async throws {
+        try await base.append(event)
+        for observe in observers { observe(event) }
+    }
+}
