@@ -24,7 +24,7 @@ struct AuditLocation: ParsableArguments {
         } catch {
             throw CommandFailure("cannot open the audit log \(path): \(error)")
         }
-        let interrupted = try await log.markInterruptedRuns()
+        let interrupted = try log.markInterruptedRuns().interrupted
         if !interrupted.isEmpty {
             var standardError = StandardError()
             print(

@@ -145,13 +145,23 @@ struct ServeCommand: AsyncParsableCommand {
                 throw CommandFailure("runbooks in \(runbooks) have errors; fix them (medic validate \(runbooks))")
             }
             let audit = try await location.open(create: true)
-            let history = try PolicyHistory.records(in: audit)
             let metrics = ServerMetrics()
             metrics.runbooksLoaded(loaded.runbooks.count)
             let narrator = AuditEventLogger(logger: logger)
+            let observed = ObservedAuditLog(audit, observers: [metrics.observe, narrator.log])
+            // Runs a dead Medic left behind whose runbook says `on_interrupt: rollback` are undone before any new
+            // alert is taken, so nothing new acts on a target that is still half-changed.
+            let recovery = InterruptedRunRecovery(
+                executor: Executor(audit: observed, initiator: "recovery"), runbooks: loaded.runbooks,
+                environment: stepEnvironment)
+            for runID in try audit.markInterruptedRuns(recovering: true).recovering {
+                logger.warning(
+                    "rolling back a run left unfinished by a stopped medic", metadata: ["run.id": "\(runID)"])
+                try await recovery.recover(runID, records: try audit.records(run: runID))
+            }
+            let history = try PolicyHistory.records(in: audit)
             let dispatcher = Dispatcher(
-                runbooks: loaded.runbooks,
-                audit: ObservedAuditLog(audit, observers: [metrics.observe, narrator.log]), history: history,
+                runbooks: loaded.runbooks, audit: observed, history: history,
                 configuration: .init(
                     maxConcurrentRuns: maxConcurrentRuns, globalShadow: shadow, shutdownGrace: shutdownGrace),
                 environment: stepEnvironment)

@@ -92,9 +92,9 @@ struct Simulation {
         }
     }
 
-    mutating func run(cancelAt: Duration? = nil) -> RunOutcome? {
+    mutating func run(cancelAt: Duration? = nil, startWith first: RunStateMachine.Event = .start) -> RunOutcome? {
         if let cancelAt { schedule(.cancelRequested, after: cancelAt) }
-        apply(machine.handle(.start))
+        apply(machine.handle(first))
         var steps = 0
         while machine.outcome == nil, !queue.isEmpty, steps < 10_000 {
             steps += 1
@@ -214,6 +214,28 @@ func timeout(after seconds: Int = 5) -> (AttemptResult, Duration) {
         #expect(rollbacks.first?.command == .argv(["undo-c"]))
         #expect(sim.machine.status(of: "a") == .rolledBack)
         #expect(sim.machine.status(of: "d") == .failed)
+    }
+
+    @Test("recovering an interrupted run: only the steps that succeeded are rolled back, newest first")
+    func recoverInterrupted() throws {
+        let steps =
+            Self.step("a", "    rollback: { run: [undo-a], timeout: 5s }\n")
+            + Self.step("b", "    rollback: { run: [undo-b], timeout: 5s }\n")
+            + Self.step("c", "    rollback: { run: [undo-c], timeout: 5s }\n")
+        let rollback = Self.runbook(steps, policy: "policy:\n  on_interrupt: rollback\n  on_failure: stop\n")
+        var sim = try Simulation(rollback) { _ in ok() }
+        #expect(sim.run(startWith: .recoverInterrupted(succeeded: ["a", "b"])) == .interrupted)
+        #expect(sim.started.map(\.step) == ["b", "a"])
+        #expect(sim.started.allSatisfy { $0.phase == .rollback })
+        #expect(sim.machine.status(of: "a") == .rolledBack)
+
+        var failing = try Simulation(rollback) { request in request.step == "b" ? fail() : ok() }
+        #expect(failing.run(startWith: .recoverInterrupted(succeeded: ["a", "b"])) == .rollbackFailed)
+        #expect(failing.started.map(\.step) == ["b", "a"], "a failed rollback does not stop the others")
+
+        var recordOnly = try Simulation(Self.runbook(steps)) { _ in ok() }
+        #expect(recordOnly.run(startWith: .recoverInterrupted(succeeded: ["a"])) == .interrupted)
+        #expect(recordOnly.started.isEmpty)
     }
 
     @Test("on_failure: stop ends the run without rollback")

@@ -195,16 +195,37 @@ import Testing
             AuditEvent(
                 time: Date(), kind: "run.started", runID: "mine", body: ["runbook": "x", "initiator": "operator"]))
         // A run of this (live) process is left alone.
-        #expect(try await SQLiteAuditLog(path: path).markInterruptedRuns().isEmpty)
+        #expect(try await SQLiteAuditLog(path: path).markInterruptedRuns() == .init())
         // Pretend another process, now dead, started a run.
         try sqlite(
             "INSERT INTO run (id, runbook, started_at, owner_host, owner_pid, owner_start) VALUES ('orphan', 'x', '2026-01-01T00:00:00.000Z', '\(ProcessInfo.processInfo.hostName)', 999999, '1')"
         )
-        let marked = try await SQLiteAuditLog(path: path).markInterruptedRuns()
+        let marked = try SQLiteAuditLog(path: path).markInterruptedRuns().interrupted
         #expect(marked == ["orphan"])
         let runs = try log.runs(SQLiteAuditLog.RunFilter())
         #expect(runs.first { $0.id == "orphan" }?.outcome == "interrupted")
         #expect(runs.first { $0.id == "mine" }?.outcome == nil)
+        #expect(try log.verify().intact)
+    }
+
+    @Test("a dead run that asks for on_interrupt: rollback waits for a recovering opener, which claims it once")
+    func interruptedWithRollback() async throws {
+        let log = try SQLiteAuditLog(path: path)
+        try await log.append(
+            AuditEvent(
+                time: Date(), kind: "run.started", runID: "undo-me",
+                body: ["runbook": "x", "initiator": "alert", "on_interrupt": "rollback"]))
+        try await log.append(
+            AuditEvent(time: Date(), kind: "run.started", runID: "plain", body: ["runbook": "y", "initiator": "alert"]))
+        try sqlite(
+            "UPDATE run SET owner_pid = 999999, owner_start = '1', owner_host = '\(ProcessInfo.processInfo.hostName)'")
+        // `medic audit list` and friends leave it for medic serve; the plain one is closed at once.
+        #expect(try log.markInterruptedRuns() == .init(interrupted: ["plain"]))
+        #expect(try log.runs(SQLiteAuditLog.RunFilter()).first { $0.id == "undo-me" }?.outcome == nil)
+        // The recovering opener claims it; after the claim this live process owns it, so nobody claims it again.
+        #expect(try log.markInterruptedRuns(recovering: true) == .init(recovering: ["undo-me"]))
+        #expect(try SQLiteAuditLog(path: path).markInterruptedRuns(recovering: true) == .init())
+        #expect(try log.records(run: "undo-me").map(\.kind) == ["run.started", "run.recovering"])
         #expect(try log.verify().intact)
     }
 

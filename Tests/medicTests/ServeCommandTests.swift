@@ -289,4 +289,72 @@ import Testing
             #expect(result.stderr.contains(message), "\(arguments): \(result.stderr)")
         }
     }
+
+    @Test("kill -9 mid-run, restart: a runbook with on_interrupt: rollback has its succeeded steps undone and recorded")
+    func interruptedRunIsRolledBack() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("medic-serve-\(UUID())")
+        let runbooks = directory.appendingPathComponent("runbooks")
+        try FileManager.default.createDirectory(at: runbooks, withIntermediateDirectories: true)
+        let journal = directory.appendingPathComponent("journal").path
+        try """
+        runbook: drain-node
+        params:
+          node: { type: string, from: alert.labels.instance }
+          token: { type: string, from: env.MEDIC_TEST_TOKEN, secret: true }
+        triggers:
+          - match: ['alertname="NodeBad"']
+        policy:
+          on_interrupt: rollback
+        steps:
+          - id: cordon
+            run: [sh, -c, 'echo "cordon $1 $2" >> \(journal); echo cordoned-$1', x, '{{ params.node }}', '{{ params.token }}']
+            timeout: 5s
+            rollback:
+              run: [sh, -c, 'echo "uncordon $1 $2 $3" >> \(journal)', x, '{{ params.node }}', '{{ steps.cordon.stdout }}', '{{ params.token }}']
+              timeout: 5s
+          - id: drain
+            run: [sleep, '4']
+            timeout: 10s
+            rollback:
+              run: [sh, -c, 'echo "never: drain did not succeed" >> \(journal)']
+              timeout: 5s
+        """.write(to: runbooks.appendingPathComponent("drain.yaml"), atomically: true, encoding: .utf8)
+        let audit = directory.appendingPathComponent("audit.db").path
+        let arguments = ["--runbooks", runbooks.path, "--audit", audit]
+        let environment = ["MEDIC_TEST_TOKEN": "tok3n"]
+        let first = try await Server(arguments, in: directory, environment: environment)
+        let (status, _) = try await first.request(
+            "/v1/alerts/alertmanager",
+            body: #"{"alerts":[{"status":"firing","labels":{"alertname":"NodeBad","instance":"node7"}}]}"#)
+        #expect(status == 202)
+        for _ in 0..<100 where (try? String(contentsOfFile: journal, encoding: .utf8)) == nil {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        kill(first.process.processIdentifier, SIGKILL)
+        first.process.waitUntilExit()
+
+        let second = try await Server(arguments, in: directory, environment: environment)
+        #expect(try await second.request("/healthz", method: "GET").0 == 200)
+        #expect(second.stop() == 0)
+        #expect(
+            try String(contentsOfFile: journal, encoding: .utf8)
+                == "cordon node7 tok3n\nuncordon node7 cordoned-node7 tok3n\n")
+        let list = try ValidateCommandTests.medicSync(["audit", "list", "--audit", audit, "--format", "json"])
+        let runs = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
+        #expect(runs.count == 1)
+        #expect(runs.first?["outcome"] as? String == "interrupted")
+        let runID = try #require(runs.first?["id"] as? String)
+        let export = try ValidateCommandTests.medicSync(["audit", "export", "--audit", audit, "--run", runID])
+        let kinds = export.stdout.split(separator: "\n").compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["kind"] as? String
+        }
+        #expect(
+            Array(kinds.suffix(6)) == [
+                "run.recovering", "rollback.started", "attempt.started", "attempt.finished", "rollback.finished",
+                "run.finished",
+            ])
+        #expect(!export.stdout.contains("tok3n"), "the secret param reached the audit log")
+        #expect(try ValidateCommandTests.medicSync(["audit", "verify", "--audit", audit]).status == 0)
+    }
 }

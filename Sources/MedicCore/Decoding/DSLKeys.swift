@@ -5,7 +5,7 @@ public enum DSLKeys {
     public static let trigger = ["match", "status", "group_by", "cooldown"]
     public static let policy = [
         "mode", "concurrency", "max_runs", "circuit_breaker", "timeout", "on_failure", "inherit_env", "queue",
-        "escalate",
+        "escalate", "on_interrupt",
     ]
     public static let maxRuns = ["count", "per"]
     public static let circuitBreaker = ["failures", "within"]

@@ -1,6 +1,7 @@
 extension DiagnosticMessage {
-    static func unknownKey(_ key: String, in what: String, suggestion: String?) -> Self {
-        let hint = suggestion.map { "; did you mean '\($0)'?" } ?? ""
+    static func unknownKey(_ key: String, in what: String, suggestion: String?, belongsUnder: String? = nil) -> Self {
+        let hint =
+            belongsUnder.map { "; it belongs under '\($0)'" } ?? suggestion.map { "; did you mean '\($0)'?" } ?? ""
         return .init(id: "unknown-key", "unknown key '\(key)' in \(what)\(hint)")
     }
     static func missingKey(_ key: String, in what: String) -> Self {

@@ -26,9 +26,12 @@ struct NodeReader {
                 continue
             }
             guard allowed.contains(name) else {
+                // A policy key written at the top of the runbook (`on_failure:` beside `steps:`) says where it goes.
+                let misplaced = what == "runbook" && DSLKeys.policy.contains(name) ? "policy" : nil
                 report(
-                    .unknownKey(name, in: what, suggestion: Suggestion.closest(to: name, in: allowed)), at: path / name,
-                    key: true)
+                    .unknownKey(
+                        name, in: what, suggestion: Suggestion.closest(to: name, in: allowed), belongsUnder: misplaced),
+                    at: path / name, key: true)
                 continue
             }
             if fields[name] == nil { fields[name] = entry.value }

@@ -255,6 +255,10 @@ public struct RunbookDecoder {
             policy.onFailure =
                 reader.choice(onFailure, at: path / "on_failure", as: Policy.FailureHandling.self) ?? .rollback
         }
+        if let onInterrupt = fields["on_interrupt"] {
+            policy.onInterrupt =
+                reader.choice(onInterrupt, at: path / "on_interrupt", as: Policy.InterruptHandling.self) ?? .record
+        }
         if let inherit = fields["inherit_env"], let names = reader.stringList(inherit, at: path / "inherit_env") {
             for (index, name) in names.enumerated() where !Identifier.isEnvironmentName(name) {
                 reader.report(

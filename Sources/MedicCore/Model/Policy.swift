@@ -8,6 +8,8 @@ public struct Policy: Sendable, Equatable {
     /// Deadline for the whole run, rollback excluded.
     public var timeout: Duration?
     public var onFailure: FailureHandling
+    /// What the next `medic serve` does with a run whose Medic process died mid-run.
+    public var onInterrupt: InterruptHandling
     /// Names of Medic's own environment variables that steps may see.
     public var inheritEnv: [String]
     /// When the concurrency lock is held: wait for it (true) or suppress the run (false, the default).
@@ -18,8 +20,10 @@ public struct Policy: Sendable, Equatable {
     public init(
         mode: Mode = .autonomous, concurrency: Template? = nil, maxRuns: RateLimit? = nil,
         circuitBreaker: CircuitBreaker? = nil, timeout: Duration? = nil, onFailure: FailureHandling = .rollback,
-        inheritEnv: [String] = [], queue: Bool = false, escalate: StepBody? = nil
+        inheritEnv: [String] = [], queue: Bool = false, escalate: StepBody? = nil,
+        onInterrupt: InterruptHandling = .record
     ) {
+        self.onInterrupt = onInterrupt
         self.mode = mode
         self.concurrency = concurrency
         self.maxRuns = maxRuns
@@ -42,6 +46,11 @@ public struct Policy: Sendable, Equatable {
     }
 
     /// What happens when a step fails for good.
+    /// After a crash: only record the run as `interrupted` (the default), or roll back its succeeded steps.
+    public enum InterruptHandling: String, Sendable, Equatable, CaseIterable {
+        case record, rollback
+    }
+
     public enum FailureHandling: String, Sendable, Equatable, CaseIterable {
         case rollback, stop
     }

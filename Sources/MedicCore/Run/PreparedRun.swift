@@ -69,4 +69,23 @@ public struct PreparedRun: Sendable {
         }
         return shown
     }
+
+    /// The body of the run's `run.started` record: runbook, initiator, params (secrets masked), the alert
+    /// (labels redacted) and, when the runbook asks for it, `on_interrupt` so that whoever finds the run
+    /// abandoned after a crash knows to roll it back. `provenance` adds fields such as `runbook_sha256`.
+    public func startedRecord(initiator: String, provenance: [String: JSONValue] = [:]) -> [String: JSONValue] {
+        var body: [String: JSONValue] = [
+            "runbook": .string(runbook.id), "initiator": .string(initiator),
+            "params": .object(displayedParams.mapValues(JSONValue.string)),
+        ]
+        body.merge(provenance) { current, _ in current }
+        if let alert = context.alert {
+            body["alert"] = [
+                "fingerprint": .string(alert.fingerprint), "status": .string(alert.status.rawValue),
+                "labels": .object(alert.labels.mapValues { .string(redactor.redact($0)) }),
+            ]
+        }
+        if runbook.policy.onInterrupt != .record { body["on_interrupt"] = .string(runbook.policy.onInterrupt.rawValue) }
+        return body
+    }
 }

@@ -8,6 +8,9 @@ public struct RunStateMachine: Sendable {
         case retryDue(step: String, phase: AttemptPhase)
         case deadlineReached
         case cancelRequested
+        /// Instead of `.start`, for a run whose Medic process died: these steps had succeeded, in this order
+        /// (their outputs are in `context`); roll them back as a failure would (`policy.on_interrupt: rollback`).
+        case recoverInterrupted(succeeded: [String])
     }
 
     /// Something the executor must do (or report).
@@ -31,6 +34,8 @@ public struct RunStateMachine: Sendable {
         case stepFailed(String)
         case deadline
         case cancelled
+        /// Medic stopped mid-run (crash, kill -9); found by the next start.
+        case interrupted
     }
 
     private enum Phase: Sendable, Equatable {
@@ -144,6 +149,14 @@ public struct RunStateMachine: Sendable {
         case .cancelRequested:
             guard phase == .running else { return [] }
             return beginStop(.cancelled)
+        case .recoverInterrupted(let succeeded):
+            guard phase == .idle else { return [] }
+            for id in succeeded where states[id] != nil && states[id] != .succeeded {
+                states[id] = .succeeded
+                completionOrder.append(id)
+            }
+            phase = .draining(.interrupted)
+            return drainIfIdle()
         }
     }
 
@@ -284,7 +297,9 @@ public struct RunStateMachine: Sendable {
     private mutating func drainIfIdle() -> [Action] {
         guard case .draining(let reason) = phase, runningCount == 0 else { return [] }
         let candidates = completionOrder.reversed().filter { stepsByID[$0]?.rollback != nil }
-        guard runbook.policy.onFailure == .rollback, !candidates.isEmpty else {
+        let rollsBack =
+            reason == .interrupted ? runbook.policy.onInterrupt == .rollback : runbook.policy.onFailure == .rollback
+        guard rollsBack, !candidates.isEmpty else {
             return finish(Self.outcome(for: reason, rollbackFailed: false))
         }
         phase = .rollingBack(reason)
@@ -326,6 +341,7 @@ public struct RunStateMachine: Sendable {
         case .stepFailed: return .failed
         case .deadline: return .timedOut
         case .cancelled: return .cancelled
+        case .interrupted: return .interrupted
         }
     }
 

@@ -165,6 +165,9 @@ public enum RunbookSchema {
                 "queue": boolean(
                     "When the concurrency lock is held, wait for it instead of suppressing (default false)."),
                 "escalate": ref("body", "Runs when the circuit breaker opens, e.g. a command that pages a human."),
+                "on_interrupt": choice(
+                    Policy.InterruptHandling.allCases.map(\.rawValue),
+                    "After Medic died mid-run: record it as interrupted (default), or roll back its succeeded steps."),
             ], description: "What the runbook may do on its own.")
 
         let retry = object(

@@ -187,16 +187,7 @@ public actor Dispatcher {
 
     static func started(_ work: Work, now: Date) -> AuditEvent {
         AuditEvent(
-            time: now, kind: "run.started", runID: work.runID,
-            body: [
-                "runbook": .string(work.prepared.runbook.id), "initiator": "alert",
-                "params": .object(work.prepared.displayedParams.mapValues(JSONValue.string)),
-                "alert": [
-                    "fingerprint": .string(work.candidate.alert.fingerprint),
-                    "status": .string(work.candidate.alert.status.rawValue),
-                    "labels": .object(work.candidate.alert.labels.mapValues(JSONValue.string)),
-                ],
-            ])
+            time: now, kind: "run.started", runID: work.runID, body: work.prepared.startedRecord(initiator: "alert"))
     }
 
     private func recordShadow(_ work: Work, now: Date) async throws {

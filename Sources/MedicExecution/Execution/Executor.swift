@@ -42,10 +42,12 @@ public struct Executor: Sendable {
 
     /// Runs `prepared` to its end. `cancel` asks for a clean stop (running steps torn down, then rollback).
     /// `provenance` adds fields to the `run.started` record (`runbook_sha256`, `alert_payload_sha256`, ...);
-    /// `recordStart: false` when the caller recorded `run.started` already.
+    /// `recordStart: false` when the caller recorded `run.started` already. `startWith` is `.start`, or
+    /// `.recoverInterrupted` to roll back a run a dead Medic left behind; `finishFields` join `run.finished`.
     public func run(
         _ prepared: PreparedRun, cancel: StopSignal = StopSignal(), provenance: [String: JSONValue] = [:],
-        recordStart: Bool = true, progress: @escaping @Sendable (Progress) -> Void = { _ in }
+        recordStart: Bool = true, startWith: RunStateMachine.Event = .start, finishFields: [String: JSONValue] = [:],
+        progress: @escaping @Sendable (Progress) -> Void = { _ in }
     ) async throws(AuditFailure) -> RunReport {
         let redactor = prepared.redactor
         let runID = prepared.context.runID
@@ -71,20 +73,10 @@ public struct Executor: Sendable {
             }
         }
 
-        var started: [String: JSONValue] = [
-            "runbook": .string(prepared.runbook.id), "initiator": .string(initiator),
-            "params": .object(prepared.displayedParams.mapValues(JSONValue.string)),
-        ]
-        // Where the run came from: the runbook file's digest, the alert payload's digest, ...
-        started.merge(provenance) { current, _ in current }
-        if let alert = prepared.context.alert {
-            started["alert"] = [
-                "fingerprint": .string(alert.fingerprint), "status": .string(alert.status.rawValue),
-                "labels": .object(alert.labels.mapValues { .string(redactor.redact($0)) }),
-            ]
-        }
         // A run that waited (for approval, in a queue) had its start recorded when it began to wait.
-        if recordStart { await record("run.started", started) }
+        if recordStart {
+            await record("run.started", prepared.startedRecord(initiator: initiator, provenance: provenance))
+        }
 
         // Child tasks (attempts, timers, the cancel watcher) return the event they produced; the loop below is
         // the only place that touches the state machine.
@@ -93,7 +85,7 @@ public struct Executor: Sendable {
                 await cancel.wait()
                 return Task.isCancelled ? nil : .cancelRequested
             }
-            var pending = machine.handle(.start)
+            var pending = machine.handle(startWith)
             if auditError != nil { pending += machine.handle(.cancelRequested) }
             while true {
                 for action in pending {
@@ -211,7 +203,7 @@ public struct Executor: Sendable {
             [
                 "outcome": .string(outcome.rawValue),
                 "duration_ms": JSONValue(Int((ContinuousClock.now - start).milliseconds)),
-            ])
+            ].merging(finishFields) { current, _ in current })
         progress(.finished(outcome, elapsed: ContinuousClock.now - start))
         let report = RunReport(
             runID: runID, runbook: prepared.runbook.id, outcome: outcome, startedAt: startedAt, finishedAt: finishedAt,

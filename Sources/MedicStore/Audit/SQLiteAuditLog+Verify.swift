@@ -141,29 +141,63 @@ extension SQLiteAuditLog {
 
     /// Appends `run.finished` with outcome `interrupted` for every run with no end record whose owning Medic
     /// process (on this host) is gone. Runs owned by live processes, or by other hosts, are left alone.
+    ///
+    /// A run whose `run.started` says `on_interrupt: rollback` is left for a caller that can roll it back:
+    /// with `recovering`, such runs are claimed (a `run.recovering` record makes this process their owner, in
+    /// the same transaction, so two Medics never both recover one) and returned in `recovering`; without it,
+    /// they stay unfinished for the next `medic serve`.
     @discardableResult
-    public func markInterruptedRuns(now: Date = Date()) async throws -> [String] {
-        let abandoned: [(String, ProcessOwner)] = try await pool.read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT id, owner_host, owner_pid, owner_start FROM run WHERE finished_at IS NULL"
-            )
-            .compactMap { row in
-                let owner = ProcessOwner(
-                    host: row["owner_host"] ?? "", pid: row["owner_pid"] ?? 0, start: row["owner_start"] ?? "")
-                return owner.isGoneFromThisHost ? (row["id"], owner) : nil
+    public func markInterruptedRuns(now: Date = Date(), recovering: Bool = false) throws -> AbandonedRuns {
+        let owner = self.owner
+        return try pool.writeWithoutTransaction { db in
+            var result = AbandonedRuns()
+            try db.inTransaction(.immediate) {
+                var events: [AuditEvent] = []
+                for row in try Row.fetchAll(
+                    db, sql: "SELECT id, owner_host, owner_pid, owner_start FROM run WHERE finished_at IS NULL")
+                {
+                    let previous = ProcessOwner(
+                        host: row["owner_host"] ?? "", pid: row["owner_pid"] ?? 0, start: row["owner_start"] ?? "")
+                    guard previous.isGoneFromThisHost else { continue }
+                    let id: String = row["id"]
+                    let started = try String.fetchOne(
+                        db, sql: "SELECT body FROM audit_record WHERE run_id = ? AND kind = 'run.started' LIMIT 1",
+                        arguments: [id])
+                    let reason = "medic process \(previous.pid) on \(previous.host) ended without finishing the run"
+                    if started?.contains(#""on_interrupt":"rollback""#) == true {
+                        guard recovering else { continue }
+                        events.append(
+                            AuditEvent(
+                                time: now, kind: "run.recovering", runID: id,
+                                body: ["reason": .string(reason), "by_pid": JSONValue(Int(owner.pid))]))
+                        result.recovering.append(id)
+                    } else {
+                        events.append(
+                            AuditEvent(
+                                time: now, kind: "run.finished", runID: id,
+                                body: [
+                                    "outcome": .string(RunOutcome.interrupted.rawValue), "reason": .string(reason),
+                                ]))
+                        result.interrupted.append(id)
+                    }
+                }
+                try Self.append(events, owner: owner, db: db)
+                return .commit
             }
+            return result
         }
-        guard !abandoned.isEmpty else { return [] }
-        try await append(
-            batch: abandoned.map { id, owner in
-                AuditEvent(
-                    time: now, kind: "run.finished", runID: id,
-                    body: [
-                        "outcome": .string(RunOutcome.interrupted.rawValue),
-                        "reason": .string(
-                            "medic process \(owner.pid) on \(owner.host) ended without finishing the run"),
-                    ])
-            })
-        return abandoned.map(\.0)
+    }
+
+    /// What `markInterruptedRuns` did.
+    public struct AbandonedRuns: Sendable, Equatable {
+        /// Recorded as `interrupted`.
+        public var interrupted: [String] = []
+        /// Claimed by this process to be rolled back (`policy.on_interrupt: rollback`).
+        public var recovering: [String] = []
+
+        public init(interrupted: [String] = [], recovering: [String] = []) {
+            self.interrupted = interrupted
+            self.recovering = recovering
+        }
     }
 }

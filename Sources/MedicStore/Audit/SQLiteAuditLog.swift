@@ -127,22 +127,26 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
         let owner = self.owner
         try pool.writeWithoutTransaction { db in
             try db.inTransaction(.immediate) {
-                var (seq, prev) = try Self.lastLink(db)
-                for event in events {
-                    seq += 1
-                    let record = Self.chain(event, seq: seq, prevHash: prev)
-                    try db.execute(
-                        sql:
-                            "INSERT INTO audit_record (seq, time, kind, run_id, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        arguments: [
-                            record.seq, record.time, record.kind, record.runID, record.body, record.prevHash,
-                            record.hash,
-                        ])
-                    try Self.index(event, record: record, owner: owner, db: db)
-                    prev = record.hash
-                }
+                try Self.append(events, owner: owner, db: db)
                 return .commit
             }
+        }
+    }
+
+    /// Chains and inserts `events` inside the caller's transaction.
+    static func append(_ events: [AuditEvent], owner: ProcessOwner, db: Database) throws {
+        var (seq, prev) = try Self.lastLink(db)
+        for event in events {
+            seq += 1
+            let record = Self.chain(event, seq: seq, prevHash: prev)
+            try db.execute(
+                sql:
+                    "INSERT INTO audit_record (seq, time, kind, run_id, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                arguments: [
+                    record.seq, record.time, record.kind, record.runID, record.body, record.prevHash, record.hash,
+                ])
+            try Self.index(event, record: record, owner: owner, db: db)
+            prev = record.hash
         }
     }
 
@@ -188,6 +192,11 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
                     labels?["alertname"]?.stringValue, alert?["fingerprint"]?.stringValue, owner.host, owner.pid,
                     owner.start,
                 ])
+        case "run.recovering":
+            // The recovering process owns the run now: if it dies too, the next start finds it again.
+            try db.execute(
+                sql: "UPDATE run SET owner_host = ?, owner_pid = ?, owner_start = ? WHERE id = ?",
+                arguments: [owner.host, owner.pid, owner.start, runID])
         case "run.finished":
             try db.execute(
                 sql: """

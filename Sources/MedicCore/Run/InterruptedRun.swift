@@ -1,0 +1,86 @@
+import Foundation
+
+/// A run whose Medic process died before its end, read back from its audit records, so that a runbook with
+/// `policy.on_interrupt: rollback` can have its succeeded steps undone by the next `medic serve`.
+public struct InterruptedRun: Sendable, Equatable {
+    public var runID: String
+    public var runbook: String
+    public var initiator: String
+    /// Params as recorded; secret ones (`***`) are left out and resolved again from their sources.
+    public var recordedParams: [String: String]
+    public var alert: Alert?
+    /// Steps that succeeded, in the order they did.
+    public var succeeded: [String]
+    /// What those steps printed, as recorded (redacted, at most 64 KiB each), for rollback templates.
+    public var outputs: [String: StepOutputs]
+    /// Steps whose rollback already succeeded (a recovery that was itself interrupted).
+    public var rolledBack: Set<String>
+
+    /// Reads the records of one run; nil when they do not start with `run.started`.
+    public init?(records: [AuditRecord]) {
+        func object(_ record: AuditRecord) -> [String: Any] {
+            (try? JSONSerialization.jsonObject(with: Data(record.body.utf8))) as? [String: Any] ?? [:]
+        }
+        guard let first = records.first(where: { $0.kind == "run.started" }), let runID = first.runID else {
+            return nil
+        }
+        let started = object(first)
+        self.runID = runID
+        runbook = started["runbook"] as? String ?? ""
+        initiator = started["initiator"] as? String ?? ""
+        recordedParams = (started["params"] as? [String: String] ?? [:]).filter { $0.value != Redactor.mask }
+        if let alert = started["alert"] as? [String: Any], let labels = alert["labels"] as? [String: String] {
+            self.alert = Alert(
+                source: .json, status: Alert.Status(rawValue: alert["status"] as? String ?? "") ?? .firing,
+                labels: labels, fingerprint: alert["fingerprint"] as? String)
+        }
+        succeeded = []
+        outputs = [:]
+        rolledBack = []
+        var lastMain: [String: [String: Any]] = [:]
+        for record in records {
+            let body = object(record)
+            let step = body["step"] as? String ?? ""
+            switch record.kind {
+            case "attempt.finished" where body["phase"] as? String == "main":
+                lastMain[step] = body
+            case "step.finished" where body["status"] as? String == "succeeded":
+                succeeded.append(step)
+                let attempt = lastMain[step] ?? [:]
+                outputs[step] = StepOutputs(
+                    stdout: attempt["stdout"] as? String ?? "", stderr: attempt["stderr"] as? String ?? "",
+                    exitCode: (attempt["exit_code"] as? NSNumber)?.intValue ?? 0, status: "succeeded")
+            case "rollback.finished" where body["succeeded"] as? Bool == true:
+                rolledBack.insert(step)
+            default:
+                break
+            }
+        }
+    }
+
+    /// The run made ready to roll back with `runbook` as loaded now: params resolved again (recorded values
+    /// first, then their sources, so secrets come back from the environment), step outputs restored.
+    /// Returns the steps to undo, in the order they succeeded.
+    public func prepare(with runbook: Runbook, environment: [String: String]) -> Result<
+        (run: PreparedRun, succeeded: [String]), PreparedRun.Problems
+    > {
+        let known = Set(runbook.params.map(\.name))
+        switch PreparedRun.prepare(
+            runbook, runID: runID, given: recordedParams.filter { known.contains($0.key) }, alert: alert,
+            environment: environment)
+        {
+        case .failure(let problems): return .failure(problems)
+        case .success(var prepared):
+            for (step, output) in outputs { prepared.context.steps[step] = output }
+            let steps = Set(runbook.steps.map(\.id))
+            let missing = succeeded.filter { !steps.contains($0) }
+            guard missing.isEmpty else {
+                return .failure(
+                    PreparedRun.Problems(messages: [
+                        "runbook '\(runbook.id)' no longer has step(s) \(missing.joined(separator: ", ")) that succeeded"
+                    ]))
+            }
+            return .success((prepared, succeeded.filter { !rolledBack.contains($0) }))
+        }
+    }
+}
