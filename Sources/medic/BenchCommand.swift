@@ -428,6 +428,25 @@ struct IntakeBench: AsyncParsableCommand {
             }
 
             let (ceiling, _) = try await burst { _ in URLRequest(url: URL(string: "\(base)/healthz")!) }
+            // While the alerts pour in, a separate connection asks /healthz every 20 ms: the server must stay
+            // responsive to its supervisor (a liveness probe that times out gets the process restarted).
+            let probing = Task { () -> (latencies: [Double], failed: Int) in
+                let probeSession = URLSession(configuration: .ephemeral)
+                var latencies: [Double] = []
+                var failed = 0
+                while !Task.isCancelled, latencies.count + failed < 100_000 {
+                    let start = ContinuousClock.now
+                    let status = try? await (probeSession.data(from: URL(string: "\(base)/healthz")!).1
+                        as? HTTPURLResponse)?.statusCode
+                    if status == 200 {
+                        latencies.append(StepsBench.seconds(ContinuousClock.now - start) * 1000)
+                    } else if !Task.isCancelled {
+                        failed += 1
+                    }
+                    try? await Task.sleep(for: .milliseconds(20))
+                }
+                return (latencies.sorted(), failed)
+            }
             let (intake, failures) = try await burst { index in
                 var request = URLRequest(url: URL(string: "\(base)/v1/alerts/alertmanager")!)
                 request.httpMethod = "POST"
@@ -435,6 +454,12 @@ struct IntakeBench: AsyncParsableCommand {
                     #"{"alerts":[{"status":"firing","labels":{"alertname":"Bench","instance":"host-\#(index)"}}]}"#.utf8
                 )
                 return request
+            }
+            probing.cancel()
+            let probes = await probing.value
+            func percentile(_ p: Double) -> Double {
+                probes.latencies.isEmpty
+                    ? .nan : probes.latencies[min(probes.latencies.count - 1, Int(Double(probes.latencies.count) * p))]
             }
             var received = 0
             try audit.forEachRecord(where: .init(kind: "alert.received")) { _ in received += 1 }
@@ -447,6 +472,12 @@ struct IntakeBench: AsyncParsableCommand {
             print(
                 "recorded \(received) of \(count) alerts; \(failures) non-2xx answers\(received == count ? "" : "  <-- LOST ALERTS")"
             )
+            print(
+                String(
+                    format:
+                        "GET /healthz during the burst: %d answered, %d failed; p50 %.1f ms, p99 %.1f ms, max %.1f ms",
+                    probes.latencies.count, probes.failed, percentile(0.5), percentile(0.99),
+                    probes.latencies.last ?? .nan))
             group.cancelAll()
         }
     }
