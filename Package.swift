@@ -65,6 +65,9 @@ let package = Package(
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ]
         ),
+        // libFuzzer entry points (scripts/fuzz.sh); a plain build replays files through a target.
+        .executableTarget(name: "medic-fuzz", dependencies: ["MedicCore", "CMedicFuzz"]),
+        .target(name: "CMedicFuzz"),
         .testTarget(
             name: "MedicCoreTests",
             dependencies: ["MedicCore", "MedicStore"],

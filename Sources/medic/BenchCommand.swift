@@ -436,7 +436,8 @@ struct IntakeBench: AsyncParsableCommand {
                 var failed = 0
                 while !Task.isCancelled, latencies.count + failed < 100_000 {
                     let start = ContinuousClock.now
-                    let status = try? await (probeSession.data(from: URL(string: "\(base)/healthz")!).1
+                    let status = try? await
+                        (probeSession.data(from: URL(string: "\(base)/healthz")!).1
                         as? HTTPURLResponse)?.statusCode
                     if status == 200 {
                         latencies.append(StepsBench.seconds(ContinuousClock.now - start) * 1000)

@@ -90,7 +90,9 @@ public enum AlertPayloadDecoder {
             throw DecodingError(
                 path: "\(path).status", message: "expected \"firing\" or \"resolved\", found \"\(statusText)\"")
         }
-        let fingerprint = (object["fingerprint"] as? String).flatMap { $0.isEmpty ? nil : $0 }
+        // Alertmanager and Grafana send 16 lowercase hex digits. Anything else (a hand-rolled sender, a
+        // corrupted payload) is not trusted as a key for dedup and locks: the labels' fingerprint is used.
+        let fingerprint = (object["fingerprint"] as? String).flatMap { Self.isFingerprint($0) ? $0 : nil }
         return Alert(
             source: source, status: status, labels: labels, annotations: annotations,
             startsAt: try date(object["startsAt"], path: "\(path).startsAt"),
@@ -168,5 +170,13 @@ public enum RFC3339 {
 
     public static func format(_ date: Date) -> String {
         date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+    }
+
+}
+
+extension AlertPayloadDecoder {
+    /// 16 lowercase hex digits, as Alertmanager prints a fingerprint.
+    public static func isFingerprint(_ text: String) -> Bool {
+        text.utf8.count == 16 && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
     }
 }

@@ -49,10 +49,13 @@ public struct LabelMatcher: Sendable, Hashable, CustomStringConvertible {
 
     /// Canonical text: `name="value"` with the value quoted and escaped.
     public var description: String {
-        let escaped = value.replacingOccurrences(of: "\\", with: "\\\\")
-            .replacingOccurrences(of: "\"", with: "\\\"")
-            .replacingOccurrences(of: "\n", with: "\\n")
-        let shownName = Identifier.isLabelName(name) ? name : "\"\(name)\""
-        return "\(shownName)\(op.rawValue)\"\(escaped)\""
+        func quoted(_ text: String) -> String {
+            let escaped = text.replacingOccurrences(of: "\\", with: "\\\\")
+                .replacingOccurrences(of: "\"", with: "\\\"")
+                .replacingOccurrences(of: "\n", with: "\\n")
+            return "\"\(escaped)\""
+        }
+        // A name that is not a plain label name is quoted and escaped like the value (found by fuzzing).
+        return "\(Identifier.isLabelName(name) ? name : quoted(name))\(op.rawValue)\(quoted(value))"
     }
 }
