@@ -76,6 +76,8 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // A full disk or a file size limit must fail the write (and answer 503), not kill the server.
+        signal(SIGXFSZ, SIG_IGN)
         var file = ServeConfiguration()
         if let config {
             switch ServeConfiguration.load(path: config) {

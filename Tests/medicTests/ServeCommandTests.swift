@@ -151,14 +151,18 @@ import Testing
         let base: URL
         let log: URL
 
-        init(_ arguments: [String], in directory: URL, environment: [String: String] = [:]) async throws {
+        /// - Parameter wrapper: a command that execs medic with the same pid (`prlimit --fsize=N: --`).
+        init(
+            _ arguments: [String], in directory: URL, environment: [String: String] = [:], wrapper: [String] = []
+        ) async throws {
             let port = Int.random(in: 20_000...40_000)
             base = URL(string: "http://127.0.0.1:\(port)")!
             log = directory.appendingPathComponent("serve-\(port).log")
             FileManager.default.createFile(atPath: log.path, contents: nil)
             process = Process()
-            process.executableURL = ValidateCommandTests.binary
-            process.arguments = ["serve", "--listen", "127.0.0.1:\(port)"] + arguments
+            let command = wrapper + [ValidateCommandTests.binary.path, "serve", "--listen", "127.0.0.1:\(port)"]
+            process.executableURL = URL(fileURLWithPath: command[0])
+            process.arguments = Array(command.dropFirst()) + arguments
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
             process.standardOutput = try FileHandle(forWritingTo: log)
             process.standardError = process.standardOutput
