@@ -86,7 +86,8 @@ run() {
   mkdir -p "$scratch/corpus/$name" "$scratch/artifacts"
   echo "fuzz.sh: $name for ${seconds}s ($(ls "$scratch/seeds/$name" | wc -l) seeds)" >&2
   # The Swift runtime's backtracer and ASan fight over a crash; let libFuzzer report it.
-  if ! SWIFT_BACKTRACE=enable=no MEDIC_FUZZ_TARGET="$name" "$binary" \
+  if ! SWIFT_BACKTRACE=enable=no LSAN_OPTIONS="suppressions=$PWD/scripts/lsan-suppressions.txt" \
+      MEDIC_FUZZ_TARGET="$name" "$binary" \
       -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
       -artifact_prefix="$scratch/artifacts/$name-" "$scratch/corpus/$name" "$scratch/seeds/$name" \
       >"$scratch/$name.log" 2>&1; then

@@ -143,4 +143,11 @@ public struct ObservedAuditLog: AuditLog {
         try await base.append(event)
         for observe in observers { observe(event) }
     }
+
+    public func append(batch events: [AuditEvent]) async throws {
+        try await base.append(batch: events)
+        for event in events {
+            for observe in observers { observe(event) }
+        }
+    }
 }

@@ -24,7 +24,7 @@ import Testing
 
     func run(
         _ text: String, params: [String: String] = [:], environment: [String: String] = [:],
-        cancelAfter: Duration? = nil
+        cancelWhen: (@Sendable () -> Bool)? = nil
     )
         async throws -> (RunReport, [AuditEvent])
     {
@@ -32,9 +32,10 @@ import Testing
         let audit = InMemoryAuditLog()
         let executor = Executor(audit: audit)
         let cancel = StopSignal()
-        if let cancelAfter {
+        if let cancelWhen {
+            // Polls (bounded) instead of guessing a delay: a loaded machine is slow to reach the point.
             Task {
-                try await Task.sleep(for: cancelAfter)
+                for _ in 0..<1_000 where !cancelWhen() { try await Task.sleep(for: .milliseconds(10)) }
                 cancel.trigger()
             }
         }
@@ -178,7 +179,8 @@ import Testing
                     shell: echo $$ >> "\(log).pid"; sleep 300
                     timeout: 1m
                 """
-        let (report, _) = try await run(text, cancelAfter: .milliseconds(500))
+        let pidFile = "\(log).pid"
+        let (report, _) = try await run(text, cancelWhen: { FileManager.default.fileExists(atPath: pidFile) })
         #expect(report.outcome == .cancelled)
         #expect(report.steps[1].status == .cancelled)
         #expect(logLines() == ["do-a", "undo-a"])

@@ -195,7 +195,7 @@ import Testing
             AuditEvent(
                 time: Date(), kind: "run.started", runID: "mine", body: ["runbook": "x", "initiator": "operator"]))
         // A run of this (live) process is left alone.
-        #expect(try await SQLiteAuditLog(path: path).markInterruptedRuns() == .init())
+        #expect(try SQLiteAuditLog(path: path).markInterruptedRuns() == .init())
         // Pretend another process, now dead, started a run.
         try sqlite(
             "INSERT INTO run (id, runbook, started_at, owner_host, owner_pid, owner_start) VALUES ('orphan', 'x', '2026-01-01T00:00:00.000Z', '\(ProcessInfo.processInfo.hostName)', 999999, '1')"
@@ -226,6 +226,31 @@ import Testing
         #expect(try log.markInterruptedRuns(recovering: true) == .init(recovering: ["undo-me"]))
         #expect(try SQLiteAuditLog(path: path).markInterruptedRuns(recovering: true) == .init())
         #expect(try log.records(run: "undo-me").map(\.kind) == ["run.started", "run.recovering"])
+        #expect(try log.verify().intact)
+    }
+
+    @Test("write-ahead under group commit: each step finds its own attempt.started already in the database")
+    func writeAhead() async throws {
+        let log = try SQLiteAuditLog(path: path)
+        let query = "SELECT count(*) FROM audit_record WHERE kind = 'attempt.started'"
+        let text = """
+            runbook: wal
+            steps:
+              - id: first
+                run: [sqlite3, '\(path)', "\(query)"]
+                timeout: 10s
+              - id: second
+                run: [sqlite3, '\(path)', "\(query)"]
+                timeout: 10s
+            """
+        let runbook = try #require(RunbookSource.check(data: Data(text.utf8), path: "wal.yaml").runbook)
+        let prepared = try PreparedRun.prepare(
+            runbook, runID: "wal-1", given: [:], alert: nil, environment: ProcessInfo.processInfo.environment
+        ).get()
+        let report = try await Executor(audit: log).run(prepared)
+        #expect(report.outcome == .succeeded)
+        #expect(report.steps.map { $0.attempts.first?.result.stdout } == ["1\n", "2\n"])
+        #expect(try log.records(run: "wal-1").map(\.kind).suffix(2) == ["step.finished", "run.finished"])
         #expect(try log.verify().intact)
     }
 

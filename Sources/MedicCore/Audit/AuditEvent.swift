@@ -29,6 +29,14 @@ public struct AuditEvent: Sendable, Equatable {
 /// log for tests. Appending throws only when the machinery breaks (disk full, database gone).
 public protocol AuditLog: Sendable {
     func append(_ event: AuditEvent) async throws
+    /// Appends several events at once: a durable log commits them in one transaction (one fsync).
+    func append(batch events: [AuditEvent]) async throws
+}
+
+extension AuditLog {
+    public func append(batch events: [AuditEvent]) async throws {
+        for event in events { try await append(event) }
+    }
 }
 
 /// Keeps events in memory, in order.

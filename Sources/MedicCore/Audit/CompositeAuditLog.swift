@@ -11,4 +11,10 @@ public struct CompositeAuditLog: AuditLog {
             try await log.append(event)
         }
     }
+
+    public func append(batch events: [AuditEvent]) async throws {
+        for log in logs {
+            try await log.append(batch: events)
+        }
+    }
 }

@@ -64,10 +64,20 @@ public struct Executor: Sendable {
         let runner = self.runner
         let clock = self.clock
 
-        func record(_ kind: String, _ body: [String: JSONValue]) async {
+        // Group commit: records are collected and committed together, one transaction (one fsync) at a time,
+        // always before a process starts (write-ahead: no command runs unless its record is durable) and
+        // before the run waits for anything. A crash loses at most what was decided since the last action.
+        var unflushed: [AuditEvent] = []
+        func record(_ kind: String, _ body: [String: JSONValue]) {
             guard auditError == nil else { return }
+            unflushed.append(AuditEvent(time: Date(), kind: kind, runID: runID, body: body))
+        }
+        func flush() async {
+            let batch = unflushed
+            unflushed = []
+            guard auditError == nil, !batch.isEmpty else { return }
             do {
-                try await audit.append(AuditEvent(time: Date(), kind: kind, runID: runID, body: body))
+                try await audit.append(batch: batch)
             } catch {
                 auditError = error
             }
@@ -75,7 +85,8 @@ public struct Executor: Sendable {
 
         // A run that waited (for approval, in a queue) had its start recorded when it began to wait.
         if recordStart {
-            await record("run.started", prepared.startedRecord(initiator: initiator, provenance: provenance))
+            record("run.started", prepared.startedRecord(initiator: initiator, provenance: provenance))
+            await flush()
         }
 
         // Child tasks (attempts, timers, the cancel watcher) return the event they produced; the loop below is
@@ -115,7 +126,18 @@ public struct Executor: Sendable {
                         case .argv(let argv): body["argv"] = .array(redactor.redact(argv).map(JSONValue.string))
                         case .shell(let script): body["shell"] = .string(script)
                         }
-                        await record("attempt.started", body)
+                        record("attempt.started", body)
+                        await flush()
+                        if auditError != nil && request.phase == .main {
+                            group.addTask {
+                                .attemptFinished(
+                                    step: request.step, phase: request.phase,
+                                    result: AttemptResult(
+                                        termination: .launchFailed("not started: the audit log could not be written"),
+                                        cancelled: true))
+                            }
+                            continue
+                        }
                         progress(
                             .attemptStarted(
                                 step: request.step, phase: request.phase, attempt: request.attempt,
@@ -125,7 +147,7 @@ public struct Executor: Sendable {
                             return .attemptFinished(step: request.step, phase: request.phase, result: result)
                         }
                     case .scheduleRetry(let step, let phase, let next, let delay):
-                        await record(
+                        record(
                             "retry.scheduled",
                             [
                                 "step": .string(step), "phase": .string(phase.rawValue),
@@ -151,24 +173,25 @@ public struct Executor: Sendable {
                             }
                         }
                     case .stopAttempts(let steps):
-                        await record("run.stopping", ["steps": .array(steps.map(JSONValue.string))])
+                        record("run.stopping", ["steps": .array(steps.map(JSONValue.string))])
                         progress(.stopping(steps: steps))
                         for step in steps { stops[step]?.trigger() }
                     case .stepSkipped(let step, let reason):
-                        await record("step.skipped", ["step": .string(step), "reason": .string(reason)])
+                        record("step.skipped", ["step": .string(step), "reason": .string(reason)])
                         progress(.stepSkipped(step: step, reason: reason))
                     case .stepFinished(let step, let status):
-                        await record("step.finished", ["step": .string(step), "status": .string(status.rawValue)])
+                        record("step.finished", ["step": .string(step), "status": .string(status.rawValue)])
                     case .rollbackStarted(let steps):
-                        await record("rollback.started", ["steps": .array(steps.map(JSONValue.string))])
+                        record("rollback.started", ["steps": .array(steps.map(JSONValue.string))])
                         progress(.rollbackStarted(steps: steps))
                     case .rollbackFinished(let step, let succeeded):
-                        await record("rollback.finished", ["step": .string(step), "succeeded": .bool(succeeded)])
+                        record("rollback.finished", ["step": .string(step), "succeeded": .bool(succeeded)])
                     case .finished:
                         break
                     }
                 }
                 if machine.outcome != nil { break }
+                await flush()
                 guard let next = await group.next() else { break }
                 guard let event = next else {
                     pending = []
@@ -182,7 +205,7 @@ public struct Executor: Sendable {
                     body["step"] = .string(step)
                     body["phase"] = .string(phase.rawValue)
                     body["attempt"] = JSONValue(attempt)
-                    await record("attempt.finished", body)
+                    record("attempt.finished", body)
                     progress(
                         .attemptFinished(
                             step: step, phase: phase, attempt: attempt, result: result,
@@ -198,12 +221,13 @@ public struct Executor: Sendable {
         }
         let outcome = machine.outcome ?? .cancelled
         let finishedAt = Date()
-        await record(
+        record(
             "run.finished",
             [
                 "outcome": .string(outcome.rawValue),
                 "duration_ms": JSONValue(Int((ContinuousClock.now - start).milliseconds)),
             ].merging(finishFields) { current, _ in current })
+        await flush()
         progress(.finished(outcome, elapsed: ContinuousClock.now - start))
         let report = RunReport(
             runID: runID, runbook: prepared.runbook.id, outcome: outcome, startedAt: startedAt, finishedAt: finishedAt,
