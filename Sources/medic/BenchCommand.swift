@@ -231,6 +231,9 @@ struct AuditBench: AsyncParsableCommand {
     @Option(help: "Durability of the scratch log: full (fsync per commit) or normal.")
     var durability: SQLiteAuditLog.Durability = .full
 
+    @Option(help: "Output format: text or json.")
+    var format: OutputFormat = .text
+
     static func event(_ index: Int, runs: Int) -> AuditEvent {
         let run = "bench-run-\(index / 10)"
         let kind = index % 10 == 0 ? "run.started" : (index % 10 == 9 ? "run.finished" : "attempt.finished")
@@ -273,6 +276,12 @@ struct AuditBench: AsyncParsableCommand {
             index = end
         }
         let batchedSeconds = StepsBench.seconds(ContinuousClock.now - start)
+        if format == .json {
+            print(
+                #"{"benchmark":"audit","records":\#(records),"batch":\#(batch),"single_records_per_second":\#(Double(records) / singleSeconds),"batched_records_per_second":\#(Double(records) / batchedSeconds)}"#
+            )
+            return
+        }
         print("figure                                           value")
         print(
             String(
@@ -323,6 +332,7 @@ struct MatchBench: ParsableCommand {
 
     @Option(help: "Runbooks to load.") var runbooks = 10_000
     @Option(help: "Alerts to match.") var alerts = 100_000
+    @Option(help: "Output format: text or json.") var format: OutputFormat = .text
 
     func run() throws {
         let loaded: [Runbook] = (0..<runbooks).map { index in
@@ -360,6 +370,12 @@ struct MatchBench: ParsableCommand {
             scanned += loaded.filter { $0.triggers[0].matchers.allSatisfy { $0.matches(labels) } }.count
         }
         let scan = StepsBench.seconds(ContinuousClock.now - start) * Double(alerts) / Double(scanAlerts)
+        if format == .json {
+            print(
+                #"{"benchmark":"match","runbooks":\#(runbooks),"alerts":\#(alerts),"indexed_alerts_per_second":\#(Double(alerts) / indexed),"scan_alerts_per_second":\#(Double(alerts) / scan)}"#
+            )
+            return
+        }
         print("figure                                        medic          baseline (scan)   ratio")
         print(
             String(

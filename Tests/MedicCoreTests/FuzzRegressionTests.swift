@@ -38,6 +38,12 @@ import Testing
         #expect(try LabelMatcher.parse(tricky.description) == tricky)
     }
 
+    @Test("an unquoted value with a quote hidden in a grapheme (quote + combining mark) is refused")
+    func quoteWithCombiningMark() {
+        #expect(throws: LabelMatcher.ParseError.self) { try LabelMatcher.parse("a=x\"\u{0745}") }
+        #expect(throws: LabelMatcher.ParseError.self) { try LabelMatcher.parse("a=\"\u{0301}") }
+    }
+
     @Test("a payload fingerprint that is not 16 lowercase hex digits is replaced by the labels' fingerprint")
     func untrustedFingerprint() throws {
         for (target, format) in [

@@ -36,7 +36,8 @@ extension LabelMatcher {
                 guard rest.hasSuffix("}") else { throw scanner.error("expected `}` at the end") }
                 rest = String(rest.dropLast()).trimmingCharacters(in: .whitespaces)
             }
-            if rest.contains("\"") {
+            // Scalars, not Characters: a quote followed by a combining mark is one Character (found by fuzzing).
+            if rest.unicodeScalars.contains("\"") {
                 throw scanner.error("unquoted value contains `\"`; quote the whole value")
             }
             value = rest
