@@ -254,6 +254,29 @@ import Testing
         #expect(try log.verify().intact)
     }
 
+    @Test("64 concurrent appenders share transactions: every record lands once, in each appender's order")
+    func concurrentAppends() async throws {
+        let log = try SQLiteAuditLog(path: path)
+        await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<64 {
+                group.addTask {
+                    for index in 0..<25 {
+                        try await log.append(
+                            AuditEvent(
+                                time: Date(), kind: "bench.event", runID: "w\(writer)",
+                                body: ["index": JSONValue(index)]))
+                    }
+                }
+            }
+        }
+        #expect(try log.count() == 64 * 25)
+        for writer in [0, 17, 63] {
+            let indexes = try log.records(run: "w\(writer)").map(\.body)
+            #expect(indexes == (0..<25).map { #"{"index":\#($0)}"# })
+        }
+        #expect(try log.verify().intact)
+    }
+
     @Test("prune removes old records and leaves a chain that still verifies; tampering after it is still caught")
     func prune() async throws {
         let log = try await filled()

@@ -100,7 +100,11 @@ public actor Dispatcher {
     public func receive(_ alerts: [Alert], payloadDigest: String, now: Date = Date()) async throws -> [AlertOutcome] {
         var outcomes: [AlertOutcome] = []
         for alert in alerts {
-            try await audit.append(
+            // Everything decided about one alert is committed in one transaction, and only then do its runs
+            // start: a crash never leaves a run without the records that explain it.
+            var records: [AuditEvent] = []
+            var ready: [Work] = []
+            records.append(
                 AuditEvent(
                     time: now, kind: "alert.received", runID: "",
                     body: [
@@ -115,9 +119,9 @@ public actor Dispatcher {
             if alert.status == .resolved {
                 let (cancelled, lastRun) = gate.resolved(alert)
                 for runID in cancelled {
-                    try await finishWaiting(runID, outcome: .cancelled, reason: "the alert resolved", now: now)
+                    records += finishWaiting(runID, outcome: .cancelled, reason: "the alert resolved", now: now)
                 }
-                try await audit.append(
+                records.append(
                     AuditEvent(
                         time: now, kind: "alert.resolved", runID: lastRun ?? "",
                         body: [
@@ -134,7 +138,7 @@ public actor Dispatcher {
                 guard let prepared = assessment.prepared else {
                     // Stateless refusal (bad params, Grafana housekeeping): recorded like any suppression.
                     let refusal = assessment.refusal ?? .notRunnable(reason: "not_runnable", message: "not runnable")
-                    try await audit.append(PolicyGate.record(.suppressed(refusal), for: candidate, now: now))
+                    records.append(PolicyGate.record(.suppressed(refusal), for: candidate, now: now))
                     outcome.decisions.append(
                         .init(runbook: runbook.id, decision: "suppressed", runID: nil, reason: refusal.description))
                     continue
@@ -144,33 +148,33 @@ public actor Dispatcher {
                 if case .run = decision, queued >= configuration.queueCapacity {
                     _ = gate.runFinished(runID, candidate: candidate, outcome: .suppressed, now: now)
                     decision = .suppressed(.queueFull(capacity: configuration.queueCapacity))
-                    try await audit.append(PolicyGate.record(decision, for: candidate, now: now))
+                    records.append(PolicyGate.record(decision, for: candidate, now: now))
                     outcome.decisions.append(
                         .init(runbook: runbook.id, decision: "suppressed", runID: nil, reason: "queue full"))
                     continue
                 }
-                try await audit.append(PolicyGate.record(decision, for: candidate, now: now))
+                records.append(PolicyGate.record(decision, for: candidate, now: now))
                 let work = Work(runID: runID, prepared: prepared, candidate: candidate)
                 switch decision {
                 case .run:
                     candidates[runID] = candidate
                     queued += 1
-                    enqueue.yield(work)
+                    ready.append(work)
                     outcome.decisions.append(.init(runbook: runbook.id, decision: "run", runID: runID, reason: nil))
                 case .shadow:
-                    try await recordShadow(work, now: now)
+                    records += shadowRecords(work, now: now)
                     outcome.decisions.append(
                         .init(runbook: runbook.id, decision: "shadowed", runID: runID, reason: nil))
                 case .awaitingApproval:
                     candidates[runID] = candidate
-                    try await audit.append(Self.started(work, now: now))
+                    records.append(Self.started(work, now: now))
                     waitingApproval[runID] = Work(
                         runID: runID, prepared: prepared, candidate: candidate, startRecorded: true)
                     outcome.decisions.append(
                         .init(runbook: runbook.id, decision: "awaiting_approval", runID: runID, reason: nil))
                 case .queued(_, let behind):
                     candidates[runID] = candidate
-                    try await audit.append(Self.started(work, now: now))
+                    records.append(Self.started(work, now: now))
                     waitingApproval[runID] = Work(
                         runID: runID, prepared: prepared, candidate: candidate, startRecorded: true)
                     outcome.decisions.append(
@@ -180,6 +184,25 @@ public actor Dispatcher {
                         .init(runbook: runbook.id, decision: "suppressed", runID: nil, reason: suppression.description))
                 }
             }
+            do {
+                try await audit.append(batch: records)
+            } catch {
+                // Nothing of this alert was recorded: undo what was decided, so the sender's retry (it got a
+                // 503) is decided afresh rather than deduplicated against a decision nobody can see.
+                let undone =
+                    ready.map { ($0.runID, $0.candidate) }
+                    + outcome.decisions.compactMap { decision in
+                        decision.runID.flatMap { id in waitingApproval[id].map { (id, $0.candidate) } }
+                    }
+                queued -= ready.count
+                for (runID, candidate) in undone {
+                    waitingApproval[runID] = nil
+                    candidates[runID] = nil
+                    _ = gate.runFinished(runID, candidate: candidate, outcome: .suppressed, now: now)
+                }
+                throw error
+            }
+            for work in ready { enqueue.yield(work) }
             outcomes.append(outcome)
         }
         return outcomes
@@ -190,21 +213,23 @@ public actor Dispatcher {
             time: now, kind: "run.started", runID: work.runID, body: work.prepared.startedRecord(initiator: "alert"))
     }
 
-    private func recordShadow(_ work: Work, now: Date) async throws {
-        try await audit.append(Self.started(work, now: now))
-        try await audit.append(
-            AuditEvent(time: now, kind: "run.shadowed", runID: work.runID, body: ["plan": RunPlan(work.prepared).json]))
-        try await audit.append(
-            AuditEvent(time: now, kind: "run.finished", runID: work.runID, body: ["outcome": "shadowed"]))
+    private func shadowRecords(_ work: Work, now: Date) -> [AuditEvent] {
+        [
+            Self.started(work, now: now),
+            AuditEvent(time: now, kind: "run.shadowed", runID: work.runID, body: ["plan": RunPlan(work.prepared).json]),
+            AuditEvent(time: now, kind: "run.finished", runID: work.runID, body: ["outcome": "shadowed"]),
+        ]
     }
 
-    private func finishWaiting(_ runID: String, outcome: RunOutcome, reason: String, now: Date) async throws {
+    /// Forgets a waiting run; returns its end record for the caller to commit.
+    private func finishWaiting(_ runID: String, outcome: RunOutcome, reason: String, now: Date) -> [AuditEvent] {
         waitingApproval[runID] = nil
         candidates[runID] = nil
-        try await audit.append(
+        return [
             AuditEvent(
                 time: now, kind: "run.finished", runID: runID,
-                body: ["outcome": .string(outcome.rawValue), "reason": .string(reason)]))
+                body: ["outcome": .string(outcome.rawValue), "reason": .string(reason)])
+        ]
     }
 
     /// `POST /v1/runs/{id}/approve`: a run waiting for approval starts. False when no such run waits.
@@ -225,7 +250,8 @@ public actor Dispatcher {
             if let candidate = candidates[runID] {
                 _ = gate.runFinished(runID, candidate: candidate, outcome: .cancelled, now: now)
             }
-            try await finishWaiting(runID, outcome: .cancelled, reason: "cancelled by \(who)", now: now)
+            try await audit.append(
+                batch: finishWaiting(runID, outcome: .cancelled, reason: "cancelled by \(who)", now: now))
             return true
         }
         guard let stop = cancels[runID] else { return false }

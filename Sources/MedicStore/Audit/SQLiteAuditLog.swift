@@ -22,6 +22,8 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
     /// Identifies this process as the owner of the runs it starts, so another process can tell which runs
     /// were abandoned (owner gone) and which are still going.
     let owner: ProcessOwner
+    /// Concurrent appends (many alerts at once, several runs) share transactions.
+    private let committer: GroupCommit
 
     public init(path: String, durability: Durability = .full) throws {
         self.path = path
@@ -58,7 +60,17 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
                 usleep(useconds_t(20_000 + Int.random(in: 0...30_000)))
             }
         }
-        owner = ProcessOwner.current
+        let owner = ProcessOwner.current
+        self.owner = owner
+        let pool = self.pool
+        committer = GroupCommit { events in
+            try pool.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    try Self.append(events, owner: owner, db: db)
+                    return .commit
+                }
+            }
+        }
     }
 
     static var migrator: DatabaseMigrator {
@@ -115,9 +127,9 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
         try await append(batch: [event])
     }
 
-    /// Appends events in one transaction: all are committed, or none.
+    /// Appends events in one transaction (shared with concurrent callers'): all are committed, or none.
     public func append(batch events: [AuditEvent]) async throws {
-        try appendNow(events)
+        try await committer.append(events)
     }
 
     /// Appends synchronously: GRDB's async write gives up when the calling task is cancelled, and the records

@@ -1,0 +1,68 @@
+import Dispatch
+import MedicCore
+import Synchronization
+
+/// Commits the appends of concurrent callers together: while one transaction is being written (and fsynced),
+/// the events that arrive queue up, and the next transaction takes all of them at once. Each caller resumes
+/// when its own events are durable, or with the error that kept their transaction from committing (then none
+/// of that transaction was written). The writing happens on a thread of its own, so a slow disk never holds
+/// up the tasks that serve HTTP.
+final class GroupCommit: Sendable {
+    private struct Waiter {
+        var events: [AuditEvent]
+        var resume: CheckedContinuation<Void, any Error>
+    }
+
+    private struct State {
+        var waiting: [Waiter] = []
+        var writing = false
+    }
+
+    private let state = Mutex(State())
+    private let queue = DispatchQueue(label: "medic.audit.group-commit", qos: .userInitiated)
+    /// Writes one transaction holding all of `events`, in order.
+    private let write: @Sendable ([AuditEvent]) throws -> Void
+    /// The most events in one transaction (bounds a transaction's size under a flood).
+    private let limit: Int
+
+    init(limit: Int = 2_000, write: @escaping @Sendable ([AuditEvent]) throws -> Void) {
+        self.limit = limit
+        self.write = write
+    }
+
+    /// Returns once `events` are committed. Cancelling the calling task does not abandon them: records of a
+    /// run being torn down are exactly the ones that must be written.
+    func append(_ events: [AuditEvent]) async throws {
+        guard !events.isEmpty else { return }
+        try await withCheckedThrowingContinuation { (resume: CheckedContinuation<Void, any Error>) in
+            let start = state.withLock { state -> Bool in
+                state.waiting.append(Waiter(events: events, resume: resume))
+                defer { state.writing = true }
+                return !state.writing
+            }
+            if start { queue.async { self.drain() } }
+        }
+    }
+
+    private func drain() {
+        while true {
+            let batch = state.withLock { state -> [Waiter] in
+                var taken: [Waiter] = []
+                var count = 0
+                while let next = state.waiting.first, taken.isEmpty || count + next.events.count <= limit {
+                    taken.append(state.waiting.removeFirst())
+                    count += next.events.count
+                }
+                if taken.isEmpty { state.writing = false }
+                return taken
+            }
+            guard !batch.isEmpty else { return }
+            do {
+                try write(batch.flatMap(\.events))
+                for waiter in batch { waiter.resume.resume() }
+            } catch {
+                for waiter in batch { waiter.resume.resume(throwing: error) }
+            }
+        }
+    }
+}
