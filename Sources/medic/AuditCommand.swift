@@ -14,13 +14,13 @@ struct AuditLocation: ParsableArguments {
     }
 
     /// Opens the log, creating it when `create`; marks runs abandoned by dead Medic processes as interrupted.
-    func open(create: Bool) async throws -> SQLiteAuditLog {
+    func open(create: Bool, writer: SQLiteAuditLog.Writer = .callerWhenIdle) async throws -> SQLiteAuditLog {
         if !create, !FileManager.default.fileExists(atPath: path) {
             throw CommandFailure("no audit log at \(path) (give --audit PATH or set MEDIC_AUDIT)")
         }
         let log: SQLiteAuditLog
         do {
-            log = try SQLiteAuditLog(path: path)
+            log = try SQLiteAuditLog(path: path, writer: writer)
         } catch {
             throw CommandFailure("cannot open the audit log \(path): \(error)")
         }

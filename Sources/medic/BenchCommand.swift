@@ -126,6 +126,9 @@ struct StepsBench: AsyncParsableCommand {
     @Option(help: "Repetitions; the median is reported.")
     var repetitions = 7
 
+    @Option(help: "Durability of the audit log in the durable row: full (fsync per commit) or normal.")
+    var durability: SQLiteAuditLog.Durability = .full
+
     @Option(help: "Output format: text or json.")
     var format: OutputFormat = .text
 
@@ -168,10 +171,24 @@ struct StepsBench: AsyncParsableCommand {
             let report = try await executor.run(prepared)
             times["medic", default: []].append(Self.seconds(ContinuousClock.now - start))
             guard report.outcome == .succeeded else { throw ValidationError("bench run \(report.outcome.rawValue)") }
+
+            let auditPath = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "medic-steps-bench-\(getpid())-\(repetition).db"
+            ).path
+            let durable = Executor(
+                audit: try SQLiteAuditLog(path: auditPath, durability: durability, writer: .callerWhenIdle),
+                maxParallel: 1)
+            start = ContinuousClock.now
+            _ = try await durable.run(prepared)
+            times["durable", default: []].append(Self.seconds(ContinuousClock.now - start))
+            for suffix in ["", "-wal", "-shm", ".lock"] {
+                try? FileManager.default.removeItem(atPath: auditPath + suffix)
+            }
         }
         let spawn = ValidateBench.median(times["spawn"]!)
         let rows: [(String, String)] = [
-            ("medic", "medic run (executor, state machine, audit)"), ("runner", "process runner alone"),
+            ("durable", "executor with the durable SQLite audit log"),
+            ("medic", "executor, in-memory audit log"), ("runner", "process runner alone"),
             ("subprocess", "swift-subprocess alone (no pipes)"),
         ]
         if format == .json {

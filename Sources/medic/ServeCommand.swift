@@ -138,23 +138,28 @@ struct ServeCommand: AsyncParsableCommand {
             )
         }
         try await Self.reporting {
-            let loaded = try RunbookDirectory().load([runbooks])
-            if loaded.diagnostics.hasErrors {
-                for diagnostic in loaded.diagnostics where diagnostic.severity == .error {
+            // Only the runbooks are kept: the files' text and source maps would cost tens of KiB each for as
+            // long as the server runs.
+            let (initial, diagnostics) = try {
+                let loaded = try RunbookDirectory().load([runbooks])
+                return (loaded.runbooks, loaded.diagnostics)
+            }()
+            if diagnostics.hasErrors {
+                for diagnostic in diagnostics where diagnostic.severity == .error {
                     logger.error(
                         "\(DiagnosticRenderer.text(diagnostic, sourceMap: nil).trimmingCharacters(in: .newlines))")
                 }
                 throw CommandFailure("runbooks in \(runbooks) have errors; fix them (medic validate \(runbooks))")
             }
-            let audit = try await location.open(create: true)
+            let audit = try await location.open(create: true, writer: .background)
             let metrics = ServerMetrics()
-            metrics.runbooksLoaded(loaded.runbooks.count)
+            metrics.runbooksLoaded(initial.count)
             let narrator = AuditEventLogger(logger: logger)
             let observed = ObservedAuditLog(audit, observers: [metrics.observe, narrator.log])
             // Runs a dead Medic left behind whose runbook says `on_interrupt: rollback` are undone before any new
             // alert is taken, so nothing new acts on a target that is still half-changed.
             let recovery = InterruptedRunRecovery(
-                executor: Executor(audit: observed, initiator: "recovery"), runbooks: loaded.runbooks,
+                executor: Executor(audit: observed, initiator: "recovery"), runbooks: initial,
                 environment: stepEnvironment)
             for runID in try audit.markInterruptedRuns(recovering: true).recovering {
                 logger.warning(
@@ -163,10 +168,12 @@ struct ServeCommand: AsyncParsableCommand {
             }
             let history = try PolicyHistory.records(in: audit)
             let dispatcher = Dispatcher(
-                runbooks: loaded.runbooks, audit: observed, history: history,
+                runbooks: initial, audit: observed, history: history,
                 configuration: .init(
                     maxConcurrentRuns: maxConcurrentRuns, globalShadow: shadow, shutdownGrace: shutdownGrace),
                 environment: stepEnvironment)
+            // Parsing and indexing a large set leaves freed memory in malloc's arenas; give it back.
+            Self.returnFreedMemory()
             let directory = runbooks
             let reload: @Sendable () async -> IntakeServer.ReloadResult = {
                 guard let loaded = try? RunbookDirectory().load([directory]) else {
@@ -186,6 +193,7 @@ struct ServeCommand: AsyncParsableCommand {
                     return .rejected(diagnostics: lines)
                 }
                 await dispatcher.replaceRunbooks(loaded.runbooks)
+                Self.returnFreedMemory()
                 metrics.runbooksLoaded(loaded.runbooks.count)
                 metrics.reloaded(succeeded: true)
                 logger.info("reloaded \(loaded.runbooks.count) runbooks from \(directory)")
@@ -239,7 +247,7 @@ struct ServeCommand: AsyncParsableCommand {
                     ]
                 },
                 metrics: metrics)
-            let runbookCount = loaded.runbooks.count
+            let runbookCount = initial.count
             let app = Application(
                 router: server.router(),
                 configuration: .init(address: .hostname(host, port: port), serverName: "medic"),
@@ -265,5 +273,12 @@ struct ServeCommand: AsyncParsableCommand {
                     logger: app.logger))
             try await group.run()
         }
+    }
+
+    /// glibc's `malloc_trim(0)`, looked up at run time (it is not in the Glibc module); a no-op elsewhere.
+    static func returnFreedMemory() {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return }
+        typealias Trim = @convention(c) (Int) -> Int32
+        _ = unsafeBitCast(symbol, to: Trim.self)(0)
     }
 }

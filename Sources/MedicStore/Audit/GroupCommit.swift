@@ -25,8 +25,12 @@ final class GroupCommit: Sendable {
     /// The most events in one transaction (bounds a transaction's size under a flood).
     private let limit: Int
 
-    init(limit: Int = 2_000, write: @escaping @Sendable ([AuditEvent]) throws -> Void) {
+    /// Write on the caller's thread when nobody else is writing (a CLI run); a server keeps its tasks free.
+    private let inlineWhenIdle: Bool
+
+    init(limit: Int = 2_000, inlineWhenIdle: Bool = false, write: @escaping @Sendable ([AuditEvent]) throws -> Void) {
         self.limit = limit
+        self.inlineWhenIdle = inlineWhenIdle
         self.write = write
     }
 
@@ -34,6 +38,25 @@ final class GroupCommit: Sendable {
     /// run being torn down are exactly the ones that must be written.
     func append(_ events: [AuditEvent]) async throws {
         guard !events.isEmpty else { return }
+        if inlineWhenIdle {
+            // Nobody else is writing: write on the caller's thread and skip the hand-off.
+            let idle = state.withLock { state -> Bool in
+                guard !state.writing, state.waiting.isEmpty else { return false }
+                state.writing = true
+                return true
+            }
+            if idle {
+                defer {
+                    let pending = state.withLock { state -> Bool in
+                        if state.waiting.isEmpty { state.writing = false }
+                        return !state.waiting.isEmpty
+                    }
+                    if pending { queue.async { self.drain() } }
+                }
+                try write(events)
+                return
+            }
+        }
         try await withCheckedThrowingContinuation { (resume: CheckedContinuation<Void, any Error>) in
             let start = state.withLock { state -> Bool in
                 state.waiting.append(Waiter(events: events, resume: resume))

@@ -25,7 +25,15 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
     /// Concurrent appends (many alerts at once, several runs) share transactions.
     private let committer: GroupCommit
 
-    public init(path: String, durability: Durability = .full) throws {
+    /// Where commits are written.
+    public enum Writer: Sendable {
+        /// On a thread of the log's own, so the caller's threads never wait on the disk (a server).
+        case background
+        /// On the calling thread when no other commit is under way, saving a hand-off (a CLI run).
+        case callerWhenIdle
+    }
+
+    public init(path: String, durability: Durability = .full, writer: Writer = .background) throws {
         self.path = path
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -63,7 +71,7 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
         let owner = ProcessOwner.current
         self.owner = owner
         let pool = self.pool
-        committer = GroupCommit { events in
+        committer = GroupCommit(inlineWhenIdle: writer == .callerWhenIdle) { events in
             try pool.writeWithoutTransaction { db in
                 try db.inTransaction(.immediate) {
                     try Self.append(events, owner: owner, db: db)
