@@ -119,8 +119,12 @@ def free_port():
 
 def timed(command, **kwargs):
     start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
-    return time.perf_counter() - start
+    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kwargs)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        tail = result.stdout.decode(errors="replace")[-1500:]
+        raise RuntimeError(f"{Path(command[0]).name} exited {result.returncode}: {tail}")
+    return elapsed
 
 
 def compile_c(work, name, source):
@@ -567,6 +571,9 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--steps", default="200")
     args = parser.parse_args()
+    # Absolute paths: some peers run in their own working directory.
+    args.venv = str(Path(args.venv).resolve())
+    args.medic = str(Path(args.medic).resolve())
     work = Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
 
