@@ -46,6 +46,10 @@ public indirect enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral,
 
     /// A JSON string literal: escapes as Python's `json.dumps(..., ensure_ascii=False)` does.
     public static func quote(_ text: String) -> String {
+        // The common case, nothing to escape, is copied whole (this runs for every audit record's strings).
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            return "\"" + text + "\""
+        }
         var output = "\""
         for scalar in text.unicodeScalars {
             switch scalar {
