@@ -70,4 +70,28 @@ import Testing
         try await Task.sleep(for: .milliseconds(200))
         #expect(Self.survivors(marker).isEmpty)
     }
+
+    @Test("120 steps that close their output and live on: each exit is noticed by the shared exit monitor")
+    func manyLongStepsAtOnce() async throws {
+        let started = ContinuousClock.now
+        // Only the exit watch can notice these end: their output closes at once, long before they exit.
+        let results = await withTaskGroup(of: AttemptResult.self) { group in
+            for index in 0..<120 {
+                group.addTask {
+                    await runner.run(
+                        SubprocessRunnerTests.sh(
+                            "exec >/dev/null 2>&1; sleep 0.\(5 + index % 5); exit \(index % 3)", timeout: .seconds(20)),
+                        stop: StopSignal())
+                }
+            }
+            var all: [AttemptResult] = []
+            for await result in group { all.append(result) }
+            return all
+        }
+        #expect(results.count == 120)
+        #expect(results.allSatisfy { !$0.timedOut && !$0.cancelled })
+        #expect(results.filter { $0.termination == .exited(0) }.count == 40)
+        #expect(results.filter { $0.termination == .exited(2) }.count == 40)
+        #expect(ContinuousClock.now - started < .seconds(10))
+    }
 }

@@ -258,9 +258,9 @@ final class Decision: Sendable {
     }
 }
 
-/// Waits, without reaping, for a child process to exit: on its pidfd where the kernel has them, by polling
-/// `waitid(WNOWAIT)` otherwise. Blocking waits happen on a dispatch thread, in short slices, so cancellation
-/// is noticed promptly and no cooperative thread is blocked.
+/// Waits, without reaping, for a child process to exit: on its pidfd through the shared `ExitMonitor` where
+/// the kernel has pidfds, by polling `waitid(WNOWAIT)` on a dispatch thread in short slices otherwise. No
+/// cooperative thread is ever blocked, and cancellation is noticed promptly.
 final class ExitWatcher: Sendable {
     let pid: pid_t
     let pidfd: CInt
@@ -300,6 +300,11 @@ final class ExitWatcher: Sendable {
 
     func wait() async {
         if hasExited(waitMilliseconds: 0) { return }
+        if pidfd >= 0 {
+            // One shared thread waits on every running step's pidfd (no dispatch thread parked per step).
+            _ = await ExitMonitor.shared.waitForExit(pidfd: pidfd)
+            return
+        }
         while !Task.isCancelled {
             let exited = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
                 DispatchQueue.global().async {
