@@ -1,5 +1,4 @@
 import Foundation
-import Yams
 
 /// Turns YAML text into a `DocumentNode` tree, or into diagnostics, within fixed limits.
 ///
@@ -51,64 +50,45 @@ public struct DocumentLoader: Sendable {
         if let location = AliasKeyScan.firstAliasKey(in: text) {
             return Result(root: nil, diagnostics: [Diagnostic(.aliasAsKey, at: .location(location))])
         }
-        let node: Yams.Node?
-        do {
-            // Medic types scalars itself, so Yams' regex-based tag resolution (also run for every key when it
-            // checks duplicates) is skipped: `.basic` resolves everything to a string.
-            let parser = try Parser(yaml: text, resolver: .basic, encoding: .utf8)
-            node = try parser.singleRoot()
-        } catch let error as YamlError {
-            return Result(root: nil, diagnostics: [Self.diagnostic(for: error, in: text)])
-        } catch {
-            return Result(root: nil, diagnostics: [Diagnostic(.yamlSyntax("\(error)"), at: .file)])
+        switch EventLoader.load(text, maxNodes: limits.maxNodes) {
+        case .failure(let failure):
+            return Result(root: nil, diagnostics: [Self.diagnostic(for: failure, in: text)])
+        case .success(let (root, diagnostics)):
+            guard let root, !(root.scalar?.isNull ?? false) else {
+                return Result(root: nil, diagnostics: [Diagnostic(.emptyDocument, at: .file)])
+            }
+            return Result(root: root, diagnostics: diagnostics)
         }
-        guard let node, !(node.scalar.map { DocumentNode.Scalar(text: $0.string, style: .plain).isNull } ?? false)
-        else {
-            return Result(root: nil, diagnostics: [Diagnostic(.emptyDocument, at: .file)])
-        }
-        var converter = Converter(maxNodes: limits.maxNodes)
-        let root = converter.convert(node)
-        if converter.exceeded {
-            return Result(
-                root: nil,
-                diagnostics: [
-                    Diagnostic(.tooManyNodes(limit: limits.maxNodes), at: .location(converter.exceededAt))
-                ])
-        }
-        return Result(root: root, diagnostics: converter.diagnostics)
     }
 
-    static func diagnostic(for error: YamlError, in text: String) -> Diagnostic {
-        func located(_ problem: String, _ context: YamlError.Context?, _ mark: Mark) -> Diagnostic {
+    static func diagnostic(for failure: EventLoader.Failure, in text: String) -> Diagnostic {
+        switch failure {
+        case .yaml(let problem, let context, let mark):
+            if problem.hasPrefix("Maximum nesting level") {
+                return Diagnostic(.nestingTooDeep, at: .location(mark))
+            }
             var message = problem
             if let context, !context.text.isEmpty {
                 message = "\(problem) (\(context.text) at line \(context.mark.line), column \(context.mark.column))"
             }
-            return Diagnostic(.yamlSyntax(message), at: .location(SourceLocation(line: mark.line, column: mark.column)))
-        }
-        switch error {
-        case .scanner(let context, let problem, let mark, _),
-            .parser(let context, let problem, let mark, _),
-            .composer(let context, let problem, let mark, _):
-            if problem.hasPrefix("Maximum nesting level") {
-                return Diagnostic(.nestingTooDeep, at: .location(SourceLocation(line: mark.line, column: mark.column)))
-            }
-            if problem.contains("but found another document") {
-                return Diagnostic(
-                    .multipleDocuments, at: .location(SourceLocation(line: mark.line, column: mark.column)))
-            }
-            return located(problem, context, mark)
-        case .reader(let problem, let offset, let value, _):
+            return Diagnostic(.yamlSyntax(message), at: .location(mark))
+        case .reader(let problem, let byteOffset, let value):
+            // The offset is in bytes; shown as the line and column of the character it falls in.
+            let index = text.utf8.index(text.utf8.startIndex, offsetBy: byteOffset, limitedBy: text.utf8.endIndex)?
+                .samePosition(in: text)
             let location =
-                offset.map { Self.location(ofCharacterOffset: $0, in: text) } ?? SourceLocation(line: 1, column: 1)
+                index.map { Self.location(ofCharacterOffset: text.distance(from: text.startIndex, to: $0), in: text) }
+                ?? SourceLocation(line: 1, column: 1)
             let detail = value >= 0 ? "\(problem) (byte 0x\(String(value, radix: 16)))" : problem
             return Diagnostic(.yamlSyntax(detail), at: .location(location))
-        case .duplicatedKeysInMapping(let duplicates, let context):
-            return Diagnostic(
-                .duplicateKey(duplicates.sorted().joined(separator: ", ")),
-                at: .location(SourceLocation(line: context.mark.line, column: context.mark.column)))
-        default:
-            return Diagnostic(.yamlSyntax("\(error)"), at: .file)
+        case .duplicateKeys(let keys, let location):
+            return Diagnostic(.duplicateKey(keys.sorted().joined(separator: ", ")), at: .location(location))
+        case .multipleDocuments(let location):
+            return Diagnostic(.multipleDocuments, at: .location(location))
+        case .tooManyNodes(let limit, let location):
+            return Diagnostic(.tooManyNodes(limit: limit), at: .location(location))
+        case .memory:
+            return Diagnostic(.yamlSyntax("out of memory"), at: .file)
         }
     }
 
@@ -124,111 +104,6 @@ public struct DocumentLoader: Sendable {
             }
         }
         return SourceLocation(line: line, column: column)
-    }
-}
-
-extension DocumentLoader {
-    /// Copies a Yams tree into `DocumentNode`s, counting nodes (aliases at every use) and applying `<<` merges.
-    fileprivate struct Converter {
-        let maxNodes: Int
-        var count = 0
-        var exceeded = false
-        var exceededAt = SourceLocation(line: 1, column: 1)
-        var diagnostics: [Diagnostic] = []
-
-        init(maxNodes: Int) {
-            self.maxNodes = maxNodes
-        }
-
-        mutating func convert(_ node: Yams.Node) -> DocumentNode {
-            let location = Self.location(node)
-            count += 1
-            if count > maxNodes {
-                if !exceeded { exceededAt = location }
-                exceeded = true
-                return DocumentNode(.sequence([]), at: location)
-            }
-            switch node {
-            case .scalar(let scalar):
-                let rawTag = scalar.tag.rawValue
-                let tag = rawTag.isEmpty || rawTag == "!" ? nil : rawTag
-                var located = location
-                if scalar.style == .plain || scalar.style == .singleQuoted || scalar.style == .doubleQuoted,
-                    !scalar.string.utf8.contains(UInt8(ascii: "\n"))
-                {
-                    let quotes = scalar.style == .plain ? 0 : 2
-                    located.length = scalar.string.unicodeScalars.count + quotes
-                }
-                return DocumentNode(
-                    .scalar(DocumentNode.Scalar(text: scalar.string, style: Self.style(scalar.style), tag: tag)),
-                    at: located)
-            case .sequence(let sequence):
-                var items: [DocumentNode] = []
-                items.reserveCapacity(sequence.count)
-                for item in sequence {
-                    if exceeded { break }
-                    items.append(convert(item))
-                }
-                return DocumentNode(.sequence(items), at: location)
-            case .mapping(let mapping):
-                var entries: [DocumentNode.Entry] = []
-                var merged: [DocumentNode.Entry] = []
-                for (key, value) in mapping {
-                    if exceeded { break }
-                    let convertedKey = convert(key)
-                    if let keyScalar = convertedKey.scalar, keyScalar.text == "<<", keyScalar.style == .plain {
-                        merged.append(contentsOf: mergeSources(convert(value)))
-                        continue
-                    }
-                    entries.append(DocumentNode.Entry(key: convertedKey, value: convert(value)))
-                }
-                // Keys written in the mapping win over merged ones; earlier merge sources win over later ones.
-                var seen = Set(entries.compactMap(\.name))
-                for entry in merged {
-                    guard let name = entry.name, !seen.contains(name) else { continue }
-                    seen.insert(name)
-                    entries.append(entry)
-                }
-                return DocumentNode(.mapping(entries), at: location)
-            case .alias:
-                return DocumentNode(.scalar(.init(text: "", style: .plain)), at: location)
-            }
-        }
-
-        private mutating func mergeSources(_ value: DocumentNode) -> [DocumentNode.Entry] {
-            switch value.kind {
-            case .mapping(let entries):
-                return entries
-            case .sequence(let items):
-                var all: [DocumentNode.Entry] = []
-                for item in items {
-                    if let entries = item.mapping {
-                        all.append(contentsOf: entries)
-                    } else {
-                        diagnostics.append(Diagnostic(.badMerge, at: .location(item.location)))
-                    }
-                }
-                return all
-            case .scalar:
-                diagnostics.append(Diagnostic(.badMerge, at: .location(value.location)))
-                return []
-            }
-        }
-
-        static func location(_ node: Yams.Node) -> SourceLocation {
-            guard let mark = node.mark else { return SourceLocation(line: 1, column: 1) }
-            return SourceLocation(line: mark.line, column: mark.column)
-        }
-
-        static func style(_ style: Yams.Node.Scalar.Style) -> DocumentNode.ScalarStyle {
-            switch style {
-            case .singleQuoted: .singleQuoted
-            case .doubleQuoted: .doubleQuoted
-            case .literal: .literal
-            case .folded: .folded
-            case .plain, .any: .plain
-            }
-        }
     }
 }
 
