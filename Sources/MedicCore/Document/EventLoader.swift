@@ -33,9 +33,10 @@ struct EventLoader {
 
     /// The document's root, nil for an empty stream.
     static func load(_ text: String, maxNodes: Int) -> Result<(DocumentNode?, [Diagnostic]), Failure> {
-        var loader = EventLoader(maxNodes: maxNodes)
-        let bytes = Array(text.utf8)
-        return bytes.withUnsafeBufferPointer { buffer in
+        var text = text
+        text.makeContiguousUTF8()
+        return text.utf8.withContiguousStorageIfAvailable { buffer in
+            var loader = EventLoader(maxNodes: maxNodes)
             guard yaml_parser_initialize(&loader.parser) == 1 else { return .failure(.memory) }
             defer { yaml_parser_delete(&loader.parser) }
             yaml_parser_set_encoding(&loader.parser, YAML_UTF8_ENCODING)
@@ -49,7 +50,7 @@ struct EventLoader {
             } catch {
                 return .failure(.memory)
             }
-        }
+        } ?? .failure(.memory)
     }
 
     // MARK: Events
