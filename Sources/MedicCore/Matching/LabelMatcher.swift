@@ -49,11 +49,19 @@ public struct LabelMatcher: Sendable, Hashable, CustomStringConvertible {
 
     /// Canonical text: `name="value"` with the value quoted and escaped.
     public var description: String {
+        // By scalars: a quote followed by a combining mark is one Character, which a Character-wise
+        // replace would miss (found by fuzzing).
         func quoted(_ text: String) -> String {
-            let escaped = text.replacingOccurrences(of: "\\", with: "\\\\")
-                .replacingOccurrences(of: "\"", with: "\\\"")
-                .replacingOccurrences(of: "\n", with: "\\n")
-            return "\"\(escaped)\""
+            var escaped = String.UnicodeScalarView()
+            for scalar in text.unicodeScalars {
+                switch scalar {
+                case "\\": escaped.append(contentsOf: "\\\\".unicodeScalars)
+                case "\"": escaped.append(contentsOf: "\\\"".unicodeScalars)
+                case "\n": escaped.append(contentsOf: "\\n".unicodeScalars)
+                default: escaped.append(scalar)
+                }
+            }
+            return "\"" + String(escaped) + "\""
         }
         // A name that is not a plain label name is quoted and escaped like the value (found by fuzzing).
         return "\(Identifier.isLabelName(name) ? name : quoted(name))\(op.rawValue)\(quoted(value))"

@@ -247,6 +247,7 @@ public enum ShellQuoting {
             Identifier.isLetter(scalar) || Identifier.isDigit(scalar) || "@%+=:,./_-".unicodeScalars.contains(scalar)
         }
         if safe { return text }
-        return "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        // Literal: a quote followed by a combining mark is one Character and would escape a plain replace.
+        return "'" + text.replacingOccurrences(of: "'", with: "'\\''", options: .literal) + "'"
     }
 }
