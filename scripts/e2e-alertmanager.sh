@@ -100,4 +100,10 @@ wait_for 60 "the resolved notification to be recorded against the run" resolved
 succeeded() { "$MEDIC" audit list --audit "$work/audit.db" --outcome succeeded --format json | grep -q e2e-fix; }
 wait_for 30 "the run to be recorded as succeeded" succeeded
 "$MEDIC" audit verify --audit "$work/audit.db"
+# What Prometheus would scrape tells the same story.
+metrics=$(curl -sf "http://127.0.0.1:$MEDIC_PORT/metrics")
+for line in 'medic_runs_total{runbook="e2e-fix",outcome="succeeded"} 1' \
+            'medic_alerts_received_total{source="alertmanager",status="resolved"}'; do
+    grep -qF "$line" <<<"$metrics" || { echo "e2e: /metrics lacks: $line" >&2; echo "$metrics" >&2; exit 1; }
+done
 echo "e2e: Alertmanager -> medic serve -> runbook -> audit, resolved recorded: 1 passed, 0 failed"
