@@ -138,14 +138,14 @@ struct ServeCommand: AsyncParsableCommand {
             )
         }
         try await Self.reporting {
-            // Only the runbooks are kept: the files' text and source maps would cost tens of KiB each for as
-            // long as the server runs.
-            let (initial, diagnostics) = try {
+            // Only the runbooks (and any errors) are kept: the files' text, source maps and warnings would
+            // cost KiBs per runbook for as long as the server runs.
+            let (initial, errors) = try {
                 let loaded = try RunbookDirectory().load([runbooks])
-                return (loaded.runbooks, loaded.diagnostics)
+                return (loaded.runbooks, loaded.diagnostics.filter { $0.severity == .error })
             }()
-            if diagnostics.hasErrors {
-                for diagnostic in diagnostics where diagnostic.severity == .error {
+            if !errors.isEmpty {
+                for diagnostic in errors {
                     logger.error(
                         "\(DiagnosticRenderer.text(diagnostic, sourceMap: nil).trimmingCharacters(in: .newlines))")
                 }
