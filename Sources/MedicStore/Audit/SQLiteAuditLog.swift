@@ -156,22 +156,23 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
     /// Chains and inserts `events` inside the caller's transaction.
     static func append(_ events: [AuditEvent], owner: ProcessOwner, db: Database) throws {
         var (seq, prev) = try Self.lastLink(db)
+        // Prepared once per connection and reused: compiling the SQL cost more than inserting the row.
+        let insert = try db.cachedStatement(
+            sql: "INSERT INTO audit_record (seq, time, kind, run_id, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)")
         for event in events {
             seq += 1
             let record = Self.chain(event, seq: seq, prevHash: prev)
-            try db.execute(
-                sql:
-                    "INSERT INTO audit_record (seq, time, kind, run_id, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                arguments: [
-                    record.seq, record.time, record.kind, record.runID, record.body, record.prevHash, record.hash,
-                ])
+            try insert.execute(arguments: [
+                record.seq, record.time, record.kind, record.runID, record.body, record.prevHash, record.hash,
+            ])
             try Self.index(event, record: record, owner: owner, db: db)
             prev = record.hash
         }
     }
 
     static func lastLink(_ db: Database) throws -> (Int64, String) {
-        if let row = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit_record ORDER BY seq DESC LIMIT 1") {
+        let last = try db.cachedStatement(sql: "SELECT seq, hash FROM audit_record ORDER BY seq DESC LIMIT 1")
+        if let row = try Row.fetchOne(last) {
             return (row["seq"], row["hash"])
         }
         // After a prune, the chain continues from the checkpoint even if no record remains.
@@ -202,12 +203,12 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
         case "run.started":
             let alert = event.body["alert"]?.objectValue
             let labels = alert?["labels"]?.objectValue
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     INSERT OR IGNORE INTO run (id, runbook, started_at, initiator, alertname, fingerprint, owner_host, owner_pid, owner_start)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
+                    """
+            ).execute(arguments: [
                     runID, event.body["runbook"]?.stringValue ?? "", record.time, event.body["initiator"]?.stringValue,
                     labels?["alertname"]?.stringValue, alert?["fingerprint"]?.stringValue, owner.host, owner.pid,
                     owner.start,
@@ -218,13 +219,13 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
                 sql: "UPDATE run SET owner_host = ?, owner_pid = ?, owner_start = ? WHERE id = ?",
                 arguments: [owner.host, owner.pid, owner.start, runID])
         case "run.finished":
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     UPDATE run SET finished_at = ?, outcome = ?,
                         duration_ms = CAST((julianday(?) - julianday(started_at)) * 86400000 AS INTEGER)
                     WHERE id = ?
-                    """,
-                arguments: [record.time, event.body["outcome"]?.stringValue, record.time, runID])
+                    """
+            ).execute(arguments: [record.time, event.body["outcome"]?.stringValue, record.time, runID])
         default:
             break
         }
