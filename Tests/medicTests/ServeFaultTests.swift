@@ -10,10 +10,9 @@ import Testing
 @Suite(.serialized) struct ServeFaultTests {
     typealias Server = ServeCommandTests.Server
 
+    /// A scratch directory whose `runbooks/` holds one runbook no test alert matches (serve needs one).
     static func scratch() throws -> URL {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("medic-fault-\(UUID())")
-        try FileManager.default.createDirectory(
-            at: directory.appendingPathComponent("runbooks"), withIntermediateDirectories: true)
+        let (directory, _) = try ServeCommandTests.scratch()
         try
             "runbook: idle\ntriggers:\n  - match: ['alertname=\"Never\"']\nsteps:\n  - id: s\n    run: [\"true\"]\n    timeout: 5s\n"
             .write(to: directory.appendingPathComponent("runbooks/idle.yaml"), atomically: true, encoding: .utf8)

@@ -102,15 +102,7 @@ public struct Executor: Sendable {
                 for action in pending {
                     switch action {
                     case .startAttempt(let request) where auditError != nil && request.phase == .main:
-                        // Nothing new starts once the audit log cannot record it; the machine hears at once that
-                        // the attempt was cancelled. (Rollbacks still run: undoing beats recording.)
-                        group.addTask {
-                            .attemptFinished(
-                                step: request.step, phase: request.phase,
-                                result: AttemptResult(
-                                    termination: .launchFailed("not started: the audit log could not be written"),
-                                    cancelled: true))
-                        }
+                        group.addTask { Self.notStarted(request) }
                     case .startAttempt(let request):
                         let key = "\(request.phase.rawValue):\(request.step)#\(request.attempt)"
                         attemptStarts[key] = Date()
@@ -129,13 +121,7 @@ public struct Executor: Sendable {
                         record("attempt.started", body)
                         await flush()
                         if auditError != nil && request.phase == .main {
-                            group.addTask {
-                                .attemptFinished(
-                                    step: request.step, phase: request.phase,
-                                    result: AttemptResult(
-                                        termination: .launchFailed("not started: the audit log could not be written"),
-                                        cancelled: true))
-                            }
+                            group.addTask { Self.notStarted(request) }
                             continue
                         }
                         progress(
@@ -250,5 +236,14 @@ public struct Executor: Sendable {
             })
         if let auditError { throw AuditFailure(underlying: auditError, report: report) }
         return report
+    }
+
+    /// Nothing new starts once the audit log cannot record it; the machine hears at once that the attempt was
+    /// cancelled. (Rollbacks still run: undoing beats recording.)
+    static func notStarted(_ request: AttemptRequest) -> RunStateMachine.Event? {
+        .attemptFinished(
+            step: request.step, phase: request.phase,
+            result: AttemptResult(
+                termination: .launchFailed("not started: the audit log could not be written"), cancelled: true))
     }
 }

@@ -158,7 +158,9 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
         var (seq, prev) = try Self.lastLink(db)
         // Prepared once per connection and reused: compiling the SQL cost more than inserting the row.
         let insert = try db.cachedStatement(
-            sql: "INSERT INTO audit_record (seq, time, kind, run_id, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            sql:
+                "INSERT INTO audit_record (seq, time, kind, run_id, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        )
         for event in events {
             seq += 1
             let record = Self.chain(event, seq: seq, prevHash: prev)
@@ -209,10 +211,10 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """
             ).execute(arguments: [
-                    runID, event.body["runbook"]?.stringValue ?? "", record.time, event.body["initiator"]?.stringValue,
-                    labels?["alertname"]?.stringValue, alert?["fingerprint"]?.stringValue, owner.host, owner.pid,
-                    owner.start,
-                ])
+                runID, event.body["runbook"]?.stringValue ?? "", record.time, event.body["initiator"]?.stringValue,
+                labels?["alertname"]?.stringValue, alert?["fingerprint"]?.stringValue, owner.host, owner.pid,
+                owner.start,
+            ])
         case "run.recovering":
             // The recovering process owns the run now: if it dies too, the next start finds it again.
             try db.execute(
