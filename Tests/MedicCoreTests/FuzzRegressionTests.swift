@@ -25,6 +25,22 @@ import Testing
         #expect(!Self.inputs(.matcher).isEmpty)
         #expect(!Self.inputs(.alertmanager).isEmpty)
         #expect(!Self.inputs(.grafana).isEmpty)
+        #expect(!Self.inputs(.expression).isEmpty)
+    }
+
+    @Test("a `when` chain too long to check safely is refused with the reason; a long real one still parses")
+    func longExpressionChain() {
+        let hostile = Array(repeating: "3", count: 3_000).joined(separator: "&&")
+        guard case .failure(let error) = ExpressionParser.parse(hostile) else {
+            Issue.record("a 3,000-term chain was accepted")
+            return
+        }
+        #expect(error.message.contains("too long"))
+        let real = (0..<40).map { "params.n != \($0)" }.joined(separator: " && ")
+        guard case .success = ExpressionParser.parse(real) else {
+            Issue.record("a 40-term condition was refused")
+            return
+        }
     }
 
     @Test("a quoted label name holding a quote prints back as a matcher that parses to the same one")

@@ -16,6 +16,9 @@ public struct ExpressionParser {
 
     /// Deepest nesting of parentheses, lists and `!` accepted.
     public static let maxDepth = 64
+    /// Most tokens in one expression. A long `a && b && ...` chain nests as deep as it is long, and the
+    /// type checker and the evaluator recurse through it (found by fuzzing: a stack overflow).
+    public static let maxTokens = 256
     private var depth = 0
 
     private init(source: String) {
@@ -26,6 +29,12 @@ public struct ExpressionParser {
         var parser = ExpressionParser(source: text)
         do {
             try parser.tokenize()
+            // `tokens` ends with `.end`, which does not count.
+            if parser.tokens.count - 1 > maxTokens {
+                throw ExpressionError(
+                    message: "expression is too long (more than \(maxTokens) tokens); split it or compute it in a step",
+                    offset: parser.tokens[maxTokens].offset)
+            }
             let root = try parser.parseOr()
             guard case .end = parser.current.token else {
                 throw ExpressionError(
