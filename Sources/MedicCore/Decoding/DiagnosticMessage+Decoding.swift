@@ -54,6 +54,12 @@ extension DiagnosticMessage {
     static func invalidRegex(_ pattern: String, _ problem: String) -> Self {
         .init(id: "invalid-regex", "invalid regular expression '\(pattern)': \(problem)")
     }
+    static func backtrackingRegex(_ pattern: String) -> Self {
+        .init(
+            id: "regex-backtracking", severity: .warning,
+            "regular expression '\(pattern)' repeats a group that repeats itself, such as (a+)+; a crafted value "
+                + "(an alert label, a param) may make it run for minutes; repeat once, e.g. [\\w\\s]+")
+    }
     static func malformedMatcher(_ text: String, _ problem: String) -> Self {
         .init(id: "malformed-matcher", "malformed matcher '\(text)': \(problem)")
     }
