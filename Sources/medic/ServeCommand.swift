@@ -138,12 +138,7 @@ struct ServeCommand: AsyncParsableCommand {
             )
         }
         try await Self.reporting {
-            // Only the runbooks (and any errors) are kept: the files' text, source maps and warnings would
-            // cost KiBs per runbook for as long as the server runs.
-            let (initial, errors) = try {
-                let loaded = try RunbookDirectory().load([runbooks])
-                return (loaded.runbooks, loaded.diagnostics.filter { $0.severity == .error })
-            }()
+            let (initial, errors) = try Self.loadRunbooks(runbooks)
             if !errors.isEmpty {
                 for diagnostic in errors {
                     logger.error(
@@ -176,12 +171,11 @@ struct ServeCommand: AsyncParsableCommand {
             Self.returnFreedMemory()
             let directory = runbooks
             let reload: @Sendable () async -> IntakeServer.ReloadResult = {
-                guard let loaded = try? RunbookDirectory().load([directory]) else {
+                guard let (reloaded, errors) = try? Self.loadRunbooks(directory) else {
                     logger.error("reload rejected: \(directory) cannot be read; keeping the loaded runbooks")
                     metrics.reloaded(succeeded: false)
                     return .rejected(diagnostics: ["\(directory) cannot be read"])
                 }
-                let errors = loaded.diagnostics.filter { $0.severity == .error }
                 guard errors.isEmpty else {
                     let lines = errors.map {
                         "\($0.file ?? directory):\($0.location?.line ?? 1):\($0.location?.column ?? 1): \($0.text) [\($0.id)]"
@@ -192,12 +186,12 @@ struct ServeCommand: AsyncParsableCommand {
                     metrics.reloaded(succeeded: false)
                     return .rejected(diagnostics: lines)
                 }
-                await dispatcher.replaceRunbooks(loaded.runbooks)
+                await dispatcher.replaceRunbooks(reloaded)
                 Self.returnFreedMemory()
-                metrics.runbooksLoaded(loaded.runbooks.count)
+                metrics.runbooksLoaded(reloaded.count)
                 metrics.reloaded(succeeded: true)
-                logger.info("reloaded \(loaded.runbooks.count) runbooks from \(directory)")
-                return .loaded(runbooks: loaded.runbooks.count)
+                logger.info("reloaded \(reloaded.count) runbooks from \(directory)")
+                return .loaded(runbooks: reloaded.count)
             }
             let server = IntakeServer(
                 dispatcher: dispatcher,
@@ -273,6 +267,25 @@ struct ServeCommand: AsyncParsableCommand {
                     logger: app.logger))
             try await group.run()
         }
+    }
+
+    /// The runbook set under `directory`, or its errors. Checked in full first (every diagnostic, ids across
+    /// files); then, for a server that keeps the runbooks for long, read again compactly, keeping nothing but
+    /// the runbooks (see `RunbookDirectory.compactRunbooks`). Warnings are not kept.
+    static func loadRunbooks(_ directory: String) throws -> (runbooks: [Runbook], errors: [Diagnostic]) {
+        let (files, ids, errors) = try {
+            let loaded = try RunbookDirectory().load([directory])
+            let errors = loaded.diagnostics.filter { $0.severity == .error }
+            return (loaded.runbookFiles, loaded.runbooks.map(\.id), errors)
+        }()
+        guard errors.isEmpty else { return ([], errors) }
+        returnFreedMemory()
+        if let compact = RunbookDirectory().compactRunbooks(files: files, expecting: ids) {
+            return (compact, [])
+        }
+        // A file changed between the two reads: take the set as it is now, checked in full.
+        let loaded = try RunbookDirectory().load([directory])
+        return (loaded.runbooks, loaded.diagnostics.filter { $0.severity == .error })
     }
 
     /// glibc's `malloc_trim(0)`, looked up at run time (it is not in the Glibc module); a no-op elsewhere.
