@@ -72,12 +72,7 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
         self.owner = owner
         let pool = self.pool
         committer = GroupCommit(inlineWhenIdle: writer == .callerWhenIdle) { events in
-            try pool.writeWithoutTransaction { db in
-                try db.inTransaction(.immediate) {
-                    try Self.append(events, owner: owner, db: db)
-                    return .commit
-                }
-            }
+            try Self.commit(events, pool: pool, owner: owner)
         }
     }
 
@@ -140,11 +135,10 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
         try await committer.append(events)
     }
 
-    /// Appends synchronously: GRDB's async write gives up when the calling task is cancelled, and the records
-    /// of a run being torn down (during shutdown, say) are exactly the ones that must be written.
-    public func appendNow(_ events: [AuditEvent]) throws {
-        guard !events.isEmpty else { return }
-        let owner = self.owner
+    /// Commits `events` in one `BEGIN IMMEDIATE` transaction, synchronously: GRDB's async write gives up
+    /// when the calling task is cancelled, and the records of a run being torn down (during shutdown, say)
+    /// are exactly the ones that must be written.
+    static func commit(_ events: [AuditEvent], pool: DatabasePool, owner: ProcessOwner) throws {
         try pool.writeWithoutTransaction { db in
             try db.inTransaction(.immediate) {
                 try Self.append(events, owner: owner, db: db)
