@@ -28,11 +28,15 @@ public final class ServerMetrics: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Made at start, so a scrape of an idle server already shows them.
+    private let runsInFlight: Gauge
+    private let runbooksLoadedGauge: Gauge
 
     public init() {
-        // Families that exist from the start, so a scrape of an idle server already shows them.
-        _ = registry.makeGauge(descriptor: Self.name("runs_in_flight", "", "Runs started and not yet finished."))
-        _ = registry.makeGauge(descriptor: Self.name("runbooks_loaded", "", "Runbooks in the loaded set."))
+        runsInFlight = registry.makeGauge(
+            descriptor: Self.name("runs_in_flight", "", "Runs started and not yet finished."))
+        runbooksLoadedGauge = registry.makeGauge(
+            descriptor: Self.name("runbooks_loaded", "", "Runbooks in the loaded set."))
     }
 
     static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
@@ -45,8 +49,7 @@ public final class ServerMetrics: Sendable {
     }
 
     public func runbooksLoaded(_ count: Int) {
-        registry.makeGauge(descriptor: Self.name("runbooks_loaded", "", "Runbooks in the loaded set.")).set(
-            Int64(count))
+        runbooksLoadedGauge.set(Int64(count))
     }
 
     public func reloaded(succeeded: Bool) {
@@ -87,8 +90,7 @@ public final class ServerMetrics: Sendable {
         case "run.started":
             let runbook = event.body["runbook"]?.stringValue ?? ""
             state.withLock { $0.inFlight[event.runID] = RunInFlight(runbook: runbook, started: event.time) }
-            registry.makeGauge(descriptor: Self.name("runs_in_flight", "", "Runs started and not yet finished."))
-                .increment()
+            runsInFlight.increment()
         case "attempt.finished":
             guard let milliseconds = event.body["duration_ms"]?.intValue else { return }
             let runbook = state.withLock { $0.inFlight[event.runID]?.runbook } ?? ""
@@ -110,8 +112,7 @@ public final class ServerMetrics: Sendable {
                 labels: [("runbook", run?.runbook ?? ""), ("outcome", outcome)]
             ).increment()
             if run != nil {
-                registry.makeGauge(descriptor: Self.name("runs_in_flight", "", "Runs started and not yet finished."))
-                    .decrement()
+                runsInFlight.decrement()
             }
             if outcome == "succeeded", let run {
                 let since = decided ?? run.started

@@ -18,13 +18,10 @@ public struct InterruptedRun: Sendable, Equatable {
 
     /// Reads the records of one run; nil when they do not start with `run.started`.
     public init?(records: [AuditRecord]) {
-        func object(_ record: AuditRecord) -> [String: Any] {
-            (try? JSONSerialization.jsonObject(with: Data(record.body.utf8))) as? [String: Any] ?? [:]
-        }
         guard let first = records.first(where: { $0.kind == "run.started" }), let runID = first.runID else {
             return nil
         }
-        let started = object(first)
+        let started = first.bodyValue
         self.runID = runID
         runbook = started["runbook"] as? String ?? ""
         initiator = started["initiator"] as? String ?? ""
@@ -39,7 +36,7 @@ public struct InterruptedRun: Sendable, Equatable {
         rolledBack = []
         var lastMain: [String: [String: Any]] = [:]
         for record in records {
-            let body = object(record)
+            let body = record.bodyValue
             let step = body["step"] as? String ?? ""
             switch record.kind {
             case "attempt.finished" where body["phase"] as? String == "main":
