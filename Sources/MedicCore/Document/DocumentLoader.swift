@@ -109,8 +109,8 @@ public struct DocumentLoader: Sendable {
 
 /// Finds aliases (`*name`) used as mapping keys, or complex keys in a document that has anchors, before parsing.
 ///
-/// Yams hashes mapping keys to find duplicates; a key that aliases an exponentially nested node would take
-/// forever to hash. Runbooks never need such keys, so they are refused up front.
+/// The duplicate-key check spells out each key (`EventLoader.identity`); a key that aliases an exponentially
+/// nested node would take forever to spell out. Runbooks never need such keys, so they are refused up front.
 enum AliasKeyScan {
     static func firstAliasKey(in text: String) -> SourceLocation? {
         // Cheap exit: no anchor, no alias bomb.
