@@ -97,15 +97,20 @@ struct ServeCommand: AsyncParsableCommand {
         let maxBody = self.maxBody ?? file.maxBody ?? 1 << 20
         let maxConcurrentRuns = self.maxConcurrentRuns ?? file.maxConcurrentRuns ?? 8
         let insecureNoAuth = self.insecureNoAuth || (file.insecureNoAuth ?? false)
+        // Says where a bad value came from: the flag, or the key in the config file.
+        func origin(_ flag: String?, _ key: String) -> String {
+            flag == nil && config != nil ? "\(key) in \(config!)" : "--\(key.replacingOccurrences(of: "_", with: "-"))"
+        }
         let levelText = self.logLevel ?? file.logLevel ?? "info"
         guard let level = Logger.Level(rawValue: levelText) else {
             throw ValidationError(
-                "--log-level takes \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), got '\(levelText)'"
+                "\(origin(self.logLevel, "log_level")) takes \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), got '\(levelText)'"
             )
         }
         let formatText = self.logFormat ?? file.logFormat ?? "auto"
         guard let format = MedicLogHandler.Format(rawValue: formatText) else {
-            throw ValidationError("--log-format takes auto, json or text, got '\(formatText)'")
+            throw ValidationError(
+                "\(origin(self.logFormat, "log_format")) takes auto, json or text, got '\(formatText)'")
         }
         LoggingSystem.bootstrap { label in MedicLogHandler(label: label, level: level, format: format) }
         let logger = Logger(label: "medic")

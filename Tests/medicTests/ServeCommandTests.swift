@@ -238,6 +238,19 @@ import Testing
         #expect(!server.logText.contains("intake-secret") && !server.logText.contains("api-secret"))
     }
 
+    @Test("serve: a bad log level or format says whether it came from the flag or the config file")
+    func logSettingsAreChecked() throws {
+        let (directory, _) = try Self.scratch()
+        let config = directory.appendingPathComponent("medic.yaml").path
+        try "log_level: loud\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let fromFile = try ValidateCommandTests.medicSync(["serve", "--config", config])
+        #expect(fromFile.status != 0)
+        #expect(fromFile.stderr.contains("log_level in \(config) takes trace, debug"), "\(fromFile.stderr)")
+        let fromFlag = try ValidateCommandTests.medicSync(["serve", "--log-format", "xml"])
+        #expect(fromFlag.status != 0)
+        #expect(fromFlag.stderr.contains("--log-format takes auto, json or text, got 'xml'"), "\(fromFlag.stderr)")
+    }
+
     @Test("serve: a secret variable that is unset or empty, or given twice, is refused at start with the reason")
     func secretSourcesAreChecked() throws {
         let cases: [([String], String)] = [
