@@ -182,19 +182,30 @@ public struct IntakeServer: Sendable {
                 }
                 let runID = try context.parameters.require("id")
                 let who = "api"
-                let done: Bool
                 do {
-                    done =
-                        action == "approve"
-                        ? try await dispatcher.approve(runID, by: who) : try await dispatcher.cancel(runID, by: who)
+                    if action == "approve" {
+                        switch try await dispatcher.approve(runID, by: who) {
+                        case .approved:
+                            return Self.json(.accepted, ["run_id": .string(runID), "action": .string(action)])
+                        case .notWaiting:
+                            return Self.error(.notFound, "no run \(runID) that waits for approval")
+                        case .queueFull(let capacity):
+                            return Self.error(
+                                .tooManyRequests,
+                                "every run slot is busy and \(capacity) runs already wait; run \(runID) still awaits approval",
+                                headers: [.retryAfter: "30"])
+                        }
+                    }
+                    switch try await dispatcher.cancel(runID, by: who) {
+                    case .cancelledWaiting, .stopRunning:
+                        return Self.json(.accepted, ["run_id": .string(runID), "action": .string(action)])
+                    case .notFound:
+                        return Self.error(.notFound, "no run \(runID) that can be cancelled")
+                    }
                 } catch {
                     return Self.error(
                         .serviceUnavailable, "the audit log could not record it: \(error)", headers: [.retryAfter: "5"])
                 }
-                return done
-                    ? Self.json(.accepted, ["run_id": .string(runID), "action": .string(action)])
-                    : Self.error(
-                        .notFound, "no run \(runID) that can be \(action == "approve" ? "approved" : "cancelled")")
             }
         }
         return router
@@ -252,6 +263,7 @@ public struct IntakeServer: Sendable {
                     [
                         "runbook": .string(decision.runbook), "decision": .string(decision.decision),
                         "run_id": JSONValue(decision.runID), "reason": JSONValue(decision.reason),
+                        "reason_code": JSONValue(decision.reasonCode),
                     ]
                 }),
         ]

@@ -101,7 +101,7 @@ public struct AuditEventLogger: Sendable {
     ]
 
     public func log(_ event: AuditEvent) {
-        var metadata: Logger.Metadata = ["kind": .string(event.kind)]
+        var metadata: Logger.Metadata = ["kind": .string(event.kind.rawValue)]
         if !event.runID.isEmpty { metadata["run.id"] = .string(event.runID) }
         if let step = event.body["step"]?.stringValue { metadata["step.id"] = .string(step) }
         let fingerprint =
@@ -121,22 +121,22 @@ public struct AuditEventLogger: Sendable {
             }
         }
         logger.log(
-            level: Self.level(event), "\(event.kind.replacingOccurrences(of: ".", with: " "))", metadata: metadata)
+            level: Self.level(event), "\(event.kind.rawValue.replacingOccurrences(of: ".", with: " "))", metadata: metadata)
     }
 
     /// Failures and safety trips are warnings; attempt starts are debug; the rest is info.
     static func level(_ event: AuditEvent) -> Logger.Level {
         switch event.kind {
-        case "attempt.started", "retry.scheduled": return .debug
-        case "breaker.opened", "run.stopping": return .warning
-        case "attempt.finished":
+        case .attemptStarted, .retryScheduled: return .debug
+        case .breakerOpened, .runStopping, .escalationFailed: return .warning
+        case .attemptFinished:
             let clean =
                 event.body["exit_code"]?.intValue == 0 && event.body["timed_out"] != .bool(true)
                 && event.body["error"] == nil
             return clean ? .info : .warning
-        case "rollback.finished":
+        case .rollbackFinished:
             return event.body["succeeded"] == .bool(true) ? .info : .error
-        case "run.finished":
+        case .runFinished:
             switch event.body["outcome"]?.stringValue {
             case "succeeded", "shadowed", "suppressed": return .info
             case "rollback_failed": return .error

@@ -1,5 +1,6 @@
 import Foundation
 import MedicCore
+import MedicExecution
 import Prometheus
 import Synchronization
 
@@ -52,6 +53,21 @@ public final class ServerMetrics: Sendable {
         runbooksLoadedGauge.set(Int64(count))
     }
 
+    /// A failure nobody waited on (records lost, an escalation that failed): counted by what failed.
+    public func trouble(_ trouble: Dispatcher.Trouble) {
+        let what: String
+        switch trouble {
+        case .recordsLost: what = "audit_write"
+        case .escalationFailed: what = "escalation"
+        }
+        registry.makeCounter(
+            descriptor: Self.name(
+                "background_failures", "total",
+                "Failures no request waited on: audit records that could not be written, escalations that failed."),
+            labels: [("what", what)]
+        ).increment()
+    }
+
     public func reloaded(succeeded: Bool) {
         registry.makeCounter(
             descriptor: Self.name("reloads", "total", "Runbook reloads (POST /-/reload and SIGHUP) by result."),
@@ -70,7 +86,7 @@ public final class ServerMetrics: Sendable {
     /// Called for every committed audit record.
     public func observe(_ event: AuditEvent) {
         switch event.kind {
-        case "alert.received":
+        case .alertReceived:
             registry.makeCounter(
                 descriptor: Self.name(
                     "alerts_received", "total", "Alerts recorded, by source (alertmanager, grafana, json) and status."),
@@ -79,19 +95,19 @@ public final class ServerMetrics: Sendable {
                     ("status", event.body["status"]?.stringValue ?? ""),
                 ]
             ).increment()
-        case let kind where kind.hasPrefix("decision."):
-            let decision = String(kind.dropFirst("decision.".count))
+        case let kind where kind.isDecision:
+            let decision = kind.decision ?? ""
             registry.makeCounter(
                 descriptor: Self.name(
                     "decisions", "total", "Policy decisions per matching runbook, by decision and suppression reason."),
                 labels: [("decision", decision), ("reason", event.body["reason"]?.stringValue ?? "")]
             ).increment()
             if !event.runID.isEmpty { state.withLock { $0.decided[event.runID] = event.time } }
-        case "run.started":
+        case .runStarted:
             let runbook = event.body["runbook"]?.stringValue ?? ""
             state.withLock { $0.inFlight[event.runID] = RunInFlight(runbook: runbook, started: event.time) }
             runsInFlight.increment()
-        case "attempt.finished":
+        case .attemptFinished:
             guard let milliseconds = event.body["duration_ms"]?.intValue else { return }
             let runbook = state.withLock { $0.inFlight[event.runID]?.runbook } ?? ""
             registry.makeValueHistogram(
@@ -102,7 +118,7 @@ public final class ServerMetrics: Sendable {
                 ],
                 buckets: Self.stepBuckets
             ).record(Double(milliseconds) / 1000)
-        case "run.finished":
+        case .runFinished:
             let (run, decided) = state.withLock { state in
                 (state.inFlight.removeValue(forKey: event.runID), state.decided.removeValue(forKey: event.runID))
             }

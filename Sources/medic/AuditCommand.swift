@@ -313,8 +313,8 @@ enum AuditTimeline {
         for record in records {
             let body = record.bodyValue
             let at = "\(offset(record))  "
-            switch record.kind {
-            case "run.started":
+            switch record.auditKind {
+            case .runStarted:
                 lines.append(
                     "run \(record.runID ?? "") — runbook \(body["runbook"] as? String ?? "?"), started \(record.time) by \(body["initiator"] as? String ?? "?")"
                 )
@@ -330,7 +330,7 @@ enum AuditTimeline {
                     lines.append(
                         "    labels: " + labels.keys.sorted().map { "\($0)=\(labels[$0]!)" }.joined(separator: " "))
                 }
-            case "attempt.started":
+            case .attemptStarted:
                 let what =
                     (body["phase"] as? String) == "rollback"
                     ? "rollback of \(body["step"] ?? "")" : "\(body["step"] ?? "")"
@@ -341,7 +341,7 @@ enum AuditTimeline {
                     command = "shell script"
                 }
                 lines.append("\(at)▶ \(what) attempt \(body["attempt"] ?? 1): \(command)")
-            case "attempt.finished":
+            case .attemptFinished:
                 let what =
                     (body["phase"] as? String) == "rollback"
                     ? "rollback of \(body["step"] ?? "")" : "\(body["step"] ?? "")"
@@ -364,19 +364,19 @@ enum AuditTimeline {
                 if let stderr = body["stderr"] as? String, !stderr.isEmpty {
                     lines += excerpt(stderr).map { $0.replacingOccurrences(of: "| ", with: "! ") }
                 }
-            case "retry.scheduled":
+            case .retryScheduled:
                 lines.append(
                     "\(at)↻ \(body["step"] ?? "") attempt \(body["next_attempt"] ?? "?") in \(body["delay_ms"] ?? "?") ms"
                 )
-            case "step.skipped":
+            case .stepSkipped:
                 lines.append("\(at)⤼ \(body["step"] ?? "") skipped: \(body["reason"] ?? "")")
-            case "run.stopping":
+            case .runStopping:
                 lines.append("\(at)■ stopping \((body["steps"] as? [String])?.joined(separator: ", ") ?? "")")
-            case "rollback.started":
+            case .rollbackStarted:
                 lines.append("\(at)↺ rolling back: \((body["steps"] as? [String])?.joined(separator: " → ") ?? "")")
-            case "rollback.finished", "step.finished":
+            case .rollbackFinished, .stepFinished:
                 continue
-            case "run.finished":
+            case .runFinished:
                 var line = "\(at)outcome: \(body["outcome"] ?? "?")"
                 if let reason = body["reason"] as? String { line += " (\(reason))" }
                 lines.append(line)
@@ -384,7 +384,7 @@ enum AuditTimeline {
                 lines.append("\(at)\(record.kind) \(record.body)")
             }
         }
-        if records.last?.kind != "run.finished" {
+        if records.last?.auditKind != .runFinished {
             lines.append("(no end record yet: the run is still going, or its Medic was stopped)")
         }
         return lines.joined(separator: "\n")

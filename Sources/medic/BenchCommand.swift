@@ -253,12 +253,12 @@ struct AuditBench: AsyncParsableCommand {
 
     static func event(_ index: Int, runs: Int) -> AuditEvent {
         let run = "bench-run-\(index / 10)"
-        let kind = index % 10 == 0 ? "run.started" : (index % 10 == 9 ? "run.finished" : "attempt.finished")
+        let kind: AuditKind = index % 10 == 0 ? .runStarted : (index % 10 == 9 ? .runFinished : .attemptFinished)
         var body: [String: JSONValue] = [
             "step": .string("step-\(index % 10)"), "exit_code": 0, "stdout": .string("output line \(index)\n"),
             "duration_ms": JSONValue(index % 1000),
         ]
-        if kind == "run.started" {
+        if kind == .runStarted {
             body = [
                 "runbook": .string("runbook-\(index / 10 % runs)"), "initiator": "alert",
                 "alert": [
@@ -266,7 +266,7 @@ struct AuditBench: AsyncParsableCommand {
                     "labels": ["alertname": .string("Alert\(index % 7)")],
                 ],
             ]
-        } else if kind == "run.finished" {
+        } else if kind == .runFinished {
             body = ["outcome": .string(index % 30 == 29 ? "failed" : "succeeded")]
         }
         return AuditEvent(
@@ -496,7 +496,7 @@ struct IntakeBench: AsyncParsableCommand {
                     ? .nan : probes.latencies[min(probes.latencies.count - 1, Int(Double(probes.latencies.count) * p))]
             }
             var received = 0
-            try audit.forEachRecord(where: .init(kind: "alert.received")) { _ in received += 1 }
+            try audit.forEachRecord(where: .init(kinds: [.alertReceived])) { _ in received += 1 }
             print("figure                                           medic        baseline     ratio")
             print(
                 String(

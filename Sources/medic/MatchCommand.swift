@@ -58,7 +58,10 @@ struct MatchCommand: ParsableCommand {
                 throw ValidationError("no audit log at \(audit)")
             }
             var rebuilt = PolicyGate(configuration: .init(globalShadow: shadow))
-            rebuilt.replay(try PolicyHistory.records(in: SQLiteAuditLog(path: audit)), runbooks: loaded.runbooks)
+            let now = Date()
+            let cutoff = rebuilt.replayCutoff(now: now, runbooks: loaded.runbooks)
+            rebuilt.replay(
+                try SQLiteAuditLog(path: audit).policyHistory(since: cutoff), runbooks: loaded.runbooks, now: now)
             gate = rebuilt
         }
         let now = Date()
@@ -77,21 +80,6 @@ struct MatchCommand: ParsableCommand {
                 print(explanation.text)
             }
         }
-    }
-}
-
-/// The audit records a `PolicyGate` is rebuilt from.
-enum PolicyHistory {
-    static func records(in log: SQLiteAuditLog) throws -> [AuditRecord] {
-        var records: [AuditRecord] = []
-        try log.forEachRecord { record in
-            if record.kind.hasPrefix("decision.") || record.kind.hasPrefix("breaker.") || record.kind == "run.started"
-                || record.kind == "run.finished"
-            {
-                records.append(record)
-            }
-        }
-        return records
     }
 }
 

@@ -166,12 +166,17 @@ struct ServeCommand: AsyncParsableCommand {
                     "rolling back a run left unfinished by a stopped medic", metadata: ["run.id": "\(runID)"])
                 try await recovery.recover(runID, records: try audit.records(run: runID))
             }
-            let history = try PolicyHistory.records(in: audit)
+            let configuration = Dispatcher.Configuration(
+                maxConcurrentRuns: maxConcurrentRuns, globalShadow: shadow, shutdownGrace: shutdownGrace)
+            let history = try audit.policyHistory(
+                since: Dispatcher.replayCutoff(configuration: configuration, runbooks: initial, now: Date()))
             let dispatcher = Dispatcher(
-                runbooks: initial, audit: observed, history: history,
-                configuration: .init(
-                    maxConcurrentRuns: maxConcurrentRuns, globalShadow: shadow, shutdownGrace: shutdownGrace),
-                environment: stepEnvironment)
+                runbooks: initial, audit: observed, history: history, configuration: configuration,
+                environment: stepEnvironment,
+                trouble: { trouble in
+                    metrics.trouble(trouble)
+                    logger.error("\(trouble)")
+                })
             // Parsing and indexing a large set leaves freed memory in malloc's arenas; give it back.
             Self.returnFreedMemory()
             let directory = runbooks

@@ -149,24 +149,16 @@ import Testing
         #expect(global.decide(real, runID: "g1", now: Self.at(1)) == .shadow(runID: "g1"))
     }
 
-    @Test("approval waits; a resolved notification cancels waiting runs and names the last run for the alert")
-    func resolvedCancelsWaiting() throws {
-        let (approval, trigger) = try Self.runbook(
-            "  mode: approval\n  concurrency: 'host:{{ alert.labels.instance }}'")
+    @Test("a resolved notification forgets the alert's dedup entry and names the last run started for it")
+    func resolvedForgetsDedup() throws {
+        let (runbook, trigger) = try Self.runbook("  mode: autonomous")
         var gate = PolicyGate()
-        let candidate = PolicyGate.Candidate(
-            runbook: approval, trigger: trigger, alert: Self.alert("db1"), lockKey: "host:db1")
-        #expect(gate.decide(candidate, runID: "w1", now: Self.at(0)) == .awaitingApproval(runID: "w1"))
-        let outcome = gate.resolved(Self.alert("db1", status: .resolved))
-        #expect(outcome.cancelled == ["w1"])
-        #expect(outcome.lastRun == "w1")
-        // The lock is free again.
-        let later = PolicyGate.Candidate(
-            runbook: approval, trigger: trigger, alert: Self.alert("db1", startsAt: 50), lockKey: "host:db1")
-        #expect(gate.decide(later, runID: "w2", now: Self.at(60)) == .awaitingApproval(runID: "w2"))
-        gate.runBegan("w2")
-        #expect(
-            gate.resolved(Self.alert("db1", status: .resolved)).cancelled.isEmpty, "a run that began is not cancelled")
+        let candidate = PolicyGate.Candidate(runbook: runbook, trigger: trigger, alert: Self.alert("db1"))
+        #expect(gate.decide(candidate, runID: "r1", now: Self.at(0)) == .run(runID: "r1"))
+        _ = gate.runFinished("r1", candidate: candidate, outcome: .succeeded, now: Self.at(5))
+        #expect(gate.decide(candidate, runID: "r2", now: Self.at(10)) == .suppressed(.duplicate(of: "r1")))
+        #expect(gate.resolved(Self.alert("db1", status: .resolved)) == "r1")
+        #expect(gate.decide(candidate, runID: "r3", now: Self.at(20)) == .run(runID: "r3"))
     }
 }
 
@@ -174,7 +166,7 @@ import Testing
     static func records(_ events: [AuditEvent]) -> [AuditRecord] {
         events.enumerated().map { index, event in
             AuditRecord(
-                seq: Int64(index + 1), time: RFC3339.format(event.time), kind: event.kind,
+                seq: Int64(index + 1), time: RFC3339.format(event.time), kind: event.kind.rawValue,
                 runID: event.runID.isEmpty ? nil : event.runID, body: JSONValue.object(event.body).compact,
                 prevHash: "",
                 hash: "")
@@ -198,7 +190,7 @@ import Testing
         }
         #expect(decide("db1", 0, "r1", 0) == .run(runID: "r1"))  // will fail: opens the breaker for db1
         events.append(
-            AuditEvent(time: PolicyGateTests.at(5), kind: "run.finished", runID: "r1", body: ["outcome": "failed"]))
+            AuditEvent(time: PolicyGateTests.at(5), kind: .runFinished, runID: "r1", body: ["outcome": "failed"]))
         _ = gate.runFinished(
             "r1",
             candidate: .init(
@@ -207,7 +199,7 @@ import Testing
         #expect(decide("db2", 0, "r2", 10) == .run(runID: "r2"))  // still running: holds host:db2
         #expect(decide("db3", 0, "r3", 20) == .run(runID: "r3"))
         events.append(
-            AuditEvent(time: PolicyGateTests.at(30), kind: "run.finished", runID: "r3", body: ["outcome": "succeeded"]))
+            AuditEvent(time: PolicyGateTests.at(30), kind: .runFinished, runID: "r3", body: ["outcome": "succeeded"]))
 
         var rebuilt = PolicyGate()
         rebuilt.replay(Self.records(events), runbooks: [runbook])

@@ -78,9 +78,9 @@ import Testing
         }
         #expect(lines("fix") == ["db1"])
         let kinds = await audit.events.map(\.kind)
-        #expect(kinds.prefix(2) == ["alert.received", "decision.run"])
-        #expect(kinds.contains("run.finished"))
-        #expect(kinds.filter { $0 == "decision.suppressed" }.count == 1)
+        #expect(kinds.prefix(2) == [.alertReceived, .decisionRun])
+        #expect(kinds.contains(.runFinished))
+        #expect(kinds.filter { $0 == .decisionSuppressed }.count == 1)
     }
 
     @Test("shadow mode records the plan and runs nothing; approval waits until approved")
@@ -95,15 +95,15 @@ import Testing
             try await Task.sleep(for: .milliseconds(200))
             #expect(lines("careful").isEmpty)
             let runID = try #require(outcome.first?.decisions.last?.runID)
-            #expect(try await dispatcher.approve(runID, by: "alice"))
+            #expect(try await dispatcher.approve(runID, by: "alice") == .approved)
             try await eventually { lines("careful") == ["db1"] }
         }
         #expect(lines("quiet").isEmpty)
         #expect(lines("careful") == ["db1"])
         let events = await audit.events
-        #expect(events.contains { $0.kind == "run.shadowed" && $0.body["plan"] != nil })
-        #expect(events.contains { $0.kind == "run.approved" && $0.body["by"] == "alice" })
-        #expect(events.filter { $0.kind == "run.started" && $0.body["runbook"] == "careful" }.count == 1)
+        #expect(events.contains { $0.kind == .runShadowed && $0.body["plan"] != nil })
+        #expect(events.contains { $0.kind == .runApproved && $0.body["by"] == "alice" })
+        #expect(events.filter { $0.kind == .runStarted && $0.body["runbook"] == "careful" }.count == 1)
     }
 
     @Test("a resolved notification cancels a run still waiting for approval and is recorded against it")
@@ -116,11 +116,11 @@ import Testing
             let outcome = try await dispatcher.receive([Self.alert("db1")], payloadDigest: "d")
             let runID = try #require(outcome.first?.decisions.first?.runID)
             _ = try await dispatcher.receive([Self.alert("db1", status: .resolved)], payloadDigest: "d2")
-            #expect(try await dispatcher.approve(runID, by: "alice") == false)
+            #expect(try await dispatcher.approve(runID, by: "alice") == .notWaiting)
         }
         let events = await audit.events
-        #expect(events.contains { $0.kind == "alert.resolved" && $0.body["cancelled_waiting"] != .array([]) })
-        #expect(events.contains { $0.kind == "run.finished" && $0.body["outcome"] == "cancelled" })
+        #expect(events.contains { $0.kind == .alertResolved && $0.body["cancelled_waiting"] != .array([]) })
+        #expect(events.contains { $0.kind == .runFinished && $0.body["outcome"] == "cancelled" })
         #expect(lines("careful").isEmpty)
     }
 
@@ -135,7 +135,7 @@ import Testing
         let second = try await dispatcher.receive([Self.alert("db2")], payloadDigest: "d")
         #expect(first.first?.decisions.first?.decision == "run")
         #expect(second.first?.decisions.first?.reason == "queue full")
-        #expect(await audit.events.contains { $0.kind == "decision.suppressed" && $0.body["reason"] == "queue_full" })
+        #expect(await audit.events.contains { $0.kind == .decisionSuppressed && $0.body["reason"] == "queue_full" })
     }
 
     @Test("repeated failures open the breaker, run the escalate hook once, and suppress further runs")
@@ -150,14 +150,14 @@ import Testing
         try await withDispatcher(dispatcher) { dispatcher in
             for attempt in 0..<2 {
                 _ = try await dispatcher.receive([Self.alert("db1", startsAt: Double(attempt))], payloadDigest: "d")
-                try await eventually { await audit.events.filter { $0.kind == "run.finished" }.count >= attempt + 1 }
+                try await eventually { await audit.events.filter { $0.kind == .runFinished }.count >= attempt + 1 }
             }
             try await eventually { lines("pager") == ["paged"] }
             let third = try await dispatcher.receive([Self.alert("db1", startsAt: 5)], payloadDigest: "d")
             #expect(third.first?.decisions.first?.reason?.hasPrefix("circuit breaker open") == true)
         }
         #expect(lines("pager") == ["paged"])
-        #expect(await audit.events.contains { $0.kind == "breaker.opened" })
+        #expect(await audit.events.contains { $0.kind == .breakerOpened })
     }
 
     @Test("cancel stops a running run")
@@ -168,11 +168,11 @@ import Testing
         try await withDispatcher(dispatcher) { dispatcher in
             let outcome = try await dispatcher.receive([Self.alert("db1")], payloadDigest: "d")
             let runID = try #require(outcome.first?.decisions.first?.runID)
-            try await eventually { await audit.events.contains { $0.kind == "attempt.started" } }
-            #expect(try await dispatcher.cancel(runID, by: "bob"))
-            try await eventually { await audit.events.contains { $0.kind == "run.finished" } }
+            try await eventually { await audit.events.contains { $0.kind == .attemptStarted } }
+            #expect(try await dispatcher.cancel(runID, by: "bob") == .stopRunning)
+            try await eventually { await audit.events.contains { $0.kind == .runFinished } }
         }
-        #expect(await audit.events.contains { $0.kind == "run.finished" && $0.body["outcome"] == "cancelled" })
+        #expect(await audit.events.contains { $0.kind == .runFinished && $0.body["outcome"] == "cancelled" })
     }
 
     @Test("shutdown: no new runs start, running ones get the grace period, then are stopped and recorded")
@@ -186,16 +186,16 @@ import Testing
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await dispatcher.run() }
             _ = try? await dispatcher.receive([Self.alert("db1")], payloadDigest: "d")
-            try? await eventually { await audit.events.contains { $0.kind == "attempt.started" } }
+            try? await eventually { await audit.events.contains { $0.kind == .attemptStarted } }
             dispatcher.shutDown()
             await group.waitForAll()
         }
         #expect(ContinuousClock.now - started < .seconds(10))
         let events = await audit.events
-        #expect(events.contains { $0.kind == "run.finished" && $0.body["outcome"] == "cancelled" })
+        #expect(events.contains { $0.kind == .runFinished && $0.body["outcome"] == "cancelled" })
         // The running run had its grace period before it was stopped.
-        let stopping = try #require(events.first { $0.kind == "run.stopping" })
-        let attempt = try #require(events.first { $0.kind == "attempt.started" })
+        let stopping = try #require(events.first { $0.kind == .runStopping })
+        let attempt = try #require(events.first { $0.kind == .attemptStarted })
         #expect(stopping.time.timeIntervalSince(attempt.time) >= 0.25)
     }
 }

@@ -67,9 +67,9 @@ import Testing
         #expect(report.outcome == .succeeded)
         #expect(report.steps.map(\.status) == [.succeeded, .succeeded])
         #expect(logLines() == ["one", "two"])
-        #expect(events.first?.kind == "run.started")
-        #expect(events.last?.kind == "run.finished")
-        #expect(events.filter { $0.kind == "attempt.finished" }.count == 2)
+        #expect(events.first?.kind == .runStarted)
+        #expect(events.last?.kind == .runFinished)
+        #expect(events.filter { $0.kind == .attemptFinished }.count == 2)
     }
 
     @Test("independent steps really overlap in time")
@@ -108,7 +108,7 @@ import Testing
         for (earlier, later) in zip(times, times.dropFirst()) {
             #expect(later - earlier >= 0.28, "retry came after \(later - earlier)s")
         }
-        #expect(events.filter { $0.kind == "retry.scheduled" }.count == 2)
+        #expect(events.filter { $0.kind == .retryScheduled }.count == 2)
     }
 
     @Test("rollback runs the succeeded steps' rollbacks in reverse completion order")
@@ -133,7 +133,7 @@ import Testing
         #expect(logLines() == ["do-a", "do-b", "do-c", "undo-b", "undo-a"])
         #expect(report.steps.map(\.status) == [.rolledBack, .rolledBack, .failed])
         #expect(report.steps[2].attempts.first?.result.exitCode == 7)
-        #expect(events.contains { $0.kind == "rollback.started" })
+        #expect(events.contains { $0.kind == .rollbackStarted })
     }
 
     @Test("when skips a step; the skip is reported with its reason")
@@ -153,7 +153,7 @@ import Testing
         #expect(report.outcome == .succeeded)
         #expect(report.steps[1].status == .skipped)
         #expect(logLines().isEmpty)
-        #expect(events.contains { $0.kind == "step.skipped" })
+        #expect(events.contains { $0.kind == .stepSkipped })
     }
 
     @Test("the run deadline stops a hung step and the run ends timed_out")
@@ -257,7 +257,7 @@ actor FailingAuditLog: AuditLog {
     func append(_ event: AuditEvent) async throws {
         guard remaining > 0 else { throw DiskFull() }
         remaining -= 1
-        kinds.append(event.kind)
+        kinds.append(event.kind.rawValue)
     }
 }
 

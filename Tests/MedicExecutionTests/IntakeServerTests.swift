@@ -83,7 +83,7 @@ import Testing
             #expect(accepted == 202)
             #expect(answer.contains("\"decision\": \"run\""))
             // The decision is committed before the answer.
-            #expect(await audit.events.contains { $0.kind == "decision.run" })
+            #expect(await audit.events.contains { $0.kind == .decisionRun })
             for _ in 0..<200 where !FileManager.default.fileExists(atPath: marker) {
                 try await Task.sleep(for: .milliseconds(25))
             }

@@ -50,7 +50,7 @@ import Testing
         #expect(result.stderrBytes == 70_000)
         #expect(result.stdout.utf8.count <= 3 * 65_536 + 1024, "kept output is bounded")
         // What is recorded must be JSON the audit log and an export can carry.
-        let line = AuditEvent(time: Date(), kind: "attempt.finished", runID: "r", body: result.jsonFields).jsonLine
+        let line = AuditEvent(time: Date(), kind: .attemptFinished, runID: "r", body: result.jsonFields).jsonLine
         #expect(try JSONSerialization.jsonObject(with: Data(line.utf8)) is [String: Any])
         #expect(result.stdout.hasSuffix("end"))
     }

@@ -19,7 +19,7 @@ import Testing
         for index in 0..<count {
             try await log.append(
                 AuditEvent(
-                    time: Date(timeIntervalSince1970: 1_800_000_000 + Double(index)), kind: "test.event",
+                    time: Date(timeIntervalSince1970: 1_800_000_000 + Double(index)), kind: .stepSkipped,
                     runID: "r\(index % 3)",
                     body: ["index": JSONValue(index), "text": .string("line \(index)\n\"quoted\" ü \u{08}")]))
         }
@@ -193,7 +193,7 @@ import Testing
         let log = try SQLiteAuditLog(path: path)
         try await log.append(
             AuditEvent(
-                time: Date(), kind: "run.started", runID: "mine", body: ["runbook": "x", "initiator": "operator"]))
+                time: Date(), kind: .runStarted, runID: "mine", body: ["runbook": "x", "initiator": "operator"]))
         // A run of this (live) process is left alone.
         #expect(try SQLiteAuditLog(path: path).markInterruptedRuns() == .init())
         // Pretend another process, now dead, started a run.
@@ -213,10 +213,10 @@ import Testing
         let log = try SQLiteAuditLog(path: path)
         try await log.append(
             AuditEvent(
-                time: Date(), kind: "run.started", runID: "undo-me",
+                time: Date(), kind: .runStarted, runID: "undo-me",
                 body: ["runbook": "x", "initiator": "alert", "on_interrupt": "rollback"]))
         try await log.append(
-            AuditEvent(time: Date(), kind: "run.started", runID: "plain", body: ["runbook": "y", "initiator": "alert"]))
+            AuditEvent(time: Date(), kind: .runStarted, runID: "plain", body: ["runbook": "y", "initiator": "alert"]))
         try sqlite(
             "UPDATE run SET owner_pid = 999999, owner_start = '1', owner_host = '\(ProcessInfo.processInfo.hostName)'")
         // `medic audit list` and friends leave it for medic serve; the plain one is closed at once.
@@ -263,7 +263,7 @@ import Testing
                     for index in 0..<25 {
                         try await log.append(
                             AuditEvent(
-                                time: Date(), kind: "bench.event", runID: "w\(writer)",
+                                time: Date(), kind: .stepSkipped, runID: "w\(writer)",
                                 body: ["index": JSONValue(index)]))
                     }
                 }

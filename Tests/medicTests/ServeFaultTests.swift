@@ -1,4 +1,5 @@
 import Foundation
+import MedicCore
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -35,8 +36,8 @@ import Testing
     }
 
     /// Every record of `kind` in the log, as exported JSON objects (`seq`, `kind`, `run_id`, `body`, ...).
-    static func records(_ audit: String, kind: String) throws -> [[String: Any]] {
-        let export = try ValidateCommandTests.medicSync(["audit", "export", "--audit", audit, "--kind", kind])
+    static func records(_ audit: String, kind: AuditKind) throws -> [[String: Any]] {
+        let export = try ValidateCommandTests.medicSync(["audit", "export", "--audit", audit, "--kind", kind.rawValue])
         #expect(export.status == 0, "\(export.stderr)")
         return export.stdout.split(separator: "\n").compactMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
@@ -85,7 +86,7 @@ import Testing
         #expect(server.stop() == 0)
 
         #expect(try ValidateCommandTests.medicSync(["audit", "verify", "--audit", audit]).status == 0)
-        let recorded = try Self.records(audit, kind: "alert.received").compactMap(Self.fingerprint)
+        let recorded = try Self.records(audit, kind: .alertReceived).compactMap(Self.fingerprint)
         #expect(recorded.sorted() == accepted.sorted(), "recorded exactly the accepted alerts, each once")
     }
 
@@ -149,11 +150,11 @@ import Testing
 
         let verify = try ValidateCommandTests.medicSync(["audit", "verify", "--audit", audit])
         #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
-        let recorded = Set(try Self.records(audit, kind: "alert.received").compactMap(Self.fingerprint))
+        let recorded = Set(try Self.records(audit, kind: .alertReceived).compactMap(Self.fingerprint))
         let lost = Set(accepted).subtracting(recorded)
         #expect(lost.isEmpty, "\(lost.count) of \(accepted.count) accepted alerts lost, \(recorded.count) recorded")
-        let started = Set(try Self.records(audit, kind: "run.started").compactMap { $0["run_id"] as? String })
-        let finished = Set(try Self.records(audit, kind: "run.finished").compactMap { $0["run_id"] as? String })
+        let started = Set(try Self.records(audit, kind: .runStarted).compactMap { $0["run_id"] as? String })
+        let finished = Set(try Self.records(audit, kind: .runFinished).compactMap { $0["run_id"] as? String })
         #expect(!started.isEmpty)
         #expect(started.subtracting(finished).isEmpty, "runs without an end record: \(started.subtracting(finished))")
     }

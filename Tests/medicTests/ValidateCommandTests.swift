@@ -160,7 +160,7 @@ import Testing
         let log = try SQLiteAuditLog(path: audit)
         try await log.append(
             AuditEvent(
-                time: Date().addingTimeInterval(-60), kind: "decision.run", runID: "earlier",
+                time: Date().addingTimeInterval(-60), kind: .decisionRun, runID: "earlier",
                 body: [
                     "runbook": "node-filesystem-space-filling-up", "group_key": "instance=db1:9100,mountpoint=/var",
                     "fingerprint": "0000000000000000", "lock_key": "host:db1:9100",

@@ -3,12 +3,11 @@ import Foundation
 /// One fact for the audit log: when, what kind, which run, and a JSON body (already redacted).
 public struct AuditEvent: Sendable, Equatable {
     public var time: Date
-    /// Dotted kind: `run.started`, `attempt.finished`, `rollback.started`, ...
-    public var kind: String
+    public var kind: AuditKind
     public var runID: String
     public var body: [String: JSONValue]
 
-    public init(time: Date, kind: String, runID: String, body: [String: JSONValue]) {
+    public init(time: Date, kind: AuditKind, runID: String, body: [String: JSONValue]) {
         self.time = time
         self.kind = kind
         self.runID = runID
@@ -19,7 +18,7 @@ public struct AuditEvent: Sendable, Equatable {
     public var jsonLine: String {
         var members = body
         members["time"] = .string(RFC3339.format(time))
-        members["kind"] = .string(kind)
+        members["kind"] = .string(kind.rawValue)
         members["run_id"] = .string(runID)
         return JSONValue.object(members).compact
     }

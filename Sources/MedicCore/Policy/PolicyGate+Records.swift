@@ -12,17 +12,17 @@ extension PolicyGate {
             "starts_at": JSONValue(candidate.alert.startsAt.map(RFC3339.format)),
             "alertname": .string(candidate.alert.name),
         ]
-        let kind: String
+        let kind: AuditKind
         var runID = ""
         switch decision {
-        case .run(let id): (kind, runID) = ("decision.run", id)
-        case .shadow(let id): (kind, runID) = ("decision.shadowed", id)
-        case .awaitingApproval(let id): (kind, runID) = ("decision.awaiting_approval", id)
+        case .run(let id): (kind, runID) = (.decisionRun, id)
+        case .shadow(let id): (kind, runID) = (.decisionShadowed, id)
+        case .awaitingApproval(let id): (kind, runID) = (.decisionAwaitingApproval, id)
         case .queued(let id, let behind):
-            (kind, runID) = ("decision.queued", id)
+            (kind, runID) = (.decisionQueued, id)
             body["behind"] = .string(behind)
         case .suppressed(let suppression):
-            kind = "decision.suppressed"
+            kind = .decisionSuppressed
             body["reason"] = .string(suppression.reason)
             body["message"] = .string(suppression.description)
         }
@@ -33,44 +33,56 @@ extension PolicyGate {
     public static func breakerRecord(opened: Bool, runbook: String, key: String?, now: Date) -> AuditEvent {
         var body: [String: JSONValue] = ["runbook": .string(runbook)]
         if let key { body["group_key"] = .string(key) }
-        return AuditEvent(time: now, kind: opened ? "breaker.opened" : "breaker.reset", runID: "", body: body)
+        return AuditEvent(time: now, kind: opened ? .breakerOpened : .breakerReset, runID: "", body: body)
     }
 
     /// Rebuilds the gate's memory from audit records, oldest first, so a restart keeps cooldowns, rate
-    /// windows, dedup, locks and breakers. `runbooks` supplies each runbook's current policy.
-    public mutating func replay(_ records: some Sequence<AuditRecord>, runbooks: [Runbook]) {
+    /// windows, dedup, locks and breakers. `runbooks` supplies each runbook's current policy and so the horizon
+    /// beyond which nothing is remembered; with `now`, what lies beyond it is forgotten at the end. Records are
+    /// read through their typed bodies: only the kinds in `AuditKind.policyHistory` matter.
+    public mutating func replay(_ records: some Sequence<AuditRecord>, runbooks: [Runbook], now: Date? = nil) {
+        observeWindows(of: runbooks)
         let byID = Dictionary(runbooks.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-        var started: [String: (runbook: String, groupKey: String, lockKey: String?, fingerprint: String)] = [:]
+        var started: [String: (runbook: String, groupKey: String)] = [:]
         for record in records {
-            let body = record.bodyValue
+            guard let kind = record.auditKind else { continue }
             let time = RFC3339.parse(record.time) ?? Date.distantPast
-            switch record.kind {
-            case "decision.run", "decision.shadowed", "decision.awaiting_approval", "decision.queued":
-                guard let runbookID = body["runbook"] as? String, let runID = record.runID else { continue }
-                let groupKey = body["group_key"] as? String ?? ""
-                let lockKey = body["lock_key"] as? String
-                let fingerprint = body["fingerprint"] as? String ?? ""
-                let waiting = record.kind == "decision.awaiting_approval" || record.kind == "decision.queued"
-                let shadow = record.kind == "decision.shadowed"
+            switch kind {
+            case .decisionRun, .decisionShadowed, .decisionAwaitingApproval, .decisionQueued:
+                guard let body = record.decisionBody, let runID = record.runID else { continue }
+                let groupKey = body.groupKey ?? ""
+                let shadow = kind == .decisionShadowed
                 remember(
-                    runID: runID, runbook: runbookID, groupKey: groupKey, lockKey: shadow ? nil : lockKey,
-                    fingerprint: fingerprint, startsAt: body["starts_at"] as? String, time: time, waiting: waiting,
-                    shadow: shadow)
-                started[runID] = (runbookID, groupKey, lockKey, fingerprint)
-            case "run.started":
+                    runID: runID, runbook: body.runbook, groupKey: groupKey, lockKey: shadow ? nil : body.lockKey,
+                    fingerprint: body.fingerprint ?? "", startsAt: body.startsAt, time: time,
+                    waiting: kind == .decisionAwaitingApproval || kind == .decisionQueued, shadow: shadow)
+                started[runID] = (body.runbook, groupKey)
+            case .runStarted:
                 if let runID = record.runID, started[runID] != nil { runBegan(runID) }
-            case "run.finished":
-                guard let runID = record.runID, let run = started[runID],
-                    let outcome = RunOutcome(rawValue: body["outcome"] as? String ?? "")
+            case .runFinished:
+                guard let runID = record.runID, let run = started.removeValue(forKey: runID),
+                    let outcome = record.body(as: RunFinishedBody.self)?.outcome
                 else { continue }
                 finishReplayed(runID, runbook: byID[run.runbook], groupKey: run.groupKey, outcome: outcome, time: time)
-            case "breaker.reset":
-                if let runbook = body["runbook"] as? String {
-                    _ = resetBreaker(runbook: runbook, key: body["group_key"] as? String)
+            case .breakerReset:
+                if let body = record.breakerBody { _ = resetBreaker(runbook: body.runbook, key: body.groupKey) }
+            case .alertResolved:
+                if let body = record.body(as: AlertResolvedBody.self) {
+                    _ = resolved(Alert(source: .json, status: .resolved, labels: [:], fingerprint: body.fingerprint))
                 }
             default:
                 continue
             }
         }
+        if let now { forget(now: now) }
+    }
+
+    /// How far back a replay must read at `now`: the policy horizon of `runbooks` or the dedup windows,
+    /// whichever reaches further.
+    public func replayCutoff(now: Date, runbooks: [Runbook]) -> Date {
+        var probe = PolicyGate(configuration: configuration)
+        probe.observeWindows(of: runbooks)
+        let reach = max(probe.policyHorizon, configuration.dedupWindow, configuration.unstampedDedupWindow)
+        return now.addingTimeInterval(-Self.seconds(reach))
     }
 }

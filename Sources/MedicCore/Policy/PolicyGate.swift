@@ -10,10 +10,21 @@ public struct PolicyGate: Sendable {
     public struct Configuration: Sendable, Equatable {
         public var maxConcurrentRuns: Int?
         public var globalShadow: Bool
+        /// How long a dedup entry lives after the alert (with a `startsAt`) was last seen, unless it resolves
+        /// first. Alertmanager re-sends a firing alert every `repeat_interval` (4h by default), which keeps it.
+        public var dedupWindow: Duration
+        /// How long an alert without `startsAt` (a plain JSON sender that stamps nothing) is deduplicated from
+        /// its first arrival: without a start time, a later arrival may be a new occurrence.
+        public var unstampedDedupWindow: Duration
 
-        public init(maxConcurrentRuns: Int? = nil, globalShadow: Bool = false) {
+        public init(
+            maxConcurrentRuns: Int? = nil, globalShadow: Bool = false, dedupWindow: Duration = .seconds(24 * 3600),
+            unstampedDedupWindow: Duration = .seconds(300)
+        ) {
             self.maxConcurrentRuns = maxConcurrentRuns
             self.globalShadow = globalShadow
+            self.dedupWindow = dedupWindow
+            self.unstampedDedupWindow = unstampedDedupWindow
         }
     }
 
@@ -98,19 +109,81 @@ public struct PolicyGate: Sendable {
     }
 
     public let configuration: Configuration
+    /// A dedup entry: the run the alert led to, when it was first and last seen, and whether it had a start.
+    private struct Seen: Sendable, Equatable {
+        var runID: String
+        var first: Date
+        var last: Date
+        var stamped: Bool
+        var fingerprint: String
+    }
+
     private var active: [String: ActiveRun] = [:]
     private var locks: [String: String] = [:]
-    /// Dedup: runbook|fingerprint|startsAt → run id.
-    private var seen: [String: String] = [:]
+    /// Dedup: runbook|fingerprint|startsAt → the entry.
+    private var seen: [String: Seen] = [:]
     private var lastStart: [String: Date] = [:]
     private var starts: [String: [Date]] = [:]
     private var failures: [String: [Date]] = [:]
     private var openBreakers: [String: Date] = [:]
-    private var lastRunForFingerprint: [String: String] = [:]
+    private var lastRunForFingerprint: [String: (runID: String, time: Date)] = [:]
     private var queues: [String: [String]] = [:]
+    /// The longest cooldown, `max_runs.per` or breaker window of the loaded runbooks: what lies further back
+    /// cannot be read by any window and is forgotten (`forget(before:)`).
+    public private(set) var policyHorizon: Duration = .zero
+    private var lastSweep = Date.distantPast
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
+    }
+
+    /// Sets the horizon from the runbooks loaded now (call again on reload).
+    public mutating func observeWindows(of runbooks: [Runbook]) {
+        var longest = Duration.zero
+        for runbook in runbooks {
+            for trigger in runbook.triggers { longest = max(longest, trigger.cooldown ?? .zero) }
+            longest = max(longest, runbook.policy.maxRuns?.per ?? .zero)
+            longest = max(longest, runbook.policy.circuitBreaker?.within ?? .zero)
+        }
+        policyHorizon = longest
+    }
+
+    /// How much the gate remembers: entries across its tables (for tests and `/metrics`).
+    public var footprint: Int {
+        active.count + locks.count + seen.count + lastStart.count + starts.values.reduce(0) { $0 + $1.count }
+            + failures.values.reduce(0) { $0 + $1.count } + openBreakers.count + lastRunForFingerprint.count
+            + queues.values.reduce(0) { $0 + $1.count }
+    }
+
+    /// Forgets what no window can read any more at `now`: dedup entries past their window, starts, failures
+    /// and breakers older than the policy horizon. Runs still active (running or waiting) are never forgotten.
+    public mutating func forget(now: Date) {
+        lastSweep = now
+        let horizon = Self.seconds(policyHorizon)
+        seen = seen.filter { !isExpired($0.value, now: now) }
+        lastStart = lastStart.filter { now.timeIntervalSince($0.value) < horizon }
+        starts = starts.compactMapValues { times in
+            let kept = times.filter { now.timeIntervalSince($0) < horizon }
+            return kept.isEmpty ? nil : kept
+        }
+        failures = failures.compactMapValues { times in
+            let kept = times.filter { now.timeIntervalSince($0) < horizon }
+            return kept.isEmpty ? nil : kept
+        }
+        openBreakers = openBreakers.filter { now.timeIntervalSince($0.value) < horizon }
+        let dedup = Self.seconds(max(configuration.dedupWindow, configuration.unstampedDedupWindow))
+        lastRunForFingerprint = lastRunForFingerprint.filter { now.timeIntervalSince($0.value.time) < dedup }
+    }
+
+    /// `forget(now:)` at most once a minute of the gate's time (a sweep costs a pass over the tables).
+    public mutating func forgetIfDue(now: Date) {
+        if now.timeIntervalSince(lastSweep) >= 60 || now < lastSweep { forget(now: now) }
+    }
+
+    private func isExpired(_ entry: Seen, now: Date) -> Bool {
+        entry.stamped
+            ? now.timeIntervalSince(entry.last) >= Self.seconds(configuration.dedupWindow)
+            : now.timeIntervalSince(entry.first) >= Self.seconds(configuration.unstampedDedupWindow)
     }
 
     /// Dedup: the same alert (fingerprint and startsAt) for the same runbook.
@@ -133,10 +206,22 @@ public struct PolicyGate: Sendable {
 
     /// Decides one candidate. A decision other than `.suppressed` reserves the run id: the gate counts it as
     /// started (cooldown, rate cap, locks) until `runFinished`.
-    public mutating func decide(_ candidate: Candidate, runID: String, now: Date) -> Decision {
+    ///
+    /// `queue` is the room left among runs that wait (for a lock, or for an executor slot): a run that would
+    /// wait for a lock when there is none is suppressed `queue_full`.
+    public mutating func decide(
+        _ candidate: Candidate, runID: String, now: Date, queue: QueueRoom = .unbounded
+    ) -> Decision {
         let policy = candidate.runbook.policy
         let scope = Self.scoped(candidate)
-        if let previous = seen[Self.dedupKey(candidate)] { return .suppressed(.duplicate(of: previous)) }
+        let dedupKey = Self.dedupKey(candidate)
+        if let previous = seen[dedupKey] {
+            if !isExpired(previous, now: now) {
+                seen[dedupKey]?.last = max(previous.last, now)
+                return .suppressed(.duplicate(of: previous.runID))
+            }
+            seen[dedupKey] = nil
+        }
         if let opened = openBreakers[scope], let breaker = policy.circuitBreaker {
             let until = opened.addingTimeInterval(Self.seconds(breaker.within))
             if now < until { return .suppressed(.breakerOpen(key: candidate.groupKey, until: until)) }
@@ -167,6 +252,7 @@ public struct PolicyGate: Sendable {
             decision = .shadow(runID: runID)
         } else if let key = candidate.lockKey, let holder = locks[key] {
             guard policy.queue else { return .suppressed(.locked(key: key, by: holder)) }
+            guard queue.waiting < queue.capacity else { return .suppressed(.queueFull(capacity: queue.capacity)) }
             decision = .queued(runID: runID, behind: holder)
             queues[key, default: []].append(runID)
         } else {
@@ -188,10 +274,11 @@ public struct PolicyGate: Sendable {
         runID: String, runbook: String, groupKey: String, lockKey: String?, fingerprint: String, startsAt: String?,
         time: Date, waiting: Bool, shadow: Bool, claimLock: Bool = true
     ) {
-        seen[Self.dedupKey(runbook: runbook, fingerprint: fingerprint, startsAt: startsAt)] = runID
+        seen[Self.dedupKey(runbook: runbook, fingerprint: fingerprint, startsAt: startsAt)] = Seen(
+            runID: runID, first: time, last: time, stamped: startsAt != nil, fingerprint: fingerprint)
         lastStart[Self.scope(runbook: runbook, groupKey: groupKey)] = time
         starts[runbook, default: []].append(time)
-        lastRunForFingerprint[fingerprint] = runID
+        lastRunForFingerprint[fingerprint] = (runID, time)
         guard !shadow else { return }
         active[runID] = ActiveRun(runbook: runbook, lockKey: lockKey, fingerprint: fingerprint, waiting: waiting)
         if claimLock, let lockKey {
@@ -201,6 +288,19 @@ public struct PolicyGate: Sendable {
                 queues[lockKey, default: []].append(runID)
             }
         }
+    }
+
+    /// Room among the runs that wait: `waiting` of at most `capacity`.
+    public struct QueueRoom: Sendable, Equatable {
+        public var waiting: Int
+        public var capacity: Int
+
+        public init(waiting: Int, capacity: Int) {
+            self.waiting = waiting
+            self.capacity = capacity
+        }
+
+        public static let unbounded = QueueRoom(waiting: 0, capacity: .max)
     }
 
     /// An approved (or dequeued) run starts executing.
@@ -232,11 +332,16 @@ public struct PolicyGate: Sendable {
     {
         var aftermath = Aftermath(escalate: false, dequeued: nil)
         let run = active.removeValue(forKey: runID)
+        if let key = run?.lockKey, locks[key] != runID {
+            // A run that was still waiting for the lock leaves the line.
+            queues[key]?.removeAll { $0 == runID }
+            if queues[key]?.isEmpty == true { queues[key] = nil }
+        }
         if let key = run?.lockKey, locks[key] == runID {
             locks[key] = nil
             if var queue = queues[key], !queue.isEmpty {
                 let next = queue.removeFirst()
-                queues[key] = queue
+                queues[key] = queue.isEmpty ? nil : queue
                 locks[key] = next
                 aftermath.dequeued = next
             }
@@ -267,19 +372,12 @@ public struct PolicyGate: Sendable {
         return matching.count
     }
 
-    /// A resolved notification: cancels runs still waiting (queued or for approval) for the fingerprint, and
-    /// names the last run started for it (to record the resolution against).
-    public mutating func resolved(_ alert: Alert) -> (cancelled: [String], lastRun: String?) {
-        let waiting = active.filter { $0.value.fingerprint == alert.fingerprint && $0.value.waiting }.map(\.key)
-            .sorted()
-        for runID in waiting {
-            let run = active.removeValue(forKey: runID)
-            if let key = run?.lockKey {
-                queues[key]?.removeAll { $0 == runID }
-                if locks[key] == runID { locks[key] = nil }
-            }
-        }
-        return (waiting, lastRunForFingerprint[alert.fingerprint])
+    /// A resolved notification: the alert's dedup entries are forgotten (its next firing is a new occurrence,
+    /// with a new `startsAt`), and the last run started for it is named, to record the resolution against.
+    /// Runs still waiting for the alert are the engine's to cancel (`Decider`).
+    public mutating func resolved(_ alert: Alert) -> String? {
+        seen = seen.filter { $0.value.fingerprint != alert.fingerprint }
+        return lastRunForFingerprint[alert.fingerprint]?.runID
     }
 
     static func seconds(_ duration: Duration) -> TimeInterval {

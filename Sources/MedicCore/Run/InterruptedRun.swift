@@ -18,39 +18,35 @@ public struct InterruptedRun: Sendable, Equatable {
 
     /// Reads the records of one run; nil when they do not start with `run.started`.
     public init?(records: [AuditRecord]) {
-        guard let first = records.first(where: { $0.kind == "run.started" }), let runID = first.runID else {
+        guard let first = records.first(where: { $0.auditKind == .runStarted }), let runID = first.runID,
+            let started = first.body(as: RunStartedBody.self)
+        else {
             return nil
         }
-        let started = first.bodyValue
         self.runID = runID
-        runbook = started["runbook"] as? String ?? ""
-        initiator = started["initiator"] as? String ?? ""
-        recordedParams = (started["params"] as? [String: String] ?? [:]).filter { $0.value != Redactor.mask }
-        if let alert = started["alert"] as? [String: Any], let labels = alert["labels"] as? [String: String] {
+        runbook = started.runbook
+        initiator = started.initiator ?? ""
+        recordedParams = (started.params ?? [:]).filter { $0.value != Redactor.mask }
+        if let alert = started.alert, let labels = alert.labels {
             self.alert = Alert(
-                source: .json, status: Alert.Status(rawValue: alert["status"] as? String ?? "") ?? .firing,
-                labels: labels, fingerprint: alert["fingerprint"] as? String)
+                source: .json, status: Alert.Status(rawValue: alert.status ?? "") ?? .firing, labels: labels,
+                fingerprint: alert.fingerprint)
         }
         succeeded = []
         outputs = [:]
         rolledBack = []
-        var lastMain: [String: [String: Any]] = [:]
+        var lastMain: [String: AttemptFinishedBody] = [:]
         for record in records {
-            let body = record.bodyValue
-            let step = body["step"] as? String ?? ""
-            switch record.kind {
-            case "attempt.finished" where body["phase"] as? String == "main":
-                lastMain[step] = body
-            case "step.finished" where body["status"] as? String == "succeeded":
-                succeeded.append(step)
-                let attempt = lastMain[step] ?? [:]
-                outputs[step] = StepOutputs(
-                    stdout: attempt["stdout"] as? String ?? "", stderr: attempt["stderr"] as? String ?? "",
-                    exitCode: (attempt["exit_code"] as? NSNumber)?.intValue ?? 0, status: "succeeded")
-            case "rollback.finished" where body["succeeded"] as? Bool == true:
-                rolledBack.insert(step)
-            default:
-                break
+            if let attempt = record.body(as: AttemptFinishedBody.self), attempt.phase == .main {
+                lastMain[attempt.step] = attempt
+            } else if let step = record.body(as: StepFinishedBody.self), step.status == "succeeded" {
+                succeeded.append(step.step)
+                let attempt = lastMain[step.step]
+                outputs[step.step] = StepOutputs(
+                    stdout: attempt?.stdout ?? "", stderr: attempt?.stderr ?? "", exitCode: attempt?.exitCode ?? 0,
+                    status: "succeeded")
+            } else if let rollback = record.body(as: RollbackFinishedBody.self), rollback.succeeded {
+                rolledBack.insert(rollback.step)
             }
         }
     }

@@ -1,265 +1,286 @@
 import Foundation
 import MedicCore
 
-/// The engine between intake and execution: records each alert, matches it, puts every match through the
-/// safety policies, records every decision, and runs what may run, in the background, bounded.
+/// The engine between intake and execution: commits what the `Decider` decides, then applies it (starts
+/// runs, stops them, escalates), in the background, bounded.
 ///
-/// `receive` returns only after everything it decided is committed to the audit log. `run()` is the
-/// long-running part (a service's body): it executes queued runs until cancelled.
+/// Every change of state (an alert, an approval, a cancellation, a run that ended, a reload) is a transition
+/// of the decider, and transitions are applied one batch at a time: a batch's records are committed in one
+/// transaction, and only then are its runs started. When the commit fails the decider goes back to the value
+/// it had before the batch, so the state is exactly as if those alerts and approvals never arrived (their
+/// senders get an error and retry); a run that ended is applied regardless, its records being reported as
+/// lost. No transition can interleave with another across the commit's suspension.
 public actor Dispatcher {
     public struct Configuration: Sendable {
         public var maxConcurrentRuns: Int
-        /// Runs waiting to execute; beyond this, matches are recorded as `suppressed: queue full`.
+        /// Runs waiting for a lock or an executor slot (`--max-queued-runs`); beyond this, matches are recorded
+        /// as `suppressed: queue_full`.
         public var queueCapacity: Int
         public var globalShadow: Bool
         public var maxParallelSteps: Int
         /// On shutdown, how long running runs may go on before they are stopped (torn down, rolled back).
         public var shutdownGrace: Duration
+        /// See `PolicyGate.Configuration`.
+        public var dedupWindow: Duration
+        public var unstampedDedupWindow: Duration
 
         public init(
             maxConcurrentRuns: Int = 8, queueCapacity: Int = 256, globalShadow: Bool = false, maxParallelSteps: Int = 4,
-            shutdownGrace: Duration = .seconds(30)
+            shutdownGrace: Duration = .seconds(30), dedupWindow: Duration = .seconds(24 * 3600),
+            unstampedDedupWindow: Duration = .seconds(300)
         ) {
             self.shutdownGrace = shutdownGrace
             self.maxConcurrentRuns = maxConcurrentRuns
             self.queueCapacity = queueCapacity
             self.globalShadow = globalShadow
             self.maxParallelSteps = maxParallelSteps
+            self.dedupWindow = dedupWindow
+            self.unstampedDedupWindow = unstampedDedupWindow
+        }
+
+        var decider: Decider.Configuration {
+            .init(
+                maxConcurrentRuns: maxConcurrentRuns, maxQueuedRuns: queueCapacity, globalShadow: globalShadow,
+                dedupWindow: dedupWindow, unstampedDedupWindow: unstampedDedupWindow)
         }
     }
 
     /// What became of one alert.
-    public struct AlertOutcome: Sendable, Equatable {
-        public struct Decision: Sendable, Equatable {
-            public var runbook: String
-            /// `run`, `shadowed`, `queued`, `awaiting_approval` or `suppressed`.
-            public var decision: String
-            public var runID: String?
-            public var reason: String?
+    public typealias AlertOutcome = Decider.AlertOutcome
+
+    /// Something that went wrong where nobody waits for an answer: it is logged and counted, never dropped.
+    public enum Trouble: Sendable, Equatable, CustomStringConvertible {
+        /// Records that could not be committed (a `breaker.opened`, an escalation's failure).
+        case recordsLost(kinds: [AuditKind], error: String)
+        /// `policy.escalate` could not run, or did not succeed.
+        case escalationFailed(runbook: String, reason: String)
+
+        public var description: String {
+            switch self {
+            case .recordsLost(let kinds, let error):
+                "audit records lost (\(kinds.map(\.rawValue).joined(separator: ", "))): \(error)"
+            case .escalationFailed(let runbook, let reason): "escalation of \(runbook) failed: \(reason)"
+            }
         }
-
-        public var fingerprint: String
-        public var status: String
-        public var decisions: [Decision]
-    }
-
-    struct Work: Sendable {
-        var runID: String
-        var prepared: PreparedRun
-        var candidate: PolicyGate.Candidate
-        /// `run.started` was recorded when the run began to wait (approval, queue); the executor must not
-        /// record it again.
-        var startRecorded = false
     }
 
     public let configuration: Configuration
     private let audit: any AuditLog
     private let runner: any ProcessRunner
     private let clock: any Clock<Duration>
+    private let now: @Sendable () -> Date
     private let environment: [String: String]
+    private let trouble: @Sendable (Trouble) -> Void
     private var matcher: AlertMatcher
-    private var gate: PolicyGate
-    private let queue: AsyncStream<Work>
-    private let enqueue: AsyncStream<Work>.Continuation
-    private var queued = 0
-    private var waitingApproval: [String: Work] = [:]
-    private var cancels: [String: StopSignal] = [:]
-    private var candidates: [String: PolicyGate.Candidate] = [:]
+    private var decider: Decider
+    private let queue: AsyncStream<Decider.Start>
+    private let enqueue: AsyncStream<Decider.Start>.Continuation
+    private var stops: [String: StopSignal] = [:]
     private var shuttingDown = false
     /// Triggered by `shutDown()`: stop starting runs, give running ones the grace period, then stop them.
     public nonisolated let shutdownSignal = StopSignal()
 
-    /// - Parameter history: audit records to rebuild cooldowns, dedup, locks and breakers from.
+    /// - Parameters:
+    ///   - history: audit records to rebuild cooldowns, dedup, locks and breakers from; only those since
+    ///     `replayCutoff` matter (see `SQLiteAuditLog.policyHistory(since:)`).
+    ///   - now: the wall clock every decision and record reads; `clock` paces waits.
+    ///   - trouble: told about every failure to record or to escalate (the server logs and counts them).
     public init(
-        runbooks: [Runbook], audit: any AuditLog, history: [AuditRecord] = [],
+        runbooks: [Runbook], audit: any AuditLog, history: some Sequence<AuditRecord> = [AuditRecord](),
         configuration: Configuration = Configuration(),
         environment: [String: String], runner: any ProcessRunner = SubprocessRunner(),
-        clock: any Clock<Duration> = ContinuousClock()
+        clock: any Clock<Duration> = ContinuousClock(), now: @escaping @Sendable () -> Date = { Date() },
+        trouble: @escaping @Sendable (Trouble) -> Void = { _ in }
     ) {
         self.configuration = configuration
         self.audit = audit
         self.runner = runner
         self.clock = clock
+        self.now = now
         self.environment = environment
+        self.trouble = trouble
         matcher = AlertMatcher(runbooks: runbooks, globalShadow: configuration.globalShadow)
-        var gate = PolicyGate(
-            configuration: .init(
-                maxConcurrentRuns: configuration.maxConcurrentRuns, globalShadow: configuration.globalShadow))
-        gate.replay(history, runbooks: runbooks)
-        self.gate = gate
-        (queue, enqueue) = AsyncStream.makeStream(of: Work.self)
+        var decider = Decider(configuration: configuration.decider, runbooks: runbooks)
+        decider.replay(history, runbooks: runbooks, now: now())
+        self.decider = decider
+        (queue, enqueue) = AsyncStream.makeStream(of: Decider.Start.self)
+    }
+
+    /// The oldest record a replay at `now` needs for `runbooks` under `configuration`.
+    public static func replayCutoff(configuration: Configuration, runbooks: [Runbook], now: Date) -> Date {
+        Decider(configuration: configuration.decider).replayCutoff(now: now, runbooks: runbooks)
     }
 
     /// Replaces the runbook set (reload); runs already decided keep the runbook they were decided with.
-    public func replaceRunbooks(_ runbooks: [Runbook]) {
+    public func replaceRunbooks(_ runbooks: [Runbook]) async {
         matcher = AlertMatcher(runbooks: runbooks, globalShadow: configuration.globalShadow)
+        _ = try? await perform(mustCommit: false) { decider, _ in
+            decider.runbooksChanged(runbooks)
+            return Decider.Transition(answer: ())
+        }
     }
 
-    /// Records, matches and decides every alert; returns once all of it is committed. Throws only when the
-    /// audit log cannot be written (the caller answers 503 so the sender retries).
-    public func receive(_ alerts: [Alert], payloadDigest: String, now: Date = Date()) async throws -> [AlertOutcome] {
-        var outcomes: [AlertOutcome] = []
-        for alert in alerts {
-            // Everything decided about one alert is committed in one transaction, and only then do its runs
-            // start: a crash never leaves a run without the records that explain it.
-            var records: [AuditEvent] = []
-            var ready: [Work] = []
-            records.append(
-                AuditEvent(
-                    time: now, kind: "alert.received", runID: "",
-                    body: [
-                        "source": .string(alert.source.rawValue), "status": .string(alert.status.rawValue),
-                        "fingerprint": .string(alert.fingerprint), "payload_sha256": .string(payloadDigest),
-                        "labels": .object(alert.labels.mapValues(JSONValue.string)),
-                        "annotations": .object(alert.annotations.mapValues(JSONValue.string)),
-                        "starts_at": JSONValue(alert.startsAt.map(RFC3339.format)),
-                        "receiver": JSONValue(alert.receiver),
-                    ]))
-            var outcome = AlertOutcome(fingerprint: alert.fingerprint, status: alert.status.rawValue, decisions: [])
-            if alert.status == .resolved {
-                let (cancelled, lastRun) = gate.resolved(alert)
-                for runID in cancelled {
-                    records += finishWaiting(runID, outcome: .cancelled, reason: "the alert resolved", now: now)
-                }
-                records.append(
-                    AuditEvent(
-                        time: now, kind: "alert.resolved", runID: lastRun ?? "",
-                        body: [
-                            "fingerprint": .string(alert.fingerprint),
-                            "cancelled_waiting": .array(cancelled.map(JSONValue.string)),
-                        ]))
+    // MARK: The requests
+
+    /// Records, matches and decides every alert of one message; returns once all of it is committed. Throws only
+    /// when the audit log cannot be written: then nothing of the message was recorded or remembered (the caller
+    /// answers 503 so the sender retries, and the retry is decided afresh).
+    public func receive(_ alerts: [Alert], payloadDigest: String) async throws -> [AlertOutcome] {
+        let matcher = self.matcher
+        let environment = self.environment
+        return try await perform(mustCommit: true) { decider, now in
+            var combined = Decider.Transition(answer: [AlertOutcome]())
+            for alert in alerts {
+                let transition = decider.receive(
+                    alert, payloadDigest: payloadDigest, matcher: matcher, environment: environment, now: now,
+                    newRunID: { PreparedRun.newRunID(now: now) })
+                combined.answer.append(transition.answer)
+                combined.records += transition.records
+                combined.starts += transition.starts
+                combined.escalations += transition.escalations
             }
-            for assessment in matcher.assess(
-                alert, environment: environment, runID: { _ in PreparedRun.newRunID(now: now) })
-            {
-                let runbook = assessment.entry.runbook
-                let candidate = PolicyGate.Candidate(
-                    runbook: runbook, trigger: assessment.entry.trigger, alert: alert, lockKey: assessment.lockKey)
-                guard let prepared = assessment.prepared else {
-                    // Stateless refusal (bad params, Grafana housekeeping): recorded like any suppression.
-                    let refusal = assessment.refusal ?? .notRunnable(reason: "not_runnable", message: "not runnable")
-                    records.append(PolicyGate.record(.suppressed(refusal), for: candidate, now: now))
-                    outcome.decisions.append(
-                        .init(runbook: runbook.id, decision: "suppressed", runID: nil, reason: refusal.description))
-                    continue
-                }
-                let runID = prepared.context.runID
-                var decision = gate.decide(candidate, runID: runID, now: now)
-                if case .run = decision, queued >= configuration.queueCapacity {
-                    _ = gate.runFinished(runID, candidate: candidate, outcome: .suppressed, now: now)
-                    decision = .suppressed(.queueFull(capacity: configuration.queueCapacity))
-                    records.append(PolicyGate.record(decision, for: candidate, now: now))
-                    outcome.decisions.append(
-                        .init(runbook: runbook.id, decision: "suppressed", runID: nil, reason: "queue full"))
-                    continue
-                }
-                records.append(PolicyGate.record(decision, for: candidate, now: now))
-                let work = Work(runID: runID, prepared: prepared, candidate: candidate)
-                switch decision {
-                case .run:
-                    candidates[runID] = candidate
-                    queued += 1
-                    ready.append(work)
-                    outcome.decisions.append(.init(runbook: runbook.id, decision: "run", runID: runID, reason: nil))
-                case .shadow:
-                    records += shadowRecords(work, now: now)
-                    outcome.decisions.append(
-                        .init(runbook: runbook.id, decision: "shadowed", runID: runID, reason: nil))
-                case .awaitingApproval:
-                    candidates[runID] = candidate
-                    records.append(Self.started(work, now: now))
-                    waitingApproval[runID] = Work(
-                        runID: runID, prepared: prepared, candidate: candidate, startRecorded: true)
-                    outcome.decisions.append(
-                        .init(runbook: runbook.id, decision: "awaiting_approval", runID: runID, reason: nil))
-                case .queued(_, let behind):
-                    candidates[runID] = candidate
-                    records.append(Self.started(work, now: now))
-                    waitingApproval[runID] = Work(
-                        runID: runID, prepared: prepared, candidate: candidate, startRecorded: true)
-                    outcome.decisions.append(
-                        .init(runbook: runbook.id, decision: "queued", runID: runID, reason: "behind \(behind)"))
-                case .suppressed(let suppression):
-                    outcome.decisions.append(
-                        .init(runbook: runbook.id, decision: "suppressed", runID: nil, reason: suppression.description))
-                }
+            return combined
+        }
+    }
+
+    /// `POST /v1/runs/{id}/approve`: a run waiting for approval starts (or waits for a slot).
+    public func approve(_ runID: String, by who: String) async throws -> Decider.ApprovalAnswer {
+        try await perform(mustCommit: true) { decider, now in decider.approve(runID, by: who, now: now) }
+    }
+
+    /// `POST /v1/runs/{id}/cancel`: stops a running run (tear down, roll back) or ends a waiting one.
+    public func cancel(_ runID: String, by who: String) async throws -> Decider.CancelAnswer {
+        try await perform(mustCommit: true) { decider, now in decider.cancel(runID, by: who, now: now) }
+    }
+
+    /// Where a run that has not finished stands (nil: unknown or finished).
+    public func phase(of runID: String) -> Decider.Phase? { decider.phase(of: runID) }
+
+    /// Runs waiting for a lock or a slot, and runs handed to the executor.
+    public var counts: (waiting: Int, running: Int, pending: Int) {
+        (decider.waitingCount, decider.runningCount, decider.runs.count)
+    }
+
+    /// The policy gate's memory, in entries (to show it stays bounded).
+    public var gateFootprint: Int { decider.gate.footprint }
+
+    // MARK: Transitions, one batch at a time
+
+    private struct Operation {
+        var id: UInt64
+        var mustCommit: Bool
+        var apply: (inout Decider, Date) -> Applied
+    }
+
+    private struct Applied {
+        var records: [AuditEvent]
+        var starts: [Decider.Start]
+        var stops: [String]
+        var escalations: [PolicyGate.Candidate]
+        var value: any Sendable
+    }
+
+    private enum Wake {
+        case done(Result<any Sendable, any Error>)
+        /// The previous committer handed over: commit the batch this operation is in.
+        case commit
+    }
+
+    private var operations: [Operation] = []
+    private var nextOperation: UInt64 = 0
+    private var committing = false
+    private var waiters: [UInt64: CheckedContinuation<Wake, Never>] = [:]
+    private var results: [UInt64: Result<any Sendable, any Error>] = [:]
+
+    /// Applies one transition: queued behind the batch being committed, committed with the operations that
+    /// queued meanwhile (group commit), and answered once its records are durable.
+    private func perform<Answer: Sendable>(
+        mustCommit: Bool, _ transition: @escaping (inout Decider, Date) -> Decider.Transition<Answer>
+    ) async throws -> Answer {
+        nextOperation += 1
+        let id = nextOperation
+        operations.append(
+            Operation(id: id, mustCommit: mustCommit) { decider, now in
+                let result = transition(&decider, now)
+                return Applied(
+                    records: result.records, starts: result.starts, stops: result.stops,
+                    escalations: result.escalations, value: result.answer)
+            })
+        if committing {
+            // Appending and registering happen in one actor turn, so the committer always finds the waiter.
+            switch await withCheckedContinuation({ waiters[id] = $0 }) {
+            case .done(let result): return try Self.cast(result)
+            case .commit: break
             }
+        }
+        committing = true
+        while results[id] == nil { await commitBatch(owner: id) }
+        if let next = operations.first {
+            waiters.removeValue(forKey: next.id)?.resume(returning: .commit)
+        } else {
+            committing = false
+        }
+        return try Self.cast(results.removeValue(forKey: id)!)
+    }
+
+    private static func cast<Answer>(_ result: Result<any Sendable, any Error>) throws -> Answer {
+        try result.get() as! Answer
+    }
+
+    private func commitBatch(owner: UInt64) async {
+        let batch = operations
+        operations = []
+        let time = now()
+        let before = decider
+        var applied: [Applied] = []
+        for operation in batch { applied.append(operation.apply(&decider, time)) }
+        let records = applied.flatMap(\.records)
+        var outcome: Result<Void, any Error> = .success(())
+        if !records.isEmpty {
             do {
                 try await audit.append(batch: records)
             } catch {
-                // Nothing of this alert was recorded: undo what was decided, so the sender's retry (it got a
-                // 503) is decided afresh rather than deduplicated against a decision nobody can see.
-                let undone =
-                    ready.map { ($0.runID, $0.candidate) }
-                    + outcome.decisions.compactMap { decision in
-                        decision.runID.flatMap { id in waitingApproval[id].map { (id, $0.candidate) } }
-                    }
-                queued -= ready.count
-                for (runID, candidate) in undone {
-                    waitingApproval[runID] = nil
-                    candidates[runID] = nil
-                    _ = gate.runFinished(runID, candidate: candidate, outcome: .suppressed, now: now)
+                outcome = .failure(error)
+            }
+        }
+        if case .failure(let error) = outcome {
+            // Nothing of the batch was recorded: back to the state before it. Runs that ended did end, though:
+            // apply those again (without their records, which are reported lost).
+            decider = before
+            for (index, operation) in batch.enumerated() where !operation.mustCommit {
+                let again = operation.apply(&decider, time)
+                if !again.records.isEmpty {
+                    trouble(.recordsLost(kinds: again.records.map(\.kind), error: "\(error)"))
                 }
-                throw error
+                applied[index] = again
             }
-            for work in ready { enqueue.yield(work) }
-            outcomes.append(outcome)
         }
-        return outcomes
-    }
-
-    static func started(_ work: Work, now: Date) -> AuditEvent {
-        AuditEvent(
-            time: now, kind: "run.started", runID: work.runID, body: work.prepared.startedRecord(initiator: "alert"))
-    }
-
-    private func shadowRecords(_ work: Work, now: Date) -> [AuditEvent] {
-        [
-            Self.started(work, now: now),
-            AuditEvent(time: now, kind: "run.shadowed", runID: work.runID, body: ["plan": RunPlan(work.prepared).json]),
-            AuditEvent(time: now, kind: "run.finished", runID: work.runID, body: ["outcome": "shadowed"]),
-        ]
-    }
-
-    /// Forgets a waiting run; returns its end record for the caller to commit.
-    private func finishWaiting(_ runID: String, outcome: RunOutcome, reason: String, now: Date) -> [AuditEvent] {
-        waitingApproval[runID] = nil
-        candidates[runID] = nil
-        return [
-            AuditEvent(
-                time: now, kind: "run.finished", runID: runID,
-                body: ["outcome": .string(outcome.rawValue), "reason": .string(reason)])
-        ]
-    }
-
-    /// `POST /v1/runs/{id}/approve`: a run waiting for approval starts. False when no such run waits.
-    public func approve(_ runID: String, by who: String, now: Date = Date()) async throws -> Bool {
-        guard let work = waitingApproval.removeValue(forKey: runID) else { return false }
-        try await audit.append(AuditEvent(time: now, kind: "run.approved", runID: runID, body: ["by": .string(who)]))
-        gate.runBegan(runID)
-        queued += 1
-        enqueue.yield(work)
-        return true
-    }
-
-    /// `POST /v1/runs/{id}/cancel`: stops a running run (tear down, roll back) or drops a waiting one.
-    public func cancel(_ runID: String, by who: String, now: Date = Date()) async throws -> Bool {
-        if waitingApproval[runID] != nil {
-            try await audit.append(
-                AuditEvent(time: now, kind: "run.cancel_requested", runID: runID, body: ["by": .string(who)]))
-            if let candidate = candidates[runID] {
-                _ = gate.runFinished(runID, candidate: candidate, outcome: .cancelled, now: now)
+        for (index, operation) in batch.enumerated() {
+            let result: Result<any Sendable, any Error>
+            if operation.mustCommit, case .failure(let error) = outcome {
+                result = .failure(error)
+            } else {
+                act(on: applied[index])
+                result = .success(applied[index].value)
             }
-            try await audit.append(
-                batch: finishWaiting(runID, outcome: .cancelled, reason: "cancelled by \(who)", now: now))
-            return true
+            if operation.id == owner {
+                results[operation.id] = result
+            } else if let waiter = waiters.removeValue(forKey: operation.id) {
+                waiter.resume(returning: .done(result))
+            }
         }
-        guard let stop = cancels[runID] else { return false }
-        try await audit.append(
-            AuditEvent(time: now, kind: "run.cancel_requested", runID: runID, body: ["by": .string(who)]))
-        stop.trigger()
-        return true
     }
+
+    /// After the commit: stop what was cancelled, hand what may start to the run loop.
+    private func act(on applied: Applied) {
+        for runID in applied.stops { stops[runID]?.trigger() }
+        for start in applied.starts {
+            stops[start.runID] = StopSignal()
+            enqueue.yield(start)
+        }
+    }
+
+    // MARK: Running
 
     /// Begins a graceful shutdown (safe to call from a signal or shutdown handler).
     public nonisolated func shutDown() {
@@ -272,53 +293,72 @@ public actor Dispatcher {
     }
 
     private func stopAll() {
-        for stop in cancels.values { stop.trigger() }
+        for stop in stops.values { stop.trigger() }
     }
 
-    private func begin(_ runID: String) -> StopSignal? {
-        queued -= 1
-        // Accepted but never started: no end record, so the next start marks it interrupted.
+    private func stopSignal(for runID: String) -> StopSignal? {
+        // Handed over but never started (shutting down): no `run.started`, so nothing claims it ran.
         if shuttingDown { return nil }
-        queued -= 1
-        let stop = StopSignal()
-        cancels[runID] = stop
-        return stop
+        return stops[runID]
     }
 
+    /// A run the executor finished: release what it held, start what waited, escalate an opened breaker.
     private func finished(_ runID: String, outcome: RunOutcome) async {
-        cancels[runID] = nil
-        guard let candidate = candidates.removeValue(forKey: runID) else { return }
-        let aftermath = gate.runFinished(runID, candidate: candidate, outcome: outcome, now: Date())
-        if let next = aftermath.dequeued, let work = waitingApproval.removeValue(forKey: next) {
-            gate.runBegan(next)
-            queued += 1
-            enqueue.yield(work)
-        }
-        if aftermath.escalate {
-            try? await audit.append(
-                PolicyGate.breakerRecord(
-                    opened: true, runbook: candidate.runbook.id, key: candidate.groupKey, now: Date()))
+        stops[runID] = nil
+        let escalations: [PolicyGate.Candidate] =
+            (try? await perform(mustCommit: false) { decider, now -> Decider.Transition<[PolicyGate.Candidate]> in
+                let transition = decider.finished(runID, outcome: outcome, now: now)
+                return Decider.Transition(
+                    answer: transition.escalations, records: transition.records, starts: transition.starts,
+                    escalations: transition.escalations)
+            }) ?? []
+        for candidate in escalations {
             if let escalate = candidate.runbook.policy.escalate {
                 await runEscalation(escalate, for: candidate)
             }
         }
     }
 
-    /// Runs `policy.escalate` as a one-step run of its own, audited like any other.
+    /// Runs `policy.escalate` as a one-step run of its own, audited like any other. A failure to prepare,
+    /// record or succeed is recorded (`escalation.failed`) when the log takes it, and reported either way.
     private func runEscalation(_ body: StepBody, for candidate: PolicyGate.Candidate) async {
         let runbook = Runbook(
             id: "\(candidate.runbook.id)-escalate", params: candidate.runbook.params,
             steps: [Step(id: "escalate", body: body)])
-        guard
-            case .success(let prepared) = PreparedRun.prepare(
-                runbook, runID: PreparedRun.newRunID(), given: [:], alert: candidate.alert, environment: environment)
-        else { return }
-        let executor = Executor(runner: runner, clock: clock, audit: audit, maxParallel: 1, initiator: "breaker")
-        _ = try? await executor.run(prepared)
+        let runID = PreparedRun.newRunID(now: now())
+        let reason: String
+        switch PreparedRun.prepare(
+            runbook, runID: runID, given: [:], alert: candidate.alert, environment: environment)
+        {
+        case .failure(let problems):
+            reason = "cannot prepare: " + problems.messages.joined(separator: "; ")
+        case .success(let prepared):
+            let executor = Executor(runner: runner, clock: clock, audit: audit, maxParallel: 1, initiator: "breaker")
+            do {
+                let report = try await executor.run(prepared)
+                if report.outcome == .succeeded { return }
+                reason = "the escalation run \(runID) ended \(report.outcome.rawValue)"
+            } catch {
+                reason = "the escalation run \(runID) could not be recorded: \(error)"
+            }
+        }
+        trouble(.escalationFailed(runbook: candidate.runbook.id, reason: reason))
+        let record = AuditEvent(
+            time: now(), kind: .escalationFailed, runID: "",
+            body: [
+                "runbook": .string(candidate.runbook.id), "group_key": .string(candidate.groupKey),
+                "reason": .string(reason),
+            ])
+        do {
+            try await audit.append(record)
+        } catch {
+            trouble(.recordsLost(kinds: [.escalationFailed], error: "\(error)"))
+        }
     }
 
-    /// Executes queued runs, at most `maxConcurrentRuns` at once, until the calling task is cancelled.
-    /// On cancellation, running runs are stopped (torn down, rolled back, recorded).
+    /// Executes the runs the decider starts (it never starts more than `maxConcurrentRuns`) until the queue
+    /// finishes or the calling task is cancelled. On shutdown, running runs are stopped (torn down, rolled
+    /// back, recorded) after the grace period.
     public func run() async {
         let executorTemplate = (runner, clock, audit, configuration.maxParallelSteps)
         let grace = configuration.shutdownGrace
@@ -333,13 +373,9 @@ public actor Dispatcher {
                 await self.stopAll()
             }
             var running = 0
-            for await work in queue {
+            for await start in queue {
                 if Task.isCancelled { break }
-                while running >= configuration.maxConcurrentRuns {
-                    await group.next()
-                    running -= 1
-                }
-                guard let stop = begin(work.runID) else { continue }
+                guard let stop = stopSignal(for: start.runID) else { continue }
                 running += 1
                 group.addTask {
                     let executor = Executor(
@@ -349,8 +385,8 @@ public actor Dispatcher {
                     do {
                         outcome = try await withTaskCancellationHandler {
                             try await executor.run(
-                                work.prepared, cancel: stop, provenance: ["decided_by": "policy gate"],
-                                recordStart: !work.startRecorded
+                                start.prepared, cancel: stop, provenance: ["decided_by": "policy gate"],
+                                recordStart: !start.startRecorded
                             ).outcome
                         } onCancel: {
                             stop.trigger()
@@ -360,7 +396,7 @@ public actor Dispatcher {
                     } catch {
                         outcome = .cancelled
                     }
-                    await self.finished(work.runID, outcome: outcome)
+                    await self.finished(start.runID, outcome: outcome)
                 }
             }
             // The queue is finished: wait for the running runs, but not for an idle shutdown watcher.

@@ -68,7 +68,7 @@ public struct Executor: Sendable {
         // always before a process starts (write-ahead: no command runs unless its record is durable) and
         // before the run waits for anything. A crash loses at most what was decided since the last action.
         var unflushed: [AuditEvent] = []
-        func record(_ kind: String, _ body: [String: JSONValue]) {
+        func record(_ kind: AuditKind, _ body: [String: JSONValue]) {
             guard auditError == nil else { return }
             unflushed.append(AuditEvent(time: Date(), kind: kind, runID: runID, body: body))
         }
@@ -85,7 +85,7 @@ public struct Executor: Sendable {
 
         // A run that waited (for approval, in a queue) had its start recorded when it began to wait.
         if recordStart {
-            record("run.started", prepared.startedRecord(initiator: initiator, provenance: provenance))
+            record(.runStarted, prepared.startedRecord(initiator: initiator, provenance: provenance))
             await flush()
         }
 
@@ -118,7 +118,7 @@ public struct Executor: Sendable {
                         case .argv(let argv): body["argv"] = .array(redactor.redact(argv).map(JSONValue.string))
                         case .shell(let script): body["shell"] = .string(script)
                         }
-                        record("attempt.started", body)
+                        record(.attemptStarted, body)
                         await flush()
                         if auditError != nil && request.phase == .main {
                             group.addTask { Self.notStarted(request) }
@@ -134,7 +134,7 @@ public struct Executor: Sendable {
                         }
                     case .scheduleRetry(let step, let phase, let next, let delay):
                         record(
-                            "retry.scheduled",
+                            .retryScheduled,
                             [
                                 "step": .string(step), "phase": .string(phase.rawValue),
                                 "next_attempt": JSONValue(next),
@@ -159,19 +159,19 @@ public struct Executor: Sendable {
                             }
                         }
                     case .stopAttempts(let steps):
-                        record("run.stopping", ["steps": .array(steps.map(JSONValue.string))])
+                        record(.runStopping, ["steps": .array(steps.map(JSONValue.string))])
                         progress(.stopping(steps: steps))
                         for step in steps { stops[step]?.trigger() }
                     case .stepSkipped(let step, let reason):
-                        record("step.skipped", ["step": .string(step), "reason": .string(reason)])
+                        record(.stepSkipped, ["step": .string(step), "reason": .string(reason)])
                         progress(.stepSkipped(step: step, reason: reason))
                     case .stepFinished(let step, let status):
-                        record("step.finished", ["step": .string(step), "status": .string(status.rawValue)])
+                        record(.stepFinished, ["step": .string(step), "status": .string(status.rawValue)])
                     case .rollbackStarted(let steps):
-                        record("rollback.started", ["steps": .array(steps.map(JSONValue.string))])
+                        record(.rollbackStarted, ["steps": .array(steps.map(JSONValue.string))])
                         progress(.rollbackStarted(steps: steps))
                     case .rollbackFinished(let step, let succeeded):
-                        record("rollback.finished", ["step": .string(step), "succeeded": .bool(succeeded)])
+                        record(.rollbackFinished, ["step": .string(step), "succeeded": .bool(succeeded)])
                     case .finished:
                         break
                     }
@@ -191,7 +191,7 @@ public struct Executor: Sendable {
                     body["step"] = .string(step)
                     body["phase"] = .string(phase.rawValue)
                     body["attempt"] = JSONValue(attempt)
-                    record("attempt.finished", body)
+                    record(.attemptFinished, body)
                     progress(
                         .attemptFinished(
                             step: step, phase: phase, attempt: attempt, result: result,
@@ -208,7 +208,7 @@ public struct Executor: Sendable {
         let outcome = machine.outcome ?? .cancelled
         let finishedAt = Date()
         record(
-            "run.finished",
+            .runFinished,
             [
                 "outcome": .string(outcome.rawValue),
                 "duration_ms": JSONValue(Int((ContinuousClock.now - start).milliseconds)),

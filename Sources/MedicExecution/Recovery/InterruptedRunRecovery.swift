@@ -23,7 +23,7 @@ public struct InterruptedRunRecovery: Sendable {
         func close(_ why: String) async throws -> RunOutcome {
             try await executor.audit.append(
                 AuditEvent(
-                    time: Date(), kind: "run.finished", runID: runID,
+                    time: Date(), kind: .runFinished, runID: runID,
                     body: [
                         "outcome": .string(RunOutcome.rollbackFailed.rawValue),
                         "reason": .string("\(reason), but nothing was rolled back: \(why)"),

@@ -41,7 +41,7 @@ extension SQLiteAuditLog {
                     arguments: [before, before])
                 let (seq, prev) = try Self.lastLink(db)
                 let event = AuditEvent(
-                    time: now, kind: "audit.checkpoint", runID: "",
+                    time: now, kind: .auditCheckpoint, runID: "",
                     body: [
                         "pruned_through_seq": JSONValue(Int(last)), "pruned_through_hash": .string(hash),
                         "removed": JSONValue(removed), "before": .string(before),

@@ -167,7 +167,7 @@ extension SQLiteAuditLog {
             var suppressed: [String: Int] = [:]
             let suppressedWhere = since == nil ? "" : "AND time >= ?"
             for body in try String.fetchAll(
-                db, sql: "SELECT body FROM audit_record WHERE kind = 'decision.suppressed' \(suppressedWhere)",
+                db, sql: "SELECT body FROM audit_record WHERE kind = '\(AuditKind.decisionSuppressed.rawValue)' \(suppressedWhere)",
                 arguments: arguments)
             {
                 let value = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any]

@@ -130,7 +130,8 @@ extension SQLiteAuditLog {
     static func checkpoint(_ db: Database) throws -> Head? {
         guard
             let body = try String.fetchOne(
-                db, sql: "SELECT body FROM audit_record WHERE kind = 'audit.checkpoint' ORDER BY seq DESC LIMIT 1")
+                db, sql: "SELECT body FROM audit_record WHERE kind = ? ORDER BY seq DESC LIMIT 1",
+                arguments: [AuditKind.auditCheckpoint.rawValue])
         else { return nil }
         let value = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any]
         guard let seq = (value?["pruned_through_seq"] as? NSNumber)?.int64Value,
@@ -160,21 +161,21 @@ extension SQLiteAuditLog {
                         host: row["owner_host"] ?? "", pid: row["owner_pid"] ?? 0, start: row["owner_start"] ?? "")
                     guard previous.isGoneFromThisHost else { continue }
                     let id: String = row["id"]
-                    let started = try String.fetchOne(
-                        db, sql: "SELECT body FROM audit_record WHERE run_id = ? AND kind = 'run.started' LIMIT 1",
-                        arguments: [id])
+                    let started = try Self.record(kind: .runStarted, run: id, db: db)?.body(as: RunStartedBody.self)
                     let reason = "medic process \(previous.pid) on \(previous.host) ended without finishing the run"
-                    if started?.contains(#""on_interrupt":"rollback""#) == true {
+                    // Decided from the record's own typed field: the alert's labels are in the same body, and a
+                    // label spelled like the field must not choose the recovery path.
+                    if started?.onInterrupt == .rollback {
                         guard recovering else { continue }
                         events.append(
                             AuditEvent(
-                                time: now, kind: "run.recovering", runID: id,
+                                time: now, kind: .runRecovering, runID: id,
                                 body: ["reason": .string(reason), "by_pid": JSONValue(Int(owner.pid))]))
                         result.recovering.append(id)
                     } else {
                         events.append(
                             AuditEvent(
-                                time: now, kind: "run.finished", runID: id,
+                                time: now, kind: .runFinished, runID: id,
                                 body: [
                                     "outcome": .string(RunOutcome.interrupted.rawValue), "reason": .string(reason),
                                 ]))

@@ -179,9 +179,9 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
         let time = RFC3339.format(event.time)
         let body = JSONValue.object(event.body).compact
         let canonical = AuditRecord.canonical(
-            seq: seq, time: time, kind: event.kind, runID: event.runID.isEmpty ? nil : event.runID, body: body)
+            seq: seq, time: time, kind: event.kind.rawValue, runID: event.runID.isEmpty ? nil : event.runID, body: body)
         return AuditRecord(
-            seq: seq, time: time, kind: event.kind, runID: event.runID.isEmpty ? nil : event.runID, body: body,
+            seq: seq, time: time, kind: event.kind.rawValue, runID: event.runID.isEmpty ? nil : event.runID, body: body,
             prevHash: prevHash, hash: hash(prevHash: prevHash, canonical: canonical))
     }
 
@@ -196,7 +196,7 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
     static func index(_ event: AuditEvent, record: AuditRecord, owner: ProcessOwner, db: Database) throws {
         guard let runID = record.runID else { return }
         switch event.kind {
-        case "run.started":
+        case .runStarted:
             let alert = event.body["alert"]?.objectValue
             let labels = alert?["labels"]?.objectValue
             try db.cachedStatement(
@@ -209,12 +209,12 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
                 labels?["alertname"]?.stringValue, alert?["fingerprint"]?.stringValue, owner.host, owner.pid,
                 owner.start,
             ])
-        case "run.recovering":
+        case .runRecovering:
             // The recovering process owns the run now: if it dies too, the next start finds it again.
             try db.execute(
                 sql: "UPDATE run SET owner_host = ?, owner_pid = ?, owner_start = ? WHERE id = ?",
                 arguments: [owner.host, owner.pid, owner.start, runID])
-        case "run.finished":
+        case .runFinished:
             try db.cachedStatement(
                 sql: """
                     UPDATE run SET finished_at = ?, outcome = ?,
@@ -250,6 +250,14 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
         }
     }
 
+    /// The first record of `kind` in one run.
+    static func record(kind: AuditKind, run runID: String, db: Database) throws -> AuditRecord? {
+        try Row.fetchOne(
+            db, sql: "SELECT * FROM audit_record WHERE run_id = ? AND kind = ? ORDER BY seq LIMIT 1",
+            arguments: [runID, kind.rawValue]
+        ).map(Self.record)
+    }
+
     static func record(_ row: Row) -> AuditRecord {
         AuditRecord(
             seq: row["seq"], time: row["time"], kind: row["kind"], runID: row["run_id"], body: row["body"],
@@ -274,8 +282,14 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
         public var until: String?
         public var runID: String?
         public var kind: String?
+        /// Any of these kinds (with `kind`, both must hold).
+        public var kinds: [AuditKind]?
 
-        public init(since: String? = nil, until: String? = nil, runID: String? = nil, kind: String? = nil) {
+        public init(
+            since: String? = nil, until: String? = nil, runID: String? = nil, kind: String? = nil,
+            kinds: [AuditKind]? = nil
+        ) {
+            self.kinds = kinds
             self.since = since
             self.until = until
             self.runID = runID
@@ -289,6 +303,10 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
             if let until { clauses.append("time < ?"); arguments.append(until) }
             if let runID { clauses.append("run_id = ?"); arguments.append(runID) }
             if let kind { clauses.append("kind = ?"); arguments.append(kind) }
+            if let kinds {
+                clauses.append("kind IN (\(kinds.map { _ in "?" }.joined(separator: ", ")))")
+                arguments += kinds.map(\.rawValue)
+            }
             let whereClause = clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ")
             return ("SELECT * FROM audit_record\(whereClause) ORDER BY seq", StatementArguments(arguments))
         }
@@ -337,5 +355,18 @@ enum Hex {
             output.append(digits[Int(byte & 0x0F)])
         }
         return String(decoding: output, as: UTF8.self)
+    }
+}
+
+extension SQLiteAuditLog {
+    /// The records a policy gate is rebuilt from (`AuditKind.policyHistory`), since `cutoff`: older ones lie
+    /// outside every window that could read them. Read off the caller's thread is the caller's business: this
+    /// is a start-up read.
+    public func policyHistory(since cutoff: Date) throws -> [AuditRecord] {
+        var records: [AuditRecord] = []
+        try forEachRecord(where: RecordFilter(since: RFC3339.format(cutoff), kinds: AuditKind.policyHistory)) {
+            records.append($0)
+        }
+        return records
     }
 }

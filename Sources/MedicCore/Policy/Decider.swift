@@ -1,0 +1,388 @@
+import Foundation
+
+/// Everything the engine decides, as a value: what one alert leads to (match, policy, queue room), what an
+/// approval, a cancellation or a finished run changes, the records to commit and the runs to start.
+///
+/// No I/O and no clock of its own: callers pass `now` and a run-id source. The dispatcher commits the
+/// records of a transition and only then starts its runs; when the commit fails it keeps the decider it
+/// had before the transition, so the state is exactly as if the alert (or the approval) never arrived.
+///
+/// A run that has not finished is in one phase at a time, and each phase change happens in one transition:
+/// `awaitingApproval` → (approved) `ready` or `running`; `queued` (for a lock) → (lock handed over) `ready`,
+/// `running` or `awaitingApproval`; `ready` (for an executor slot) → `running`; any waiting phase →
+/// (cancelled, alert resolved) finished; `running` → (the executor's `run.finished`) finished.
+public struct Decider: Sendable {
+    public struct Configuration: Sendable, Equatable {
+        /// Runs executing at once; a run decided while they are all busy is suppressed `global_cap`.
+        public var maxConcurrentRuns: Int
+        /// Runs that may wait, for a lock (`policy.queue: true`) or for an executor slot after an approval or a
+        /// lock hand-over; beyond this a decision is suppressed `queue_full` and an approval is refused.
+        public var maxQueuedRuns: Int
+        public var globalShadow: Bool
+        public var dedupWindow: Duration
+        public var unstampedDedupWindow: Duration
+
+        public init(
+            maxConcurrentRuns: Int = 8, maxQueuedRuns: Int = 256, globalShadow: Bool = false,
+            dedupWindow: Duration = .seconds(24 * 3600), unstampedDedupWindow: Duration = .seconds(300)
+        ) {
+            self.maxConcurrentRuns = maxConcurrentRuns
+            self.maxQueuedRuns = maxQueuedRuns
+            self.globalShadow = globalShadow
+            self.dedupWindow = dedupWindow
+            self.unstampedDedupWindow = unstampedDedupWindow
+        }
+
+        var gate: PolicyGate.Configuration {
+            .init(
+                maxConcurrentRuns: maxConcurrentRuns, globalShadow: globalShadow, dedupWindow: dedupWindow,
+                unstampedDedupWindow: unstampedDedupWindow)
+        }
+    }
+
+    /// Where a run that has not finished stands.
+    public enum Phase: Sendable, Equatable {
+        case awaitingApproval
+        /// Waits for the lock on `lockKey`.
+        case queued(lockKey: String)
+        /// May run; waits for an executor slot.
+        case ready
+        /// Handed to the executor (starting or executing).
+        case running
+    }
+
+    /// A run the engine knows and that has not finished.
+    public struct PendingRun: Sendable {
+        public var prepared: PreparedRun
+        public var candidate: PolicyGate.Candidate
+        public var phase: Phase
+        /// Arrival order among waiting runs (first come, first served).
+        var arrival: UInt64
+        /// `run.started` is already recorded (the run waited): the executor must not record it again.
+        public var startRecorded: Bool
+    }
+
+    /// A run to hand to the executor once the transition's records are committed.
+    public struct Start: Sendable {
+        public var runID: String
+        public var prepared: PreparedRun
+        public var startRecorded: Bool
+    }
+
+    /// What became of one alert: the HTTP answer's body and `medic match`'s vocabulary.
+    public struct AlertOutcome: Sendable, Equatable {
+        public struct Decision: Sendable, Equatable {
+            public var runbook: String
+            /// `run`, `shadowed`, `queued`, `awaiting_approval` or `suppressed` (`AuditKind.decision`).
+            public var decision: String
+            public var runID: String?
+            /// For `suppressed`, the message; for `queued`, whom it waits behind.
+            public var reason: String?
+            /// For `suppressed`, the stable reason (`dedup`, `cooldown`, `queue_full`, ...).
+            public var reasonCode: String?
+
+            public init(runbook: String, decision: String, runID: String?, reason: String?, reasonCode: String? = nil) {
+                self.runbook = runbook
+                self.decision = decision
+                self.runID = runID
+                self.reason = reason
+                self.reasonCode = reasonCode
+            }
+        }
+
+        public var fingerprint: String
+        public var status: String
+        public var decisions: [Decision]
+    }
+
+    /// A transition's result: the answer for the caller, the records to commit first, the runs to start
+    /// after, and the breakers that opened (whose `policy.escalate` the engine runs).
+    public struct Transition<Answer: Sendable>: Sendable {
+        public var answer: Answer
+        public var records: [AuditEvent] = []
+        public var starts: [Start] = []
+        /// Running runs to stop (cancelled): torn down and rolled back by their executor.
+        public var stops: [String] = []
+        public var escalations: [PolicyGate.Candidate] = []
+
+        public init(
+            answer: Answer, records: [AuditEvent] = [], starts: [Start] = [], stops: [String] = [],
+            escalations: [PolicyGate.Candidate] = []
+        ) {
+            self.answer = answer
+            self.records = records
+            self.starts = starts
+            self.stops = stops
+            self.escalations = escalations
+        }
+    }
+
+    public enum ApprovalAnswer: Sendable, Equatable {
+        case approved
+        /// No run with that id waits for approval (unknown, already approved, cancelled, finished).
+        case notWaiting
+        /// Every executor slot is busy and the waiting room is full: the run still awaits approval.
+        case queueFull(capacity: Int)
+    }
+
+    public enum CancelAnswer: Sendable, Equatable {
+        /// The run was waiting; it is finished `cancelled` by this transition.
+        case cancelledWaiting
+        /// The run is running: the engine must stop it (teardown, rollback); the executor records its end.
+        case stopRunning
+        case notFound
+    }
+
+    public let configuration: Configuration
+    public private(set) var gate: PolicyGate
+    public private(set) var runs: [String: PendingRun] = [:]
+    private var arrivals: UInt64 = 0
+    private var running = 0
+
+    public init(configuration: Configuration = Configuration(), runbooks: [Runbook] = []) {
+        self.configuration = configuration
+        gate = PolicyGate(configuration: configuration.gate)
+        gate.observeWindows(of: runbooks)
+    }
+
+    /// Rebuilds the gate from audit records (see `PolicyGate.replay`).
+    public mutating func replay(_ records: some Sequence<AuditRecord>, runbooks: [Runbook], now: Date) {
+        gate.replay(records, runbooks: runbooks, now: now)
+    }
+
+    /// How far back a replay must read (see `PolicyGate.replayCutoff`).
+    public func replayCutoff(now: Date, runbooks: [Runbook]) -> Date {
+        gate.replayCutoff(now: now, runbooks: runbooks)
+    }
+
+    /// A new runbook set: the horizon of what is remembered follows its windows.
+    public mutating func runbooksChanged(_ runbooks: [Runbook]) {
+        gate.observeWindows(of: runbooks)
+    }
+
+    /// Runs waiting for a lock or an executor slot (bounded by `maxQueuedRuns`).
+    public var waitingCount: Int {
+        runs.values.count { run in
+            switch run.phase {
+            case .queued, .ready: true
+            case .awaitingApproval, .running: false
+            }
+        }
+    }
+
+    /// Runs handed to the executor and not finished.
+    public var runningCount: Int { running }
+
+    public func phase(of runID: String) -> Phase? { runs[runID]?.phase }
+
+    // MARK: Alerts
+
+    /// Decides one alert: its `alert.received` record, a resolution's cancellations, one decision per matching
+    /// runbook, the records of runs that begin to wait or are shadowed, and the runs to start.
+    public mutating func receive(
+        _ alert: Alert, payloadDigest: String, matcher: AlertMatcher, environment: [String: String], now: Date,
+        newRunID: () -> String
+    ) -> Transition<AlertOutcome> {
+        gate.forgetIfDue(now: now)
+        var transition = Transition(
+            answer: AlertOutcome(fingerprint: alert.fingerprint, status: alert.status.rawValue, decisions: []))
+        transition.records.append(
+            AuditEvent(
+                time: now, kind: .alertReceived, runID: "",
+                body: [
+                    "source": .string(alert.source.rawValue), "status": .string(alert.status.rawValue),
+                    "fingerprint": .string(alert.fingerprint), "payload_sha256": .string(payloadDigest),
+                    "labels": .object(alert.labels.mapValues(JSONValue.string)),
+                    "annotations": .object(alert.annotations.mapValues(JSONValue.string)),
+                    "starts_at": JSONValue(alert.startsAt.map(RFC3339.format)),
+                    "receiver": JSONValue(alert.receiver),
+                ]))
+        if alert.status == .resolved {
+            let waiting = runs.filter { $0.value.candidate.alert.fingerprint == alert.fingerprint }
+                .filter { $0.value.phase != .running }.sorted { $0.value.arrival < $1.value.arrival }.map(\.key)
+            for runID in waiting {
+                finishWaiting(runID, reason: "the alert resolved", now: now, into: &transition)
+            }
+            let lastRun = gate.resolved(alert)
+            transition.records.append(
+                AuditEvent(
+                    time: now, kind: .alertResolved, runID: lastRun ?? "",
+                    body: [
+                        "fingerprint": .string(alert.fingerprint),
+                        "cancelled_waiting": .array(waiting.map(JSONValue.string)),
+                    ]))
+        }
+        for assessment in matcher.assess(alert, environment: environment, runID: { _ in newRunID() }) {
+            let runbook = assessment.entry.runbook
+            let candidate = PolicyGate.Candidate(
+                runbook: runbook, trigger: assessment.entry.trigger, alert: alert, lockKey: assessment.lockKey)
+            guard let prepared = assessment.prepared else {
+                // Stateless refusal (bad params, Grafana housekeeping): recorded like any suppression.
+                let refusal = assessment.refusal ?? .notRunnable(reason: "not_runnable", message: "not runnable")
+                transition.records.append(PolicyGate.record(.suppressed(refusal), for: candidate, now: now))
+                transition.answer.decisions.append(Self.answer(.suppressed(refusal), runbook: runbook.id))
+                continue
+            }
+            let runID = prepared.context.runID
+            let decision = gate.decide(
+                candidate, runID: runID, now: now,
+                queue: .init(waiting: waitingCount, capacity: configuration.maxQueuedRuns))
+            transition.records.append(PolicyGate.record(decision, for: candidate, now: now))
+            transition.answer.decisions.append(Self.answer(decision, runbook: runbook.id))
+            switch decision {
+            case .run:
+                admit(runID, prepared: prepared, candidate: candidate, phase: .running, startRecorded: false)
+                running += 1
+                transition.starts.append(Start(runID: runID, prepared: prepared, startRecorded: false))
+            case .shadow:
+                transition.records += [
+                    AuditEvent(
+                        time: now, kind: .runStarted, runID: runID, body: prepared.startedRecord(initiator: "alert")),
+                    AuditEvent(
+                        time: now, kind: .runShadowed, runID: runID, body: ["plan": RunPlan(prepared).json]),
+                    AuditEvent(
+                        time: now, kind: .runFinished, runID: runID, body: ["outcome": .string(RunOutcome.shadowed.rawValue)]),
+                ]
+            case .awaitingApproval:
+                transition.records.append(
+                    AuditEvent(
+                        time: now, kind: .runStarted, runID: runID, body: prepared.startedRecord(initiator: "alert")))
+                admit(runID, prepared: prepared, candidate: candidate, phase: .awaitingApproval, startRecorded: true)
+            case .queued:
+                transition.records.append(
+                    AuditEvent(
+                        time: now, kind: .runStarted, runID: runID, body: prepared.startedRecord(initiator: "alert")))
+                admit(
+                    runID, prepared: prepared, candidate: candidate, phase: .queued(lockKey: candidate.lockKey ?? ""),
+                    startRecorded: true)
+            case .suppressed:
+                break
+            }
+        }
+        return transition
+    }
+
+    static func answer(_ decision: PolicyGate.Decision, runbook: String) -> AlertOutcome.Decision {
+        let word = decision.kind.decision ?? ""
+        switch decision {
+        case .run(let id), .shadow(let id), .awaitingApproval(let id):
+            return .init(runbook: runbook, decision: word, runID: id, reason: nil)
+        case .queued(let id, let behind):
+            return .init(runbook: runbook, decision: word, runID: id, reason: "behind \(behind)")
+        case .suppressed(let suppression):
+            return .init(
+                runbook: runbook, decision: word, runID: nil, reason: suppression.description,
+                reasonCode: suppression.reason)
+        }
+    }
+
+    private mutating func admit(
+        _ runID: String, prepared: PreparedRun, candidate: PolicyGate.Candidate, phase: Phase, startRecorded: Bool
+    ) {
+        arrivals += 1
+        runs[runID] = PendingRun(
+            prepared: prepared, candidate: candidate, phase: phase, arrival: arrivals, startRecorded: startRecorded)
+    }
+
+    // MARK: Approval and cancellation
+
+    /// `POST /v1/runs/{id}/approve`: a run waiting for approval starts, or waits for a slot.
+    public mutating func approve(_ runID: String, by who: String, now: Date) -> Transition<ApprovalAnswer> {
+        guard let run = runs[runID], run.phase == .awaitingApproval else { return Transition(answer: .notWaiting) }
+        if running >= configuration.maxConcurrentRuns, waitingCount >= configuration.maxQueuedRuns {
+            return Transition(answer: .queueFull(capacity: configuration.maxQueuedRuns))
+        }
+        var transition = Transition(answer: ApprovalAnswer.approved)
+        transition.records.append(AuditEvent(time: now, kind: .runApproved, runID: runID, body: ["by": .string(who)]))
+        gate.runBegan(runID)
+        runs[runID]?.phase = .ready
+        startReady(into: &transition)
+        return transition
+    }
+
+    /// `POST /v1/runs/{id}/cancel`: a waiting run is finished `cancelled` now; a running one must be stopped.
+    public mutating func cancel(_ runID: String, by who: String, now: Date) -> Transition<CancelAnswer> {
+        guard let run = runs[runID] else { return Transition(answer: .notFound) }
+        var transition = Transition(answer: CancelAnswer.stopRunning)
+        transition.records.append(
+            AuditEvent(time: now, kind: .runCancelRequested, runID: runID, body: ["by": .string(who)]))
+        if run.phase == .running {
+            transition.stops = [runID]
+        } else {
+            transition.answer = .cancelledWaiting
+            finishWaiting(runID, reason: "cancelled by \(who)", now: now, into: &transition)
+        }
+        return transition
+    }
+
+    /// Ends a run that never ran: its `run.finished` (cancelled), its lock and place released.
+    private mutating func finishWaiting<Answer>(
+        _ runID: String, reason: String, now: Date, into transition: inout Transition<Answer>
+    ) {
+        guard let run = runs.removeValue(forKey: runID) else { return }
+        transition.records.append(
+            AuditEvent(
+                time: now, kind: .runFinished, runID: runID,
+                body: ["outcome": .string(RunOutcome.cancelled.rawValue), "reason": .string(reason)]))
+        let aftermath = gate.runFinished(runID, candidate: run.candidate, outcome: .cancelled, now: now)
+        handOver(aftermath, candidate: run.candidate, now: now, into: &transition)
+    }
+
+    // MARK: Runs that end
+
+    /// The executor recorded `run.finished` for a run it was handed: its slot, lock and place are released,
+    /// the next waiting runs start, and a breaker that opens is recorded and escalated.
+    public mutating func finished(_ runID: String, outcome: RunOutcome, now: Date) -> Transition<Void> {
+        var transition = Transition(answer: ())
+        guard let run = runs.removeValue(forKey: runID) else { return transition }
+        if run.phase == .running { running -= 1 }
+        let aftermath = gate.runFinished(runID, candidate: run.candidate, outcome: outcome, now: now)
+        handOver(aftermath, candidate: run.candidate, now: now, into: &transition)
+        return transition
+    }
+
+    private mutating func handOver<Answer>(
+        _ aftermath: PolicyGate.Aftermath, candidate: PolicyGate.Candidate, now: Date,
+        into transition: inout Transition<Answer>
+    ) {
+        if aftermath.escalate {
+            transition.records.append(
+                PolicyGate.breakerRecord(opened: true, runbook: candidate.runbook.id, key: candidate.groupKey, now: now))
+            transition.escalations.append(candidate)
+        }
+        if let next = aftermath.dequeued, let waiting = runs[next] {
+            // The lock passes to the next in line; a runbook in approval mode still needs its approval.
+            if waiting.candidate.runbook.policy.mode == .approval {
+                runs[next]?.phase = .awaitingApproval
+            } else {
+                gate.runBegan(next)
+                runs[next]?.phase = .ready
+            }
+        }
+        startReady(into: &transition)
+    }
+
+    /// Starts ready runs, oldest first, while executor slots are free.
+    private mutating func startReady<Answer>(into transition: inout Transition<Answer>) {
+        guard running < configuration.maxConcurrentRuns else { return }
+        let ready = runs.filter { $0.value.phase == .ready }.sorted { $0.value.arrival < $1.value.arrival }
+        for (runID, run) in ready.prefix(configuration.maxConcurrentRuns - running) {
+            runs[runID]?.phase = .running
+            running += 1
+            transition.starts.append(Start(runID: runID, prepared: run.prepared, startRecorded: run.startRecorded))
+        }
+    }
+}
+
+extension PolicyGate.Decision {
+    /// The record kind of this decision (`decision.run`, ...), whose `decision` word answers HTTP and match.
+    public var kind: AuditKind {
+        switch self {
+        case .run: .decisionRun
+        case .shadow: .decisionShadowed
+        case .awaitingApproval: .decisionAwaitingApproval
+        case .queued: .decisionQueued
+        case .suppressed: .decisionSuppressed
+        }
+    }
+}
