@@ -124,18 +124,138 @@ import Testing
         #expect(lines("careful").isEmpty)
     }
 
-    @Test("a full queue records the match as suppressed: queue full")
-    func queueFull() async throws {
+    @Test("with max-queued-runs 5 and one shared lock, a burst runs one, queues five, suppresses the rest, every round")
+    func queueBound() async throws {
         let audit = InMemoryAuditLog()
+        let slow = try runbook(
+            "slow", policy: "  concurrency: 'one-lock'\n  queue: true",
+            command: "echo \"$1\" >> \(directory.path)/slow.log; sleep 0.05")
         let dispatcher = Dispatcher(
-            runbooks: [try runbook("fix")], audit: audit, configuration: .init(queueCapacity: 1),
+            runbooks: [slow], audit: audit, configuration: .init(maxConcurrentRuns: 8, queueCapacity: 5),
             environment: ["PATH": "/usr/bin:/bin"])
-        // The run loop is not started, so nothing leaves the queue.
-        let first = try await dispatcher.receive([Self.alert("db1")], payloadDigest: "d")
-        let second = try await dispatcher.receive([Self.alert("db2")], payloadDigest: "d")
-        #expect(first.first?.decisions.first?.decision == "run")
-        #expect(second.first?.decisions.first?.reason == "queue full")
-        #expect(await audit.events.contains { $0.kind == .decisionSuppressed && $0.body["reason"] == "queue_full" })
+        try await withDispatcher(dispatcher) { dispatcher in
+            for round in 0..<3 {
+                let burst = (0..<12).map { Self.alert("r\(round)-h\($0)") }
+                let outcomes = try await dispatcher.receive(burst, payloadDigest: "d")
+                let decisions = outcomes.flatMap(\.decisions)
+                #expect(decisions.filter { $0.decision == "run" }.count == 1, "round \(round)")
+                #expect(decisions.filter { $0.decision == "queued" }.count == 5, "round \(round)")
+                #expect(decisions.filter { $0.reasonCode == "queue_full" }.count == 6, "round \(round)")
+                try await eventually { await dispatcher.counts.pending == 0 }
+                #expect(await dispatcher.counts.pending == 0)
+            }
+        }
+        #expect(lines("slow").count == 18)
+        let events = await audit.events
+        #expect(events.filter { $0.kind == .decisionSuppressed && $0.body["reason"] == "queue_full" }.count == 18)
+        #expect(events.filter { $0.kind == .runFinished && $0.body["outcome"] == "succeeded" }.count == 18)
+    }
+
+    @Test("a failed commit leaves no trace: the retry is decided afresh (dedup, cooldown, shadow, approval)")
+    func failedCommitIsUndone() async throws {
+        let audit = FlakyAuditLog()
+        let fix = try runbook("fix", trigger: "    cooldown: 1h\n")
+        let quiet = try runbook("quiet", policy: "  mode: shadow")
+        let careful = try runbook("careful", policy: "  mode: approval\n  concurrency: 'c:{{ params.host }}'")
+        let dispatcher = Dispatcher(
+            runbooks: [fix, quiet, careful], audit: audit, environment: ["PATH": "/usr/bin:/bin"])
+        try await withDispatcher(dispatcher) { dispatcher in
+            let before = await dispatcher.gateFootprint
+            await audit.setFailing(true)
+            await #expect(throws: (any Error).self) {
+                try await dispatcher.receive([Self.alert("db1")], payloadDigest: "d")
+            }
+            #expect(await dispatcher.gateFootprint == before)
+            #expect(await dispatcher.counts.pending == 0)
+            await audit.setFailing(false)
+            let retry = try await dispatcher.receive([Self.alert("db1")], payloadDigest: "d")
+            #expect(
+                retry.first?.decisions.map(\.decision).sorted() == ["awaiting_approval", "run", "shadowed"],
+                "\(String(describing: retry.first?.decisions))")
+            // An approval whose write fails leaves the run waiting, its lock held, and can be given again.
+            let waiting = try #require(retry.first?.decisions.first { $0.decision == "awaiting_approval" }?.runID)
+            await audit.setFailing(true)
+            await #expect(throws: (any Error).self) { try await dispatcher.approve(waiting, by: "alice") }
+            #expect(await dispatcher.phase(of: waiting) == .awaitingApproval)
+            await audit.setFailing(false)
+            #expect(try await dispatcher.approve(waiting, by: "alice") == .approved)
+            try await eventually { await dispatcher.counts.pending == 0 }
+        }
+        let events = await audit.events
+        #expect(events.filter { $0.kind == .alertReceived }.count == 1)
+        #expect(events.filter { $0.kind == .runApproved }.count == 1)
+        #expect(lines("fix") == ["db1"])
+        #expect(lines("careful") == ["db1"])
+    }
+
+    @Test("stress: concurrent alerts, resolutions, approvals and cancels; every run ends once, nothing leaks")
+    func stress() async throws {
+        let audit = InMemoryAuditLog()
+        let careful = try runbook(
+            "careful", policy: "  mode: approval\n  concurrency: 'c:{{ params.host }}'\n  queue: true",
+            command: "sleep 0.01")
+        let eager = try runbook("eager", policy: "  concurrency: 'e:{{ params.host }}'\n  queue: true", command: "true")
+        let dispatcher = Dispatcher(
+            runbooks: [careful, eager], audit: audit, configuration: .init(maxConcurrentRuns: 3, queueCapacity: 6),
+            environment: ["PATH": "/usr/bin:/bin"])
+        let known = RunIDs()
+        let hosts = ["h1", "h2", "h3"]
+        try await withDispatcher(dispatcher) { dispatcher in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for worker in 0..<6 {
+                    group.addTask {
+                        var random = SystemRandomNumberGenerator()
+                        for step in 0..<500 {
+                            let host = hosts.randomElement(using: &random)!
+                            switch Int.random(in: 0..<10, using: &random) {
+                            case 0..<4:
+                                let outcome = try await dispatcher.receive(
+                                    [Self.alert(host, startsAt: Double(worker * 1000 + step))], payloadDigest: "d")
+                                await known.add(outcome.flatMap(\.decisions).compactMap(\.runID))
+                            case 4:
+                                _ = try await dispatcher.receive(
+                                    [Self.alert(host, status: .resolved)], payloadDigest: "d")
+                            case 5..<8:
+                                if let runID = await known.random() { _ = try await dispatcher.approve(runID, by: "a") }
+                            default:
+                                if let runID = await known.random() { _ = try await dispatcher.cancel(runID, by: "c") }
+                            }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            // Whatever still waits for an approval ends with its alert's resolution.
+            for host in hosts {
+                _ = try await dispatcher.receive([Self.alert(host, status: .resolved)], payloadDigest: "d")
+            }
+            try await eventually { await dispatcher.counts.pending == 0 }
+        }
+        #expect(await dispatcher.counts.pending == 0)
+        #expect(await dispatcher.held.activeRuns == 0)
+        #expect(await dispatcher.held.locks == 0)
+        let events = await audit.events
+        var finished: [String: Int] = [:]
+        var executed: Set<String> = []
+        var cancelledWaiting: Set<String> = []
+        for event in events {
+            switch event.kind {
+            case .runFinished:
+                finished[event.runID, default: 0] += 1
+                let reason = event.body["reason"]?.stringValue ?? ""
+                if reason.hasPrefix("cancelled by") || reason == "the alert resolved" { cancelledWaiting.insert(event.runID) }
+            case .attemptStarted:
+                executed.insert(event.runID)
+            default:
+                break
+            }
+        }
+        let decided = Set(events.filter { $0.kind.isDecision && !$0.runID.isEmpty }.map(\.runID))
+        #expect(decided.count > 50)
+        #expect(decided.subtracting(finished.keys).isEmpty, "runs without an end")
+        #expect(finished.filter { $0.value != 1 }.isEmpty, "runs with more than one end")
+        #expect(executed.intersection(cancelledWaiting).isEmpty, "runs cancelled while waiting that executed")
+        #expect(!executed.isEmpty)
     }
 
     @Test("repeated failures open the breaker, run the escalate hook once, and suppress further runs")
@@ -158,6 +278,31 @@ import Testing
         }
         #expect(lines("pager") == ["paged"])
         #expect(await audit.events.contains { $0.kind == .breakerOpened })
+    }
+
+    @Test("a breaker.opened that cannot be written and an escalation that fails are reported, recorded when possible")
+    func troubleIsNotSwallowed() async throws {
+        let audit = FlakyAuditLog()
+        await audit.fail(kinds: [.breakerOpened])
+        let failing = try runbook(
+            "flaky", policy: "  circuit_breaker: { failures: 1, within: 1h }\n  escalate: { run: ['false'], timeout: 5s }",
+            command: "exit 1")
+        let reported = Reported()
+        let dispatcher = Dispatcher(
+            runbooks: [failing], audit: audit, environment: ["PATH": "/usr/bin:/bin"],
+            trouble: { trouble in Task { await reported.add(trouble) } })
+        try await withDispatcher(dispatcher) { dispatcher in
+            _ = try await dispatcher.receive([Self.alert("db1")], payloadDigest: "d")
+            try await eventually { await reported.all.count >= 2 }
+        }
+        let troubles = await reported.all
+        #expect(troubles.contains(.recordsLost(kinds: [.breakerOpened], error: "Refused()")), "\(troubles)")
+        #expect(troubles.contains { if case .escalationFailed(let runbook, _) = $0 { runbook == "flaky" } else { false } })
+        let events = await audit.events
+        #expect(events.contains { $0.kind == .escalationFailed && $0.body["runbook"] == "flaky" })
+        // The breaker is open all the same (replay derives it from the failures).
+        let next = try await dispatcher.receive([Self.alert("db1", startsAt: 9)], payloadDigest: "d")
+        #expect(next.first?.decisions.first?.reasonCode == "circuit_breaker")
     }
 
     @Test("cancel stops a running run")
@@ -198,4 +343,38 @@ import Testing
         let attempt = try #require(events.first { $0.kind == .attemptStarted })
         #expect(stopping.time.timeIntervalSince(attempt.time) >= 0.25)
     }
+}
+
+/// An audit log whose writes fail on demand (a full disk, a database gone), for the seam only.
+actor FlakyAuditLog: AuditLog {
+    struct Refused: Error {}
+    private(set) var events: [AuditEvent] = []
+    private var failing = false
+    private var failingKinds: Set<AuditKind> = []
+
+    func setFailing(_ value: Bool) { failing = value }
+    func fail(kinds: Set<AuditKind>) { failingKinds = kinds }
+
+    func append(_ event: AuditEvent) async throws {
+        try await append(batch: [event])
+    }
+
+    func append(batch events: [AuditEvent]) async throws {
+        if failing || events.contains(where: { failingKinds.contains($0.kind) }) { throw Refused() }
+        self.events += events
+    }
+}
+
+/// Run ids seen so far, for workers that approve and cancel at random.
+actor RunIDs {
+    private var ids: [String] = []
+    func add(_ new: [String]) { ids += new }
+    /// One of the most recent ids (older ones have mostly ended).
+    func random() -> String? { ids.suffix(12).randomElement() }
+}
+
+/// Troubles a dispatcher reported.
+actor Reported {
+    private(set) var all: [Dispatcher.Trouble] = []
+    func add(_ trouble: Dispatcher.Trouble) { all.append(trouble) }
 }

@@ -229,6 +229,39 @@ import Testing
         #expect(try log.verify().intact)
     }
 
+    @Test("recovery is chosen from run.started's own field: an alert label spelled on_interrupt=rollback cannot choose it")
+    func interruptLabelIsNotTheField() async throws {
+        let log = try SQLiteAuditLog(path: path)
+        let labels: JSONValue = ["alertname": "Down", "on_interrupt": "rollback", "x": #""on_interrupt":"rollback""#]
+        try await log.append(
+            AuditEvent(
+                time: Date(), kind: .runStarted, runID: "hostile",
+                body: [
+                    "runbook": "x", "initiator": "alert",
+                    "alert": ["fingerprint": "0123456789abcdef", "status": "firing", "labels": labels],
+                    "params": ["note": #""on_interrupt":"rollback""#],
+                ]))
+        try sqlite(
+            "UPDATE run SET owner_pid = 999999, owner_start = '1', owner_host = '\(ProcessInfo.processInfo.hostName)'")
+        #expect(try log.markInterruptedRuns(recovering: true) == .init(interrupted: ["hostile"]))
+        #expect(try log.verify().intact)
+    }
+
+    @Test("policy history: only the kinds a gate replays, and only since the cutoff")
+    func policyHistorySince() async throws {
+        let log = try SQLiteAuditLog(path: path)
+        let old = Date(timeIntervalSince1970: 1_800_000_000)
+        let recent = old.addingTimeInterval(7200)
+        for (time, kind) in [
+            (old, AuditKind.decisionRun), (old, .runFinished), (recent, .decisionRun), (recent, .attemptStarted),
+            (recent, .alertReceived), (recent, .breakerReset), (recent, .runFinished),
+        ] {
+            try await log.append(AuditEvent(time: time, kind: kind, runID: "r", body: ["runbook": "x"]))
+        }
+        let history = try log.policyHistory(since: old.addingTimeInterval(3600))
+        #expect(history.map(\.auditKind) == [.decisionRun, .breakerReset, .runFinished])
+    }
+
     @Test("write-ahead under group commit: each step finds its own attempt.started already in the database")
     func writeAhead() async throws {
         let log = try SQLiteAuditLog(path: path)

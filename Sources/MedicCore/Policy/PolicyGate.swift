@@ -148,6 +148,11 @@ public struct PolicyGate: Sendable {
         policyHorizon = longest
     }
 
+    /// Runs the gate counts as started and not finished (running or waiting).
+    public var activeRuns: Int { active.count }
+    /// Concurrency locks held, and runs in line for one.
+    public var heldLocks: Int { locks.count + queues.values.reduce(0) { $0 + $1.count } }
+
     /// How much the gate remembers: entries across its tables (for tests and `/metrics`).
     public var footprint: Int {
         active.count + locks.count + seen.count + lastStart.count + starts.values.reduce(0) { $0 + $1.count }

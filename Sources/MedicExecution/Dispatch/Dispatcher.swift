@@ -164,6 +164,9 @@ public actor Dispatcher {
     /// The policy gate's memory, in entries (to show it stays bounded).
     public var gateFootprint: Int { decider.gate.footprint }
 
+    /// Runs the gate counts as active, and locks held or waited for (both 0 when the engine is idle).
+    public var held: (activeRuns: Int, locks: Int) { (decider.gate.activeRuns, decider.gate.heldLocks) }
+
     // MARK: Transitions, one batch at a time
 
     private struct Operation {
