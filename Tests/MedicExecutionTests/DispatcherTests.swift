@@ -220,6 +220,8 @@ import Testing
                             default:
                                 if let runID = await known.random() { _ = try await dispatcher.cancel(runID, by: "c") }
                             }
+                            // Paced a little, so that runs execute and end while requests keep coming.
+                            try await Task.sleep(for: .milliseconds(2))
                         }
                     }
                 }
@@ -251,7 +253,7 @@ import Testing
             }
         }
         let decided = Set(events.filter { $0.kind.isDecision && !$0.runID.isEmpty }.map(\.runID))
-        #expect(decided.count > 50)
+        #expect(decided.count > 30, "too few runs decided to mean anything: \(decided.count)")
         #expect(decided.subtracting(finished.keys).isEmpty, "runs without an end")
         #expect(finished.filter { $0.value != 1 }.isEmpty, "runs with more than one end")
         #expect(executed.intersection(cancelledWaiting).isEmpty, "runs cancelled while waiting that executed")
