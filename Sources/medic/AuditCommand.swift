@@ -18,13 +18,15 @@ struct AuditLocation: ParsableArguments {
         if !create, !FileManager.default.fileExists(atPath: path) {
             throw CommandFailure("no audit log at \(path) (give --audit PATH or set MEDIC_AUDIT)")
         }
+        let path = self.path
+        // Opening takes a file lock and may retry with sleeps; marking reads and writes: off the async pool.
         let log: SQLiteAuditLog
         do {
-            log = try SQLiteAuditLog(path: path, writer: writer)
+            log = try await offload { try SQLiteAuditLog(path: path, writer: writer) }
         } catch {
             throw CommandFailure("cannot open the audit log \(path): \(error)")
         }
-        let interrupted = try log.markInterruptedRuns().interrupted
+        let interrupted = try await offload { try log.markInterruptedRuns().interrupted }
         if !interrupted.isEmpty {
             var standardError = StandardError()
             print(

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import MedicCore
 import MedicExecution
 import Testing
@@ -307,6 +308,28 @@ import Testing
         #expect(next.first?.decisions.first?.reasonCode == "circuit_breaker")
     }
 
+    @Test("time is the dispatcher's clock: a cooldown ends when the hand-driven clock says so, records carry its time")
+    func handDrivenTime() async throws {
+        let audit = InMemoryAuditLog()
+        let clock = WallClock(Date(timeIntervalSince1970: 1_900_000_000))
+        let fix = try runbook("fix", trigger: "    cooldown: 10m\n")
+        let dispatcher = Dispatcher(
+            runbooks: [fix], audit: audit, environment: ["PATH": "/usr/bin:/bin"], now: { clock.now })
+        try await withDispatcher(dispatcher) { dispatcher in
+            #expect(try await dispatcher.receive([Self.alert("db1", startsAt: 0)], payloadDigest: "d")
+                .first?.decisions.first?.decision == "run")
+            clock.advance(300)
+            #expect(try await dispatcher.receive([Self.alert("db1", startsAt: 1)], payloadDigest: "d")
+                .first?.decisions.first?.reasonCode == "cooldown")
+            clock.advance(301)
+            #expect(try await dispatcher.receive([Self.alert("db1", startsAt: 2)], payloadDigest: "d")
+                .first?.decisions.first?.decision == "run")
+            try await eventually { await dispatcher.counts.pending == 0 }
+        }
+        let times = Set(await audit.events.filter { $0.kind.isDecision }.map(\.time.timeIntervalSince1970))
+        #expect(times == [1_900_000_000, 1_900_000_300, 1_900_000_601])
+    }
+
     @Test("cancel stops a running run")
     func cancelRunning() async throws {
         let audit = InMemoryAuditLog()
@@ -379,4 +402,12 @@ actor RunIDs {
 actor Reported {
     private(set) var all: [Dispatcher.Trouble] = []
     func add(_ trouble: Dispatcher.Trouble) { all.append(trouble) }
+}
+
+/// A wall clock moved by hand.
+final class WallClock: Sendable {
+    private let state: Mutex<Date>
+    init(_ start: Date) { state = Mutex(start) }
+    var now: Date { state.withLock { $0 } }
+    func advance(_ seconds: TimeInterval) { state.withLock { $0 = $0.addingTimeInterval(seconds) } }
 }

@@ -336,7 +336,8 @@ public actor Dispatcher {
         case .failure(let problems):
             reason = "cannot prepare: " + problems.messages.joined(separator: "; ")
         case .success(let prepared):
-            let executor = Executor(runner: runner, clock: clock, audit: audit, maxParallel: 1, initiator: "breaker")
+            let executor = Executor(
+                runner: runner, clock: clock, audit: audit, maxParallel: 1, initiator: "breaker", now: now)
             do {
                 let report = try await executor.run(prepared)
                 if report.outcome == .succeeded { return }
@@ -363,7 +364,7 @@ public actor Dispatcher {
     /// finishes or the calling task is cancelled. On shutdown, running runs are stopped (torn down, rolled
     /// back, recorded) after the grace period.
     public func run() async {
-        let executorTemplate = (runner, clock, audit, configuration.maxParallelSteps)
+        let executorTemplate = (runner, clock, audit, configuration.maxParallelSteps, now)
         let grace = configuration.shutdownGrace
         let clock = self.clock
         await withTaskGroup(of: Void.self) { group in
@@ -383,7 +384,7 @@ public actor Dispatcher {
                 group.addTask {
                     let executor = Executor(
                         runner: executorTemplate.0, clock: executorTemplate.1, audit: executorTemplate.2,
-                        maxParallel: executorTemplate.3, initiator: "alert")
+                        maxParallel: executorTemplate.3, initiator: "alert", now: executorTemplate.4)
                     let outcome: RunOutcome
                     do {
                         outcome = try await withTaskCancellationHandler {

@@ -10,11 +10,15 @@ public struct Executor: Sendable {
     public var maxParallel: Int
     /// Who started the run: `operator:<user>`, `alert`, `api`.
     public var initiator: String
+    /// The wall clock of the records and the report (`clock` paces timeouts and retry delays).
+    public var now: @Sendable () -> Date
 
     public init(
         runner: any ProcessRunner = SubprocessRunner(), clock: any Clock<Duration> = ContinuousClock(),
-        audit: any AuditLog, maxParallel: Int = 4, initiator: String = "operator"
+        audit: any AuditLog, maxParallel: Int = 4, initiator: String = "operator",
+        now: @escaping @Sendable () -> Date = { Date() }
     ) {
+        self.now = now
         self.runner = runner
         self.clock = clock
         self.audit = audit
@@ -55,7 +59,8 @@ public struct Executor: Sendable {
             runbook: prepared.runbook, graph: prepared.graph, context: prepared.context,
             baseEnvironment: prepared.baseEnvironment, maxParallel: maxParallel,
             seed: UInt64.random(in: 0...UInt64.max))
-        let startedAt = Date()
+        let now = self.now
+        let startedAt = now()
         let start = ContinuousClock.now
         var attemptStarts: [String: Date] = [:]
         var stops: [String: StopSignal] = [:]
@@ -70,7 +75,7 @@ public struct Executor: Sendable {
         var unflushed: [AuditEvent] = []
         func record(_ kind: AuditKind, _ body: [String: JSONValue]) {
             guard auditError == nil else { return }
-            unflushed.append(AuditEvent(time: Date(), kind: kind, runID: runID, body: body))
+            unflushed.append(AuditEvent(time: now(), kind: kind, runID: runID, body: body))
         }
         func flush() async {
             let batch = unflushed
@@ -105,7 +110,7 @@ public struct Executor: Sendable {
                         group.addTask { Self.notStarted(request) }
                     case .startAttempt(let request):
                         let key = "\(request.phase.rawValue):\(request.step)#\(request.attempt)"
-                        attemptStarts[key] = Date()
+                        attemptStarts[key] = now()
                         let stop = StopSignal()
                         stops[request.step] = stop
                         var body: [String: JSONValue] = [
@@ -206,7 +211,7 @@ public struct Executor: Sendable {
             group.cancelAll()
         }
         let outcome = machine.outcome ?? .cancelled
-        let finishedAt = Date()
+        let finishedAt = now()
         record(
             .runFinished,
             [

@@ -3,9 +3,11 @@ import MedicCore
 
 /// Appends audit events to a JSON Lines file, one event per line, synced to disk after each write.
 /// A stopgap until the hash-chained SQLite log: same seam, same events.
-public actor JSONLinesAuditLog: AuditLog {
+public final class JSONLinesAuditLog: AuditLog, Sendable {
     private let handle: FileHandle
-    public nonisolated let path: String
+    /// Writes and syncs in order, on a thread of its own: an fsync never holds a cooperative thread.
+    private let queue = DispatchQueue(label: "medic.jsonl-audit")
+    public let path: String
 
     public init(path: String) throws {
         self.path = path
@@ -22,8 +24,21 @@ public actor JSONLinesAuditLog: AuditLog {
     }
 
     public func append(_ event: AuditEvent) async throws {
-        try handle.write(contentsOf: Data((event.jsonLine + "\n").utf8))
-        try handle.synchronize()
+        try await append(batch: [event])
+    }
+
+    public func append(batch events: [AuditEvent]) async throws {
+        let data = Data(events.map { $0.jsonLine + "\n" }.joined().utf8)
+        let handle = self.handle
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            queue.async {
+                continuation.resume(
+                    with: Result {
+                        try handle.write(contentsOf: data)
+                        try handle.synchronize()
+                    })
+            }
+        }
     }
 
     deinit {
