@@ -231,3 +231,29 @@ import Testing
                 runID: "x", now: PolicyGateTests.at(1000)) == .run(runID: "x"))
     }
 }
+
+@Suite struct PolicyGateForgettingTests {
+    @Test("a long-firing alert stays deduplicated across a restart that replays only the last day")
+    func duplicatesSurviveTheCutoff() throws {
+        let (runbook, trigger) = try PolicyGateTests.runbook("  mode: autonomous")
+        var gate = PolicyGate()
+        let candidate = PolicyGate.Candidate(runbook: runbook, trigger: trigger, alert: PolicyGateTests.alert("db1"))
+        var events: [AuditEvent] = []
+        for hour in stride(from: 0, through: 28, by: 4) {
+            let now = PolicyGateTests.at(Double(hour) * 3600)
+            let decision = gate.decide(candidate, runID: "r\(hour)", now: now)
+            events.append(PolicyGate.record(decision, for: candidate, now: now))
+            if hour == 0 {
+                events.append(AuditEvent(time: now, kind: .runFinished, runID: "r0", body: ["outcome": "succeeded"]))
+                _ = gate.runFinished("r0", candidate: candidate, outcome: .succeeded, now: now)
+            }
+        }
+        let now = PolicyGateTests.at(30 * 3600)
+        var rebuilt = PolicyGate()
+        let cutoff = rebuilt.replayCutoff(now: now, runbooks: [runbook])
+        let recent = PolicyGateReplayTests.records(events).filter { RFC3339.parse($0.time)! >= cutoff }
+        #expect(!recent.contains { $0.runID == "r0" }, "the run itself lies before the cutoff")
+        rebuilt.replay(recent, runbooks: [runbook], now: now)
+        #expect(rebuilt.decide(candidate, runID: "again", now: now) == .suppressed(.duplicate(of: "r0")))
+    }
+}

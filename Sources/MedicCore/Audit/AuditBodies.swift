@@ -90,9 +90,12 @@ public struct DecisionBody: Decodable, Sendable, Equatable {
     /// `decision.suppressed`: the stable reason (`dedup`, `cooldown`, `queue_full`, ...) and the message.
     public var reason: String?
     public var message: String?
+    /// `decision.suppressed` for `dedup`: the run the same alert already led to.
+    public var duplicateOf: String?
 
     enum CodingKeys: String, CodingKey {
         case runbook, trigger, fingerprint, alertname, behind, reason, message
+        case duplicateOf = "duplicate_of"
         case groupKey = "group_key"
         case lockKey = "lock_key"
         case startsAt = "starts_at"

@@ -53,7 +53,8 @@ public enum AuditKind: String, Sendable, CaseIterable, Codable {
 
     /// The kinds a policy gate is rebuilt from on start.
     public static let policyHistory: [AuditKind] = [
-        .decisionRun, .decisionShadowed, .decisionQueued, .decisionAwaitingApproval, .runStarted, .runFinished,
+        .decisionRun, .decisionShadowed, .decisionQueued, .decisionAwaitingApproval, .decisionSuppressed, .runStarted,
+        .runFinished,
         .breakerOpened, .breakerReset, .alertResolved,
     ]
 }

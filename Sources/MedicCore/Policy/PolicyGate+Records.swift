@@ -25,6 +25,7 @@ extension PolicyGate {
             kind = .decisionSuppressed
             body["reason"] = .string(suppression.reason)
             body["message"] = .string(suppression.description)
+            if case .duplicate(let original) = suppression { body["duplicate_of"] = .string(original) }
         }
         return AuditEvent(time: now, kind: kind, runID: runID, body: body)
     }
@@ -64,6 +65,15 @@ extension PolicyGate {
                     let outcome = record.body(as: RunFinishedBody.self)?.outcome
                 else { continue }
                 finishReplayed(runID, runbook: byID[run.runbook], groupKey: run.groupKey, outcome: outcome, time: time)
+            case .decisionSuppressed:
+                // A duplicate keeps the alert's dedup entry alive across a restart (Alertmanager re-sends a
+                // firing alert for as long as it fires), even when the run it led to is older than the cutoff.
+                guard let body = record.decisionBody, body.reason == "dedup", let original = body.duplicateOf else {
+                    continue
+                }
+                refreshDuplicate(
+                    runID: original, runbook: body.runbook, fingerprint: body.fingerprint ?? "",
+                    startsAt: body.startsAt, time: time)
             case .breakerReset:
                 if let body = record.breakerBody { _ = resetBreaker(runbook: body.runbook, key: body.groupKey) }
             case .alertResolved:

@@ -308,6 +308,16 @@ public struct PolicyGate: Sendable {
         public static let unbounded = QueueRoom(waiting: 0, capacity: .max)
     }
 
+    /// A replayed duplicate: the alert was seen again at `time`, so its dedup entry lives on.
+    mutating func refreshDuplicate(runID: String, runbook: String, fingerprint: String, startsAt: String?, time: Date) {
+        let key = Self.dedupKey(runbook: runbook, fingerprint: fingerprint, startsAt: startsAt)
+        if let entry = seen[key] {
+            seen[key]?.last = max(entry.last, time)
+        } else {
+            seen[key] = Seen(runID: runID, first: time, last: time, stamped: startsAt != nil, fingerprint: fingerprint)
+        }
+    }
+
     /// An approved (or dequeued) run starts executing.
     public mutating func runBegan(_ runID: String) {
         active[runID]?.waiting = false
