@@ -91,6 +91,15 @@ let package = Package(
             dependencies: ["MedicCore", "MedicExecution", "MedicServer"]
         ),
         .testTarget(
+            name: "MedicServerTests",
+            dependencies: [
+                "MedicCore", "MedicExecution", "MedicServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
             name: "medicTests",
             dependencies: ["medic", "MedicCore", "MedicStore"]
         ),

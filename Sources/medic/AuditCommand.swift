@@ -35,15 +35,11 @@ struct AuditLocation: ParsableArguments {
     }
 }
 
-/// Time filters: a duration back from now (`24h`, `7d`) or a date (`2026-11-25`, RFC 3339).
+/// Time filters (`TimeBound`) as command-line arguments: one that does not parse is a usage error.
 enum TimeArgument {
-    static func parse(_ text: String, now: Date = Date()) throws -> String {
-        if let duration = Duration(dsl: text) {
-            return RFC3339.format(now.addingTimeInterval(-Double(duration.milliseconds) / 1000))
-        }
-        if let date = RFC3339.parse(text) { return RFC3339.format(date) }
-        if let date = try? Date.ISO8601FormatStyle().year().month().day().parse(text) { return RFC3339.format(date) }
-        throw ValidationError("'\(text)' is neither a duration (24h, 7d) nor a date (2026-11-25, 2026-11-25T10:00:00Z)")
+    static func parse(_ text: String) throws -> String {
+        guard let time = TimeBound.parse(text) else { throw ValidationError(TimeBound.unparsable(text)) }
+        return time
     }
 }
 
@@ -74,7 +70,7 @@ struct AuditList: AsyncParsableCommand {
     func run() async throws {
         try await Self.reporting {
             let log = try await location.open(create: false)
-            let filter = SQLiteAuditLog.RunFilter(
+            let filter = RunFilter(
                 since: try since.map { try TimeArgument.parse($0) },
                 until: try until.map { try TimeArgument.parse($0) },
                 runbook: runbook, outcome: outcome, alertname: alertname, initiator: initiator, limit: limit)
