@@ -21,9 +21,11 @@ import Testing
         ).get()
         #expect(filter.since == "2026-11-24T12:00:00.000Z")
         #expect(filter.until == "2026-11-25T00:00:00.000Z")
-        #expect(filter == RunFilter(
-            since: filter.since, until: filter.until, runbook: "disk", outcome: "failed", alertname: "Down",
-            initiator: "operator", limit: 5))
+        #expect(
+            filter
+                == RunFilter(
+                    since: filter.since, until: filter.until, runbook: "disk", outcome: "failed", alertname: "Down",
+                    initiator: "operator", limit: 5))
     }
 
     @Test(

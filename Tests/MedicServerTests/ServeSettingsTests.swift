@@ -72,10 +72,11 @@ import Testing
             Issue.record("expected a refusal")
             return
         }
-        #expect(refused.messages == [
-            "refusing to listen on 0.0.0.0 without an intake token (or HMAC secret) and an API token, from --*-file "
-                + "or --*-env (or --insecure-no-auth)"
-        ])
+        #expect(
+            refused.messages == [
+                "refusing to listen on 0.0.0.0 without an intake token (or HMAC secret) and an API token, from --*-file "
+                    + "or --*-env (or --insecure-no-auth)"
+            ])
         var guarded = open
         guarded.intakeTokenFile = try ServerFixtures.file("intake-secret\n")
         guarded.apiTokenEnv = "MEDIC_TEST_API_TOKEN"
@@ -92,9 +93,10 @@ import Testing
             Issue.record("expected problems")
             return
         }
-        #expect(problems.messages == [
-            "--api-token-env: the environment variable MEDIC_UNSET is not set",
-            "give --hmac-secret-file or --hmac-secret-env, not both",
-        ])
+        #expect(
+            problems.messages == [
+                "--api-token-env: the environment variable MEDIC_UNSET is not set",
+                "give --hmac-secret-file or --hmac-secret-env, not both",
+            ])
     }
 }

@@ -24,7 +24,8 @@ import Testing
                 #"{"attempt":1,"duration_ms":1250,"exit_code":3,"phase":"main","stderr":"unit failed\n","step":"restart"}"#
             ),
             Self.record(
-                4, "2026-11-25T10:00:01.600Z", "retry.scheduled", #"{"delay_ms":2000,"next_attempt":2,"step":"restart"}"#
+                4, "2026-11-25T10:00:01.600Z", "retry.scheduled",
+                #"{"delay_ms":2000,"next_attempt":2,"step":"restart"}"#
             ),
             Self.record(5, "2026-11-25T10:00:04.000Z", "rollback.started", #"{"steps":["drain","stop"]}"#),
             Self.record(

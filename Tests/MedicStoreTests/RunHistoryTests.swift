@@ -24,7 +24,9 @@ import Testing
                 "initiator": .string(initiators[index % initiators.count]),
             ]
             if index % 4 == 0 {
-                started["alert"] = ["labels": ["alertname": "Down"], "fingerprint": .string("f\(index)"), "status": "firing"]
+                started["alert"] = [
+                    "labels": ["alertname": "Down"], "fingerprint": .string("f\(index)"), "status": "firing",
+                ]
             }
             try await log.append(AuditEvent(time: start, kind: "run.started", runID: "run-\(index)", body: started))
             guard index < 5 else { continue }
