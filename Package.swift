@@ -50,6 +50,16 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // The benchmark harness behind `medic bench` (scripts/bench.sh, scripts/bench.py).
+        .target(
+            name: "MedicBench",
+            dependencies: [
+                "MedicCore", "MedicStore", "MedicExecution", "MedicServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ]
+        ),
         .executableTarget(
             name: "medic",
             dependencies: [
@@ -57,12 +67,11 @@ let package = Package(
                 "MedicStore",
                 "MedicExecution",
                 "MedicServer",
+                "MedicBench",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"),
-                .product(name: "Subprocess", package: "swift-subprocess"),
             ]
         ),
         // libFuzzer entry points (scripts/fuzz.sh); a plain build replays files through a target.
@@ -80,6 +89,15 @@ let package = Package(
         .testTarget(
             name: "MedicExecutionTests",
             dependencies: ["MedicCore", "MedicExecution", "MedicServer"]
+        ),
+        .testTarget(
+            name: "MedicServerTests",
+            dependencies: [
+                "MedicCore", "MedicExecution", "MedicServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "medicTests",

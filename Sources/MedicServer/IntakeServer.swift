@@ -41,10 +41,8 @@ public struct IntakeServer: Sendable {
     /// Reloads the runbook directory: the count of runbooks now loaded, or the errors that kept the old set.
     public let reload: @Sendable () async -> ReloadResult
 
-    /// `GET /v1/runs`: query parameters in, a JSON list out (the store's, injected).
-    public let listRuns: @Sendable ([String: String]) async throws -> JSONValue
-    /// `GET /v1/runs/{id}`: the run's records as JSON, or nil when there is no such run.
-    public let showRun: @Sendable (String) async throws -> JSONValue?
+    /// What `GET /v1/runs` and `GET /v1/runs/{id}` read (the audit store's, injected).
+    public let history: any RunHistory
     /// `GET /metrics`; the dispatcher's audit log should be an ``ObservedAuditLog`` feeding the same metrics.
     public let metrics: ServerMetrics
     /// Where refused intake requests are logged (the alerts themselves are logged from the audit records).
@@ -61,15 +59,13 @@ public struct IntakeServer: Sendable {
         dispatcher: Dispatcher, settings: Settings, digest: @escaping @Sendable (Data) -> String,
         ready: @escaping @Sendable () async -> Bool = { true },
         reload: @escaping @Sendable () async -> ReloadResult = { .rejected(diagnostics: ["reload is not configured"]) },
-        listRuns: @escaping @Sendable ([String: String]) async throws -> JSONValue = { _ in .array([]) },
-        showRun: @escaping @Sendable (String) async throws -> JSONValue? = { _ in nil },
+        history: any RunHistory = InMemoryRunHistory(),
         metrics: ServerMetrics = ServerMetrics(), logger: Logger = Logger(label: "medic")
     ) {
         self.logger = logger
         self.metrics = metrics
         self.reload = reload
-        self.listRuns = listRuns
-        self.showRun = showRun
+        self.history = history
         self.dispatcher = dispatcher
         self.settings = settings
         self.digest = digest
@@ -87,17 +83,9 @@ public struct IntakeServer: Sendable {
         json(status, ["error": .string(message)], headers: headers)
     }
 
-    /// Constant-time comparison of `Authorization: Bearer <token>` with the expected token.
-    static func authorized(_ request: Request, token: String?) -> Bool {
-        guard let token else { return true }
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { return false }
-        let given = Array(header.dropFirst("Bearer ".count).utf8)
-        let expected = Array(token.utf8)
-        var difference = UInt8(given.count == expected.count ? 0 : 1)
-        for index in 0..<expected.count {
-            difference |= expected[index] ^ (index < given.count ? given[index] : 0)
-        }
-        return difference == 0
+    /// The store could not be read: the server's trouble, not the client's; worth retrying.
+    static func unreadable(_ error: any Error) -> Response {
+        Self.error(.serviceUnavailable, "the audit log could not be read: \(error)", headers: [.retryAfter: "5"])
     }
 
     public func router() -> Router<BasicRequestContext> {
@@ -107,8 +95,7 @@ public struct IntakeServer: Sendable {
         let ready = self.ready
         let digest = self.digest
         let reload = self.reload
-        let listRuns = self.listRuns
-        let showRun = self.showRun
+        let history = self.history
         let metrics = self.metrics
         let logger = self.logger
         router.get("/metrics") { _, _ -> Response in
@@ -116,30 +103,58 @@ public struct IntakeServer: Sendable {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
         }
-        router.get("/v1/runs") { request, _ -> Response in
-            guard Self.authorized(request, token: settings.apiToken) else {
-                return Self.error(.unauthorized, "unauthorized")
-            }
+        router.get("/healthz") { _, _ -> Response in Self.json(.ok, ["status": "ok"]) }
+        router.get("/readyz") { _, _ -> Response in
+            await ready() ? Self.json(.ok, ["status": "ready"]) : Self.error(.serviceUnavailable, "not ready")
+        }
+        for (path, format) in [
+            ("/v1/alerts/alertmanager", AlertPayloadDecoder.Format.alertmanager), ("/v1/alerts/grafana", .grafana),
+            ("/v1/alerts", .json),
+        ] {
+            router.group(RouterPath(path))
+                .add(middleware: IntakeAnswerMiddleware(source: format.rawValue, metrics: metrics, logger: logger))
+                .add(
+                    middleware: BearerAuthMiddleware(
+                        token: settings.intakeToken,
+                        signature: settings.signatureVerifier.map {
+                            .init(maxBodyBytes: settings.maxBodyBytes, verify: $0)
+                        }, logger: logger)
+                )
+                .post { request, _ -> Response in
+                    try await Self.intake(
+                        request, format: format, settings: settings, dispatcher: dispatcher, digest: digest,
+                        logger: logger)
+                }
+        }
+        let api = router.group().add(middleware: BearerAuthMiddleware(token: settings.apiToken))
+        api.get("/v1/runs") { request, _ -> Response in
             var query: [String: String] = [:]
             for (name, value) in request.uri.queryParameters { query[String(name)] = String(value) }
+            let filter: RunFilter
+            switch RunQuery.filter(query) {
+            case .success(let parsed): filter = parsed
+            case .failure(let problems): return Self.error(.badRequest, problems.description)
+            }
             do {
-                return Self.json(.ok, try await listRuns(query))
+                return Self.json(.ok, .array(try await history.runs(matching: filter).map(\.json)))
             } catch {
-                return Self.error(.badRequest, "\(error)")
+                return Self.unreadable(error)
             }
         }
-        router.get("/v1/runs/:id") { request, context -> Response in
-            guard Self.authorized(request, token: settings.apiToken) else {
-                return Self.error(.unauthorized, "unauthorized")
-            }
+        api.get("/v1/runs/:id") { _, context -> Response in
             let runID = try context.parameters.require("id")
-            guard let run = try await showRun(runID) else { return Self.error(.notFound, "no run \(runID)") }
-            return Self.json(.ok, run)
-        }
-        router.post("/-/reload") { request, _ -> Response in
-            guard Self.authorized(request, token: settings.apiToken) else {
-                return Self.error(.unauthorized, "unauthorized")
+            let records: [AuditRecord]
+            let summary: RunSummary?
+            do {
+                records = try await history.records(ofRun: runID)
+                summary = records.isEmpty ? nil : try await history.summary(ofRun: runID)
+            } catch {
+                return Self.unreadable(error)
             }
+            guard !records.isEmpty else { return Self.error(.notFound, "no run \(runID)") }
+            return Self.json(.ok, Self.json(summary, timeline: records))
+        }
+        api.post("/-/reload") { _, _ -> Response in
             switch await reload() {
             case .loaded(let count):
                 return Self.json(.ok, ["status": "reloaded", "runbooks": JSONValue(count)])
@@ -152,34 +167,8 @@ public struct IntakeServer: Sendable {
                     ])
             }
         }
-        for (path, format) in [
-            ("/v1/alerts/alertmanager", AlertPayloadDecoder.Format.alertmanager), ("/v1/alerts/grafana", .grafana),
-            ("/v1/alerts", .json),
-        ] {
-            router.post(RouterPath(path)) { request, _ -> Response in
-                do {
-                    let response = try await Self.intake(
-                        request, format: format, settings: settings, dispatcher: dispatcher, digest: digest,
-                        logger: logger)
-                    metrics.intakeAnswered(source: format.rawValue, code: response.status.code)
-                    return response
-                } catch let error as any HTTPResponseError {
-                    metrics.intakeAnswered(source: format.rawValue, code: error.status.code)
-                    logger.warning(
-                        "intake request refused", metadata: ["path": .string(path), "code": "\(error.status.code)"])
-                    throw error
-                }
-            }
-        }
-        router.get("/healthz") { _, _ -> Response in Self.json(.ok, ["status": "ok"]) }
-        router.get("/readyz") { _, _ -> Response in
-            await ready() ? Self.json(.ok, ["status": "ready"]) : Self.error(.serviceUnavailable, "not ready")
-        }
         for action in ["approve", "cancel"] {
-            router.post("/v1/runs/:id/\(action)") { request, context -> Response in
-                guard Self.authorized(request, token: settings.apiToken) else {
-                    return Self.error(.unauthorized, "unauthorized")
-                }
+            api.post("/v1/runs/:id/\(action)") { _, context -> Response in
                 let runID = try context.parameters.require("id")
                 let who = "api"
                 do {
@@ -211,7 +200,21 @@ public struct IntakeServer: Sendable {
         return router
     }
 
-    /// One intake request: authenticate, read at most `maxBodyBytes`, decode, record, answer.
+    /// `GET /v1/runs/{id}`: the run's summary and its records in chain order, each body as stored.
+    static func json(_ summary: RunSummary?, timeline records: [AuditRecord]) -> JSONValue {
+        [
+            "run": summary?.json ?? .null,
+            "timeline": .array(
+                records.map { record in
+                    [
+                        "seq": JSONValue(Int(record.seq)), "time": .string(record.time), "kind": .string(record.kind),
+                        "body": .raw(record.body),
+                    ]
+                }),
+        ]
+    }
+
+    /// One authenticated intake request: read at most `maxBodyBytes`, decode, record, answer.
     static func intake(
         _ request: Request, format: AlertPayloadDecoder.Format, settings: Settings, dispatcher: Dispatcher,
         digest: @Sendable (Data) -> String, logger: Logger
@@ -225,20 +228,10 @@ public struct IntakeServer: Sendable {
                 ])
             return Self.error(status, message, headers: headers)
         }
-        let bearer = settings.intakeToken != nil && Self.authorized(request, token: settings.intakeToken)
-        let open = settings.intakeToken == nil && settings.signatureVerifier == nil
-        let signature = request.headers.first { $0.name.canonicalName == "x-medic-signature" }?.value
-        guard open || bearer || (settings.signatureVerifier != nil && signature != nil) else {
-            return refuse(.unauthorized, "unauthorized")
-        }
+        // Authenticated by `BearerAuthMiddleware`, which may already have read the body (it stays in the request).
         var reading = request
         let body = try await reading.collectBody(upTo: settings.maxBodyBytes)
         let data = Data(buffer: body)
-        if !open, !bearer {
-            guard let verify = settings.signatureVerifier, let signature, verify(data, signature) else {
-                return refuse(.unauthorized, "unauthorized")
-            }
-        }
         let alerts: [Alert]
         do {
             alerts = try AlertPayloadDecoder.decode(data, format: format)

@@ -37,15 +37,11 @@ struct AuditLocation: ParsableArguments {
     }
 }
 
-/// Time filters: a duration back from now (`24h`, `7d`) or a date (`2026-11-25`, RFC 3339).
+/// Time filters (`TimeBound`) as command-line arguments: one that does not parse is a usage error.
 enum TimeArgument {
-    static func parse(_ text: String, now: Date = Date()) throws -> String {
-        if let duration = Duration(dsl: text) {
-            return RFC3339.format(now.addingTimeInterval(-Double(duration.milliseconds) / 1000))
-        }
-        if let date = RFC3339.parse(text) { return RFC3339.format(date) }
-        if let date = try? Date.ISO8601FormatStyle().year().month().day().parse(text) { return RFC3339.format(date) }
-        throw ValidationError("'\(text)' is neither a duration (24h, 7d) nor a date (2026-11-25, 2026-11-25T10:00:00Z)")
+    static func parse(_ text: String) throws -> String {
+        guard let time = TimeBound.parse(text) else { throw ValidationError(TimeBound.unparsable(text)) }
+        return time
     }
 }
 
@@ -76,7 +72,7 @@ struct AuditList: AsyncParsableCommand {
     func run() async throws {
         try await Self.reporting {
             let log = try await location.open(create: false)
-            let filter = SQLiteAuditLog.RunFilter(
+            let filter = RunFilter(
                 since: try since.map { try TimeArgument.parse($0) },
                 until: try until.map { try TimeArgument.parse($0) },
                 runbook: runbook, outcome: outcome, alertname: alertname, initiator: initiator, limit: limit)
@@ -293,103 +289,6 @@ struct AuditStats: AsyncParsableCommand {
                             + stats.suppressed.keys.sorted().map { "\($0)=\(stats.suppressed[$0]!)" }.joined(
                                 separator: ", ") + ")"))
         }
-    }
-}
-
-/// Renders a run's records as a timeline for people.
-enum AuditTimeline {
-    static func text(_ records: [AuditRecord]) -> String {
-        var lines: [String] = []
-        let start = records.first.flatMap { RFC3339.parse($0.time) }
-        func offset(_ record: AuditRecord) -> String {
-            guard let start, let time = RFC3339.parse(record.time) else { return record.time }
-            return String(format: "+%8.3fs", time.timeIntervalSince(start))
-        }
-        func excerpt(_ text: String, limit: Int = 8) -> [String] {
-            let kept = text.split(separator: "\n", omittingEmptySubsequences: false)
-            let trimmed = kept.last == "" ? Array(kept.dropLast()) : kept
-            var shown = trimmed.suffix(limit).map { "            | \($0)" }
-            if trimmed.count > limit { shown.insert("            | … (\(trimmed.count - limit) more lines)", at: 0) }
-            return shown
-        }
-        for record in records {
-            let body = record.bodyValue
-            let at = "\(offset(record))  "
-            switch record.auditKind {
-            case .runStarted:
-                lines.append(
-                    "run \(record.runID ?? "") — runbook \(body["runbook"] as? String ?? "?"), started \(record.time) by \(body["initiator"] as? String ?? "?")"
-                )
-                if let params = body["params"] as? [String: Any], !params.isEmpty {
-                    lines.append(
-                        "  params: " + params.keys.sorted().map { "\($0)=\(params[$0]!)" }.joined(separator: " "))
-                }
-                if let alert = body["alert"] as? [String: Any] {
-                    let labels = (alert["labels"] as? [String: Any]) ?? [:]
-                    lines.append(
-                        "  alert: \(labels["alertname"] ?? "?") (\(alert["status"] ?? "?"), fingerprint \(alert["fingerprint"] ?? "?"))"
-                    )
-                    lines.append(
-                        "    labels: " + labels.keys.sorted().map { "\($0)=\(labels[$0]!)" }.joined(separator: " "))
-                }
-            case .attemptStarted:
-                let what =
-                    (body["phase"] as? String) == "rollback"
-                    ? "rollback of \(body["step"] ?? "")" : "\(body["step"] ?? "")"
-                let command: String
-                if let argv = body["argv"] as? [String] {
-                    command = argv.map(ShellQuoting.quote).joined(separator: " ")
-                } else {
-                    command = "shell script"
-                }
-                lines.append("\(at)▶ \(what) attempt \(body["attempt"] ?? 1): \(command)")
-            case .attemptFinished:
-                let what =
-                    (body["phase"] as? String) == "rollback"
-                    ? "rollback of \(body["step"] ?? "")" : "\(body["step"] ?? "")"
-                var verdict: String
-                if let error = body["error"] as? String {
-                    verdict = error
-                } else if (body["timed_out"] as? Bool) == true {
-                    verdict = "timed out (signal \(body["signal"] ?? "?"))"
-                } else if (body["cancelled"] as? Bool) == true {
-                    verdict = "stopped"
-                } else if let code = body["exit_code"] as? Int {
-                    verdict = "exit \(code)"
-                } else {
-                    verdict = "killed by signal \(body["signal"] ?? "?")"
-                }
-                lines.append(
-                    "\(at)\(verdict == "exit 0" ? "✔" : "✘") \(what) attempt \(body["attempt"] ?? 1): \(verdict) in \(body["duration_ms"] ?? 0) ms"
-                )
-                if let stdout = body["stdout"] as? String, !stdout.isEmpty { lines += excerpt(stdout) }
-                if let stderr = body["stderr"] as? String, !stderr.isEmpty {
-                    lines += excerpt(stderr).map { $0.replacingOccurrences(of: "| ", with: "! ") }
-                }
-            case .retryScheduled:
-                lines.append(
-                    "\(at)↻ \(body["step"] ?? "") attempt \(body["next_attempt"] ?? "?") in \(body["delay_ms"] ?? "?") ms"
-                )
-            case .stepSkipped:
-                lines.append("\(at)⤼ \(body["step"] ?? "") skipped: \(body["reason"] ?? "")")
-            case .runStopping:
-                lines.append("\(at)■ stopping \((body["steps"] as? [String])?.joined(separator: ", ") ?? "")")
-            case .rollbackStarted:
-                lines.append("\(at)↺ rolling back: \((body["steps"] as? [String])?.joined(separator: " → ") ?? "")")
-            case .rollbackFinished, .stepFinished:
-                continue
-            case .runFinished:
-                var line = "\(at)outcome: \(body["outcome"] ?? "?")"
-                if let reason = body["reason"] as? String { line += " (\(reason))" }
-                lines.append(line)
-            default:
-                lines.append("\(at)\(record.kind) \(record.body)")
-            }
-        }
-        if records.last?.auditKind != .runFinished {
-            lines.append("(no end record yet: the run is still going, or its Medic was stopped)")
-        }
-        return lines.joined(separator: "\n")
     }
 }
 

@@ -4,7 +4,6 @@ import Foundation
 import MedicCore
 import MedicExecution
 import MedicStore
-import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -58,7 +57,11 @@ struct RunCommand: AsyncParsableCommand {
             defer { interrupts.restore() }
             // On a terminal, a status line under the event lines shows what is running and for how long.
             let live = format == .text && isatty(STDOUT_FILENO) == 1 ? LiveStatus() : nil
-            let printer = ProgressPrinter(toStandardError: format == .json, redactor: prepared.redactor, live: live)
+            let toStandardError = format == .json
+            let printer = ProgressPrinter(live: live) { text in
+                // Unbuffered, so progress shows up at once even when stdout is a pipe.
+                (toStandardError ? FileHandle.standardError : FileHandle.standardOutput).write(Data((text + "\n").utf8))
+            }
             printer.header(prepared, source: source.path)
             let report: RunReport = await withTaskGroup(of: RunReport?.self) { group in
                 if let live {
@@ -129,152 +132,5 @@ final class InterruptHandler: @unchecked Sendable {
         for source in sources { source.cancel() }
         signal(SIGINT, SIG_DFL)
         signal(SIGTERM, SIG_DFL)
-    }
-}
-
-/// Prints live progress: one plain line per event, with the elapsed time of the run.
-struct ProgressPrinter: Sendable {
-    var toStandardError: Bool
-    var redactor: Redactor
-    var live: LiveStatus?
-
-    func line(_ text: String) {
-        if let live {
-            live.print(text)
-            return
-        }
-        if toStandardError {
-            var standardError = StandardError()
-            print(text, to: &standardError)
-        } else {
-            // Unbuffered, so progress shows up at once even when stdout is a pipe.
-            FileHandle.standardOutput.write(Data((text + "\n").utf8))
-        }
-    }
-
-    static func seconds(_ duration: Duration) -> String {
-        String(format: "%7.2fs", Double(duration.milliseconds) / 1000)
-    }
-
-    func header(_ prepared: PreparedRun, source: String) {
-        line(
-            "run \(prepared.context.runID): runbook \(prepared.runbook.id) (\(source)), \(prepared.runbook.steps.count) steps"
-        )
-    }
-
-    func show(_ progress: Executor.Progress) {
-        live?.update(progress)
-        switch progress {
-        case .attemptStarted(let step, let phase, let attempt, let elapsed):
-            let what = phase == .rollback ? "rollback of \(step)" : step
-            line("[\(Self.seconds(elapsed))] ▶ \(what)\(attempt > 1 ? " (attempt \(attempt))" : "")")
-        case .attemptFinished(let step, let phase, let attempt, let result, let elapsed):
-            let what = phase == .rollback ? "rollback of \(step)" : step
-            let took = Self.seconds(result.duration).trimmingCharacters(in: .whitespaces)
-            var verdict: String
-            switch result.termination {
-            case .exited(0) where !result.timedOut && !result.cancelled: verdict = "✔ \(what) succeeded"
-            case .exited(let code): verdict = "✘ \(what) failed: exit \(code)"
-            case .signaled(let signal): verdict = "✘ \(what) killed by signal \(signal)"
-            case .launchFailed(let reason): verdict = "✘ \(what) \(reason)"
-            }
-            if result.timedOut { verdict = "✘ \(what) timed out" }
-            if result.cancelled { verdict = "■ \(what) stopped" }
-            line("[\(Self.seconds(elapsed))] \(verdict) (attempt \(attempt), \(took))")
-            if !result.succeeded, !result.cancelled {
-                let tail = (result.stderr.isEmpty ? result.stdout : result.stderr).split(separator: "\n").suffix(5)
-                for output in tail { line("            | \(output)") }
-            }
-        case .retryScheduled(let step, _, let next, let delay):
-            line("           ↻ \(step): attempt \(next) in \(delay.dslDescription)")
-        case .stepSkipped(let step, let reason):
-            line("           ⤼ \(step) skipped (\(reason))")
-        case .stopping(let steps):
-            line("           ■ stopping \(steps.joined(separator: ", "))")
-        case .rollbackStarted(let steps):
-            line("           ↺ rolling back: \(steps.joined(separator: " → "))")
-        case .finished(let outcome, let elapsed):
-            line("[\(Self.seconds(elapsed))] run \(outcome.rawValue)")
-        }
-    }
-
-    func summary(_ report: RunReport, audit: String) {
-        line("")
-        for step in report.steps {
-            let attempts = step.attempts.count
-            line(
-                "  \(step.status.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)) \(step.id)\(attempts > 1 ? " (\(attempts) attempts)" : "")"
-            )
-        }
-        line(
-            "outcome: \(report.outcome.rawValue)   run id: \(report.runID)   audit: \(audit) (medic audit show \(report.runID))"
-        )
-    }
-}
-
-/// The terminal's status line: which steps are running, at which attempt, for how long. Event lines are
-/// printed above it.
-final class LiveStatus: Sendable {
-    private struct State {
-        var running: [String: (attempt: Int, since: ContinuousClock.Instant)] = [:]
-        var order: [String] = []
-        var drawn = false
-    }
-
-    private let state = Mutex(State())
-
-    func update(_ progress: Executor.Progress) {
-        state.withLock { state in
-            switch progress {
-            case .attemptStarted(let step, let phase, let attempt, _):
-                let key = phase == .rollback ? "rollback of \(step)" : step
-                state.running[key] = (attempt, ContinuousClock.now)
-                state.order.append(key)
-            case .attemptFinished(let step, let phase, _, _, _):
-                let key = phase == .rollback ? "rollback of \(step)" : step
-                state.running[key] = nil
-                state.order.removeAll { $0 == key }
-            default:
-                break
-            }
-        }
-        redraw()
-    }
-
-    private static func write(_ text: String) {
-        FileHandle.standardOutput.write(Data(text.utf8))
-    }
-
-    /// Prints an event line above the status line.
-    func print(_ text: String) {
-        state.withLock { state in
-            Self.write("\r\u{1B}[K" + text + "\n" + Self.status(state))
-            state.drawn = true
-        }
-    }
-
-    func redraw() {
-        state.withLock { state in
-            Self.write("\r\u{1B}[K" + Self.status(state))
-            state.drawn = true
-        }
-    }
-
-    func clear() {
-        state.withLock { state in
-            if state.drawn { Self.write("\r\u{1B}[K") }
-            state.drawn = false
-        }
-    }
-
-    private static func status(_ state: State) -> String {
-        guard !state.order.isEmpty else { return "" }
-        let now = ContinuousClock.now
-        let parts = state.order.compactMap { key -> String? in
-            guard let entry = state.running[key] else { return nil }
-            let seconds = Double((now - entry.since).milliseconds) / 1000
-            return "\(key)" + (entry.attempt > 1 ? " #\(entry.attempt)" : "") + String(format: " %.1fs", seconds)
-        }
-        return "\u{1B}[2m… running: " + parts.joined(separator: ", ") + "\u{1B}[0m"
     }
 }

@@ -202,7 +202,7 @@ import Testing
         )
         let marked = try SQLiteAuditLog(path: path).markInterruptedRuns().interrupted
         #expect(marked == ["orphan"])
-        let runs = try log.runs(SQLiteAuditLog.RunFilter())
+        let runs = try log.runs(RunFilter())
         #expect(runs.first { $0.id == "orphan" }?.outcome == "interrupted")
         #expect(runs.first { $0.id == "mine" }?.outcome == nil)
         #expect(try log.verify().intact)
@@ -221,7 +221,7 @@ import Testing
             "UPDATE run SET owner_pid = 999999, owner_start = '1', owner_host = '\(ProcessInfo.processInfo.hostName)'")
         // `medic audit list` and friends leave it for medic serve; the plain one is closed at once.
         #expect(try log.markInterruptedRuns() == .init(interrupted: ["plain"]))
-        #expect(try log.runs(SQLiteAuditLog.RunFilter()).first { $0.id == "undo-me" }?.outcome == nil)
+        #expect(try log.runs(RunFilter()).first { $0.id == "undo-me" }?.outcome == nil)
         // The recovering opener claims it; after the claim this live process owns it, so nobody claims it again.
         #expect(try log.markInterruptedRuns(recovering: true) == .init(recovering: ["undo-me"]))
         #expect(try SQLiteAuditLog(path: path).markInterruptedRuns(recovering: true) == .init())

@@ -251,6 +251,24 @@ import Testing
         #expect(fromFlag.stderr.contains("--log-format takes auto, json or text, got 'xml'"), "\(fromFlag.stderr)")
     }
 
+    @Test("serve: every bad setting is reported in one usage error (exit 64), the file's and the flags' together")
+    func everyBadSettingAtOnce() throws {
+        let (directory, _) = try Self.scratch()
+        let config = directory.appendingPathComponent("medic.yaml").path
+        try "max_queued_runs: 0\nlog_format: yaml\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let result = try ValidateCommandTests.medicSync(
+            ["serve", "--config", config, "--max-concurrent-runs", "0", "--listen", "nowhere"])
+        #expect(result.status == 64)
+        for message in [
+            "\(config):1:1: 'max_queued_runs' must be a positive whole number, found '0'",
+            "log_format in \(config) takes auto, json or text, got 'yaml'",
+            "--max-concurrent-runs must be a positive whole number, got '0'",
+            "--listen takes HOST:PORT, got 'nowhere'",
+        ] {
+            #expect(result.stderr.contains(message), "\(result.stderr)")
+        }
+    }
+
     @Test("serve: a secret variable that is unset or empty, or given twice, is refused at start with the reason")
     func secretSourcesAreChecked() throws {
         let cases: [([String], String)] = [

@@ -3,54 +3,6 @@ import GRDB
 import MedicCore
 
 extension SQLiteAuditLog {
-    /// One line of `medic audit list`.
-    public struct RunSummary: Sendable, Equatable {
-        public var id: String
-        public var runbook: String
-        public var startedAt: String
-        public var finishedAt: String?
-        public var durationMilliseconds: Int?
-        /// nil while the run has no end record.
-        public var outcome: String?
-        public var initiator: String?
-        public var alertname: String?
-        public var fingerprint: String?
-
-        public var json: JSONValue {
-            [
-                "id": .string(id), "runbook": .string(runbook), "started_at": .string(startedAt),
-                "finished_at": JSONValue(finishedAt),
-                "duration_ms": durationMilliseconds.map { JSONValue($0) } ?? .null,
-                "outcome": JSONValue(outcome), "initiator": JSONValue(initiator), "alertname": JSONValue(alertname),
-                "fingerprint": JSONValue(fingerprint),
-            ]
-        }
-    }
-
-    /// Filters of `medic audit list` (and `GET /v1/runs` later).
-    public struct RunFilter: Sendable {
-        public var since: String?
-        public var until: String?
-        public var runbook: String?
-        public var outcome: String?
-        public var alertname: String?
-        public var initiator: String?
-        public var limit: Int
-
-        public init(
-            since: String? = nil, until: String? = nil, runbook: String? = nil, outcome: String? = nil,
-            alertname: String? = nil, initiator: String? = nil, limit: Int = 50
-        ) {
-            self.since = since
-            self.until = until
-            self.runbook = runbook
-            self.outcome = outcome
-            self.alertname = alertname
-            self.initiator = initiator
-            self.limit = limit
-        }
-    }
-
     /// One run's summary, if it exists.
     public func run(id: String) throws -> RunSummary? {
         try pool.read { db in

@@ -24,6 +24,8 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
     let owner: ProcessOwner
     /// Concurrent appends (many alerts at once, several runs) share transactions.
     private let committer: GroupCommit
+    /// Where `reading` runs blocking reads, off the async runtime's threads (a serial queue has a thread of its own).
+    let readQueue = DispatchQueue(label: "medic.audit.reads")
 
     /// Where commits are written.
     public enum Writer: Sendable {

@@ -16,6 +16,7 @@ public struct ServeConfiguration: Sendable, Equatable {
     public var hmacSecretEnv: String?
     public var maxBody: Int?
     public var maxConcurrentRuns: Int?
+    public var maxQueuedRuns: Int?
     public var insecureNoAuth: Bool?
     public var shutdownGrace: String?
     public var logLevel: String?
@@ -27,23 +28,28 @@ public struct ServeConfiguration: Sendable, Equatable {
         "listen", "runbooks", "audit", "shadow", "intake_token_file", "api_token_file", "hmac_secret_file",
         "intake_token_env",
         "api_token_env", "hmac_secret_env", "max_body",
-        "max_concurrent_runs", "insecure_no_auth", "shutdown_grace", "log_level", "log_format",
+        "max_concurrent_runs", "max_queued_runs", "insecure_no_auth", "shutdown_grace", "log_level", "log_format",
     ]
 
     /// Reads the file; every problem is reported as `file:line:col: message`.
     public static func load(path: String) -> Result<ServeConfiguration, ProblemList> {
+        let (configuration, problems) = read(path: path)
+        return problems.isEmpty ? .success(configuration) : .failure(ProblemList(messages: problems))
+    }
+
+    /// Reads the file: the settings that are good, and a problem for each that is not (or for the whole file).
+    public static func read(path: String) -> (configuration: ServeConfiguration, problems: [String]) {
         guard let data = FileManager.default.contents(atPath: path) else {
-            return .failure(ProblemList(messages: ["\(path): cannot read the configuration file"]))
+            return (ServeConfiguration(), ["\(path): cannot read the configuration file"])
         }
         let loaded = DocumentLoader().load(data: data)
         var problems = loaded.diagnostics.map {
             "\(path):\($0.location?.line ?? 1):\($0.location?.column ?? 1): \($0.text)"
         }
         var configuration = ServeConfiguration()
-        guard let root = loaded.root else { return .failure(ProblemList(messages: problems)) }
+        guard let root = loaded.root else { return (configuration, problems) }
         guard let entries = root.mapping else {
-            return .failure(
-                ProblemList(messages: ["\(path): expected a mapping of settings (\(keys.joined(separator: ", ")))"]))
+            return (configuration, ["\(path): expected a mapping of settings (\(keys.joined(separator: ", ")))"])
         }
         for entry in entries {
             let at = "\(path):\(entry.key.location.line):\(entry.key.location.column)"
@@ -85,6 +91,7 @@ public struct ServeConfiguration: Sendable, Equatable {
             case "hmac_secret_env": configuration.hmacSecretEnv = value
             case "max_body": configuration.maxBody = integer()
             case "max_concurrent_runs": configuration.maxConcurrentRuns = integer()
+            case "max_queued_runs": configuration.maxQueuedRuns = integer()
             case "insecure_no_auth": configuration.insecureNoAuth = flag()
             case "log_level": configuration.logLevel = value
             case "log_format": configuration.logFormat = value
@@ -97,7 +104,7 @@ public struct ServeConfiguration: Sendable, Equatable {
             default: break
             }
         }
-        return problems.isEmpty ? .success(configuration) : .failure(ProblemList(messages: problems))
+        return (configuration, problems)
     }
 
     public struct ProblemList: Error, Sendable, Equatable, CustomStringConvertible {

@@ -1,17 +1,18 @@
 import Foundation
-import MedicStore
+import MedicServer
 import Testing
 
 @Suite struct ServeConfigurationTests {
     @Test("the shipped example configuration loads")
     func example() throws {
         let configuration = try ServeConfiguration.load(
-            path: Fixtures.packageRoot.appendingPathComponent("examples/medic.yaml").path
+            path: ServerFixtures.packageRoot.appendingPathComponent("examples/medic.yaml").path
         ).get()
         #expect(configuration.listen == "127.0.0.1:9095")
         #expect(configuration.maxBody == 1_048_576)
         #expect(configuration.shadow == false)
         #expect(configuration.intakeTokenFile == nil)
+        #expect(configuration.maxQueuedRuns == 256)
     }
 
     @Test("unknown keys and bad values are reported with their place")
