@@ -1,3 +1,4 @@
+import CMedicStepLauncher
 import Foundation
 import Synchronization
 import Testing
@@ -33,11 +34,11 @@ import Testing
 
     @Test(
         "the group is signalled while the leader runs and while it is a zombie, never once it is reaped",
-        arguments: [false])
+        arguments: [true, false])
     func neverAfterReap(withPidfd: Bool) throws {
         let leader = try Self.spawnLeader()
-        // Without a pidfd, as on kernels that have none; the pidfd case comes with the launcher's C helpers.
-        let pidfd: CInt = -1
+        let pidfd = withPidfd ? medic_pidfd_open(leader) : -1
+        if withPidfd { #expect(pidfd >= 0) }
         defer { if pidfd >= 0 { close(pidfd) } }
         let recorder = Recorder()
         var group = ProcessGroup(leader: leader, pidfd: pidfd)

@@ -1,7 +1,8 @@
 import Foundation
 import MedicCore
-import MedicExecution
 import Testing
+
+@testable import MedicExecution
 
 /// Real processes, real signals: what the runner promises about process trees, output and environments.
 @Suite(.serialized) struct SubprocessRunnerTests {
@@ -93,7 +94,9 @@ import Testing
         #expect(!result.stdout.contains("MEDIC_TEST_LEAK"))
         #expect(lines.last == "/tmp")
         let names = lines.dropLast().compactMap { $0.split(separator: "=").first }.map(String.init)
-        #expect(Set(names).subtracting(["FOO", "PATH", "PWD", "SHLVL", "_"]).isEmpty, "\(names)")
+        // MEDIC_ATTEMPT_TOKEN marks the attempt's processes so that those that leave the group are found.
+        #expect(
+            Set(names).subtracting(["FOO", "PATH", "PWD", "SHLVL", "_", "MEDIC_ATTEMPT_TOKEN"]).isEmpty, "\(names)")
     }
 
     @Test("a timeout kills the whole tree: a pipeline and a background child leave no survivor")
@@ -150,6 +153,69 @@ import Testing
         let child = try #require(Self.pids(in: result.stdout).first)
         try await Task.sleep(for: .milliseconds(100))
         #expect(!Self.isAlive(child))
+    }
+
+    /// How an attempt with an escaped process ends.
+    enum Ending: String, CaseIterable, Sendable {
+        case timeout, stop, exit
+    }
+
+    /// True when `/proc/PID` is a zombie: killed but never reaped.
+    static func isZombie(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        return stat[stat.index(close, offsetBy: 2)] == "Z"
+    }
+
+    @Test(
+        "a process that left the step's group (setsid after a double fork) dies and is reaped with the attempt",
+        arguments: Ending.allCases)
+    func escapedDescendant(ending: Ending) async throws {
+        let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("medic-escaped-\(UUID())").path
+        // The subshell forks `setsid sleep` (a new session, so outside the group) and exits: the sleep is orphaned.
+        let escape = "(setsid sleep 300 >/dev/null 2>&1 </dev/null & echo $! > \(pidFile))"
+        let script = ending == .exit ? "\(escape); sleep 0.3" : "\(escape); sleep 300"
+        let stop = StopSignal()
+        async let running = runner.run(
+            Self.sh(script, timeout: ending == .timeout ? .milliseconds(500) : nil, grace: .milliseconds(500)),
+            stop: stop)
+        var escaped: Int32?
+        for _ in 0..<100 {
+            if let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = Self.pids(in: text).first {
+                escaped = pid
+                break
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let pid = try #require(escaped)
+        #expect(Self.isAlive(pid))
+        if ending == .stop {
+            try await Task.sleep(for: .milliseconds(200))
+            stop.trigger()
+        }
+        let result = await running
+        switch ending {
+        case .timeout: #expect(result.timedOut)
+        case .stop: #expect(result.cancelled)
+        case .exit: #expect(result.termination == .exited(0))
+        }
+        #expect(!Self.isAlive(pid), "escaped pid \(pid) survived")
+        #expect(!Self.isZombie(pid), "escaped pid \(pid) was killed but not reaped")
+    }
+
+    @Test(
+        "the step's leader is started with SIGKILL as its parent-death signal, by either launcher",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")),
+        arguments: [StepLauncher.defaultLauncher, StepLauncher.fallback])
+    func parentDeathSignal(launcher: String) async {
+        var runner = SubprocessRunner()
+        runner.launcher = launcher
+        // PR_GET_PDEATHSIG is 2; the launcher execs python3, which keeps the setting.
+        let script = "import ctypes; v = ctypes.c_int(); ctypes.CDLL(None).prctl(2, ctypes.byref(v)); print(v.value)"
+        let result = await runner.run(Self.request(.argv(["python3", "-c", script])), stop: StopSignal())
+        #expect(result.termination == .exited(0), "\(result.stderr)")
+        #expect(result.stdout == "\(SIGKILL)\n")
     }
 
     @Test("a step that closes its output early is still timed out")

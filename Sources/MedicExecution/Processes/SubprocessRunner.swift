@@ -23,10 +23,16 @@ import Synchronization
 /// On timeout or stop: SIGTERM to the whole process group, `killGrace`, then SIGKILL to the group. When the
 /// step's main process exits, whatever it left running in its group is killed too. The group is signalled only
 /// while its leader is unreaped (`ProcessGroup`), so a recycled group id is never hit.
+///
+/// A step does not outlive Medic or escape it: its leader is started through `StepLauncher` (SIGKILL when Medic
+/// dies), Medic is a child subreaper, and when an attempt ends every process carrying its token, in the group
+/// or not, is killed and reaped (`EscapedDescendants`).
 public struct SubprocessRunner: ProcessRunner {
     /// Bytes kept per stream (head and tail halves).
     public var outputLimit: Int
     public var clock: any Clock<Duration>
+    /// The program that starts each step's leader (`StepLauncher`); tests use the `/proc/self/exe` fallback.
+    var launcher = StepLauncher.defaultLauncher
 
     public init(outputLimit: Int = 64 * 1024, clock: any Clock<Duration> = ContinuousClock()) {
         self.outputLimit = outputLimit
@@ -72,13 +78,18 @@ public struct SubprocessRunner: ProcessRunner {
         options.teardownSequence = [
             .gracefulShutDown(toProcessGroup: false, allowedDurationToNextStep: request.killGrace)
         ]
+        _ = StepLauncher.becomeSubreaper
+        let token = StepLauncher.newToken()
+        let launch = StepLauncher.launch(
+            executable: executable, program: program, arguments: Array(argv.dropFirst()), launcher: launcher)
         var environment: [Environment.Key: String] = [:]
-        for (key, value) in request.environment {
+        for (key, value) in request.environment.merging(launch.environment, uniquingKeysWith: { $1 }) {
             if let name = Environment.Key(rawValue: key) { environment[name] = value }
         }
+        environment[Environment.Key(rawValue: StepLauncher.tokenVariable)!] = token
         let configuration = Configuration(
-            executable: .path(FilePath(executable)),
-            arguments: Arguments(executablePathOverride: program, remainingValues: Array(argv.dropFirst())),
+            executable: .path(FilePath(launch.executable)),
+            arguments: Arguments(executablePathOverride: launch.argv0, remainingValues: launch.arguments),
             environment: .custom(environment),
             workingDirectory: request.workdir.map { FilePath($0) },
             platformOptions: options)
@@ -134,6 +145,8 @@ public struct SubprocessRunner: ProcessRunner {
                 // with it. Still inside the body: swift-subprocess has not reaped the leader, so the group id is
                 // the step's.
                 processGroup.signal(SIGKILL)
+                // And what left the group (setsid, a double fork) by the attempt's token.
+                _ = await EscapedDescendants.killAndReap(token: token, leader: pid)
                 return captured
             }
             let (out, err, _) = result.closureResult

@@ -1,0 +1,111 @@
+import CMedicStepLauncher
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// Finds, kills and reaps what an attempt started outside its process group (`setsid`, a double fork): every
+/// process whose environment carries the attempt's `MEDIC_ATTEMPT_TOKEN`.
+///
+/// Each candidate is opened as a pidfd first and checked for the token afterwards, so the SIGKILL, sent through
+/// the pidfd, reaches the process that was checked even if its pid is recycled meanwhile. Medic is a child
+/// subreaper, so a killed process whose parent is gone becomes Medic's child; those, and only those, are reaped,
+/// each by its own pidfd (`waitid(P_PIDFD)`). The step's leader is excluded: swift-subprocess waits for it and
+/// reaps it, and nothing here ever waits for "any child", which would steal its exit status.
+///
+/// Limits: a process that cleared the token from its environment and exec'd, or whose environment Medic may not
+/// read (another user, a set-user-ID program), is not found; an escaped process that exited on its own before the
+/// sweep leaves a zombie, as its environment is gone by then.
+enum EscapedDescendants {
+    /// Kills every process carrying `token` except `leader`, repeating until none is left, and reaps those that
+    /// became Medic's children. Returns the pids it killed. Bounded by `deadline`.
+    static func killAndReap(token: String, leader: pid_t, deadline: Duration = .seconds(2)) async -> [pid_t] {
+        let marker = Array("\(StepLauncher.tokenVariable)=\(token)".utf8)
+        let until = ContinuousClock.now + deadline
+        var killed: [pid_t] = []
+        var pending: [pid_t: CInt] = [:]
+        defer { for descriptor in pending.values { close(descriptor) } }
+        while ContinuousClock.now < until {
+            var found = false
+            for pid in carriers(of: marker) where pid != leader && pending[pid] == nil && !killed.contains(pid) {
+                let descriptor = medic_pidfd_open(pid)
+                guard descriptor >= 0 else { continue }
+                // Checked after opening: the descriptor now names the process that carries the token.
+                guard carries(pid, marker) else {
+                    close(descriptor)
+                    continue
+                }
+                _ = medic_pidfd_send_signal(descriptor, SIGKILL)
+                pending[pid] = descriptor
+                killed.append(pid)
+                found = true
+            }
+            for (pid, descriptor) in pending {
+                var info = siginfo_t()
+                let rc = waitid(P_PIDFD, id_t(descriptor), &info, WEXITED | WNOHANG)
+                if rc == 0, info._sifields._sigchld.si_pid != 0 {
+                    // Reaped: it was Medic's child (adopted as subreaper).
+                    close(descriptor)
+                    pending[pid] = nil
+                } else if rc != 0, errno == ECHILD, hasExited(descriptor), !isZombie(pid) {
+                    // Not Medic's child and already gone: its own parent reaped it.
+                    close(descriptor)
+                    pending[pid] = nil
+                }
+                // Otherwise still dying, or a zombie whose parent (another killed member) has not exited yet: it
+                // comes to Medic when that parent exits.
+            }
+            // A scan that finds no new carrier and leaves nothing to reap ends the sweep: every carrier found
+            // before was SIGKILLed, and a process with a pending SIGKILL cannot fork.
+            if pending.isEmpty && !found { break }
+            try? await Task.sleep(for: .milliseconds(pending.isEmpty ? 1 : 5))
+        }
+        return killed
+    }
+
+    /// Pids of processes whose environment contains `marker` as a whole entry.
+    static func carriers(of marker: [UInt8]) -> [pid_t] {
+        guard let directory = opendir("/proc") else { return [] }
+        defer { closedir(directory) }
+        let me = getpid()
+        var pids: [pid_t] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            guard let pid = pid_t(name), pid != me else { continue }
+            if carries(pid, marker) { pids.append(pid) }
+        }
+        return pids
+    }
+
+    /// True when `/proc/PID/environ` holds `marker` as one NUL-separated entry.
+    static func carries(_ pid: pid_t, _ marker: [UInt8]) -> Bool {
+        let descriptor = open("/proc/\(pid)/environ", O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+        while bytes.count < 1 << 20 {
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count <= 0 { break }
+            bytes += chunk[..<count]
+        }
+        return bytes.split(separator: 0, omittingEmptySubsequences: true).contains { $0.elementsEqual(marker) }
+    }
+
+    private static func hasExited(_ pidfd: CInt) -> Bool {
+        var descriptor = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+        return poll(&descriptor, 1, 0) > 0
+    }
+
+    private static func isZombie(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")"), stat.index(close, offsetBy: 2) < stat.endIndex
+        else { return false }
+        return stat[stat.index(close, offsetBy: 2)] == "Z"
+    }
+}
