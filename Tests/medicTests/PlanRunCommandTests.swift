@@ -276,8 +276,8 @@ import Testing
         try process.run()
         var step: Int32?
         for _ in 0..<200 {
-            if let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = Int32(
-                text.trimmingCharacters(in: .whitespacesAndNewlines)), Self.isAlive(pid)
+            if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+                let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), Self.isAlive(pid)
             {
                 step = pid
                 break
