@@ -160,6 +160,14 @@ import Testing
         case timeout, stop, exit
     }
 
+    /// How the process leaves the step's group.
+    enum Escape: String, CaseIterable, Sendable {
+        /// `setsid` in a subshell that exits at once: orphaned while the step runs.
+        case orphaned
+        /// `setsid` as the step's own child: orphaned only when the step ends.
+        case child
+    }
+
     /// True when `/proc/PID` is a zombie: killed but never reaped.
     static func isZombie(_ pid: Int32) -> Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
@@ -169,12 +177,13 @@ import Testing
     }
 
     @Test(
-        "a process that left the step's group (setsid after a double fork) dies and is reaped with the attempt",
-        arguments: Ending.allCases)
-    func escapedDescendant(ending: Ending) async throws {
+        "a process that left the step's group (setsid, a double fork) dies and is reaped with the attempt",
+        arguments: Ending.allCases, Escape.allCases)
+    func escapedDescendant(ending: Ending, escape how: Escape) async throws {
         let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("medic-escaped-\(UUID())").path
-        // The subshell forks `setsid sleep` (a new session, so outside the group) and exits: the sleep is orphaned.
-        let escape = "(setsid sleep 300 >/dev/null 2>&1 </dev/null & echo $! > \(pidFile))"
+        // `setsid sleep` runs in a new session, so outside the group.
+        let detached = "setsid sleep 300 >/dev/null 2>&1 </dev/null & echo $! > \(pidFile)"
+        let escape = how == .orphaned ? "(\(detached))" : detached
         let script = ending == .exit ? "\(escape); sleep 0.3" : "\(escape); sleep 300"
         let stop = StopSignal()
         async let running = runner.run(

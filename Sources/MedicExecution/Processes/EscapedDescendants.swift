@@ -10,6 +10,11 @@ import Foundation
 /// Finds, kills and reaps what an attempt started outside its process group (`setsid`, a double fork): every
 /// process whose environment carries the attempt's `MEDIC_ATTEMPT_TOKEN`.
 ///
+/// Where the kernel lists children (`/proc/PID/task/TID/children`), only Medic's children that carry the token
+/// and their descendants are examined: once the leader has exited (the caller waits for that), every surviving
+/// process of the attempt descends from a child of Medic, since Medic, as subreaper, adopted the leader's
+/// children and every orphan below them. Elsewhere every process's environment is read.
+///
 /// Each candidate is opened as a pidfd first and checked for the token afterwards, so the SIGKILL, sent through
 /// the pidfd, reaches the process that was checked even if its pid is recycled meanwhile. Medic is a child
 /// subreaper, so a killed process whose parent is gone becomes Medic's child; those, and only those, are reaped,
@@ -30,7 +35,7 @@ enum EscapedDescendants {
         defer { for descriptor in pending.values { close(descriptor) } }
         while ContinuousClock.now < until {
             var found = false
-            for pid in carriers(of: marker) where pid != leader && pending[pid] == nil && !killed.contains(pid) {
+            for pid in candidates(of: marker) where pid != leader && pending[pid] == nil && !killed.contains(pid) {
                 let descriptor = medic_pidfd_open(pid)
                 guard descriptor >= 0 else { continue }
                 // Checked after opening: the descriptor now names the process that carries the token.
@@ -66,6 +71,39 @@ enum EscapedDescendants {
         return killed
     }
 
+    /// Pids that carry `marker`: the trees below Medic's children that carry it where the kernel lists children,
+    /// else every process that carries it.
+    static func candidates(of marker: [UInt8]) -> [pid_t] {
+        guard let roots = children(of: getpid()) else { return carriers(of: marker) }
+        var found: [pid_t] = []
+        var queue = roots.filter { carries($0, marker) }
+        while let pid = queue.popLast(), found.count < 100_000 {
+            found.append(pid)
+            queue += (children(of: pid) ?? []).filter { carries($0, marker) }
+        }
+        return found
+    }
+
+    /// The children of `parent`, from each of its threads' `children` file; nil where the kernel has none.
+    static func children(of parent: pid_t) -> [pid_t]? {
+        guard access("/proc/\(parent)/task/\(parent)/children", R_OK) == 0,
+            let tasks = opendir("/proc/\(parent)/task")
+        else {
+            return nil
+        }
+        defer { closedir(tasks) }
+        var pids: [pid_t] = []
+        while let entry = readdir(tasks) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            guard let thread = pid_t(name) else { continue }
+            let bytes = readAll("/proc/\(parent)/task/\(thread)/children", limit: 1 << 20)
+            pids += bytes.split(separator: UInt8(ascii: " ")).compactMap { pid_t(String(decoding: $0, as: UTF8.self)) }
+        }
+        return pids
+    }
+
     /// Pids of processes whose environment contains `marker` as a whole entry.
     static func carriers(of marker: [UInt8]) -> [pid_t] {
         guard let directory = opendir("/proc") else { return [] }
@@ -84,17 +122,23 @@ enum EscapedDescendants {
 
     /// True when `/proc/PID/environ` holds `marker` as one NUL-separated entry.
     static func carries(_ pid: pid_t, _ marker: [UInt8]) -> Bool {
-        let descriptor = open("/proc/\(pid)/environ", O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return false }
+        readAll("/proc/\(pid)/environ", limit: 1 << 20).split(separator: 0, omittingEmptySubsequences: true)
+            .contains { $0.elementsEqual(marker) }
+    }
+
+    /// The first `limit` bytes of a file (empty when it cannot be read).
+    private static func readAll(_ path: String, limit: Int) -> [UInt8] {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return [] }
         defer { close(descriptor) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 16 * 1024)
-        while bytes.count < 1 << 20 {
+        while bytes.count < limit {
             let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
             if count <= 0 { break }
             bytes += chunk[..<count]
         }
-        return bytes.split(separator: 0, omittingEmptySubsequences: true).contains { $0.elementsEqual(marker) }
+        return bytes
     }
 
     private static func hasExited(_ pidfd: CInt) -> Bool {

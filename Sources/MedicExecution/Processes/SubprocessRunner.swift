@@ -145,7 +145,9 @@ public struct SubprocessRunner: ProcessRunner {
                 // with it. Still inside the body: swift-subprocess has not reaped the leader, so the group id is
                 // the step's.
                 processGroup.signal(SIGKILL)
-                // And what left the group (setsid, a double fork) by the attempt's token.
+                // And what left the group (setsid, a double fork) by the attempt's token, once the leader is dead
+                // and so its children are Medic's (it was just sent SIGKILL, if it still ran).
+                await ExitWatcher(pid: pid, pidfd: pidfd).wait()
                 _ = await EscapedDescendants.killAndReap(token: token, leader: pid)
                 return captured
             }
