@@ -213,6 +213,17 @@ import Testing
         #expect(!Self.isZombie(pid), "escaped pid \(pid) was killed but not reaped")
     }
 
+    @Test("an orphan of the step that exits on its own is reaped by Medic, its subreaper, not left a zombie")
+    func exitedOrphanIsReaped() async throws {
+        let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("medic-orphan-\(UUID())").path
+        // The subshell exits at once, so `sleep 0.1` is adopted by Medic and exits while the step still runs.
+        let result = await runner.run(
+            Self.sh("(sleep 0.1 >/dev/null 2>&1 & echo $! > \(pidFile)); sleep 0.5"), stop: StopSignal())
+        #expect(result.termination == .exited(0))
+        let pid = try #require(Self.pids(in: try String(contentsOfFile: pidFile, encoding: .utf8)).first)
+        #expect(!Self.isZombie(pid), "orphan \(pid) left a zombie")
+    }
+
     @Test(
         "the step's leader is started with SIGKILL as its parent-death signal, by either launcher",
         .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")),

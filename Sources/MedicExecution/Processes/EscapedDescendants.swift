@@ -22,8 +22,9 @@ import Foundation
 /// reaps it, and nothing here ever waits for "any child", which would steal its exit status.
 ///
 /// Limits: a process that cleared the token from its environment and exec'd, or whose environment Medic may not
-/// read (another user, a set-user-ID program), is not found; an escaped process that exited on its own before the
-/// sweep leaves a zombie, as its environment is gone by then.
+/// read (another user, a set-user-ID program), is not found. Orphans that exited on their own before the sweep (no
+/// environment left to read) are reaped when they are in the leader's session (`reapExitedOrphans`); one that had
+/// left the session with `setsid` stays a zombie child of Medic.
 enum EscapedDescendants {
     /// Kills every process carrying `token` except `leader`, repeating until none is left, and reaps those that
     /// became Medic's children. Returns the pids it killed. Bounded by `deadline`.
@@ -68,7 +69,25 @@ enum EscapedDescendants {
             if pending.isEmpty && !found { break }
             try? await Task.sleep(for: .milliseconds(pending.isEmpty ? 1 : 5))
         }
+        reapExitedOrphans(session: leader)
         return killed
+    }
+
+    /// Reaps Medic's zombie children in the leader's session: orphans of the attempt that exited on their own
+    /// (their environment, and so the token, is gone). The session id is the leader's pid, which cannot be reused
+    /// while swift-subprocess has not reaped the leader; every leader Medic starts leads a session of its own, so
+    /// no leader is ever among them.
+    static func reapExitedOrphans(session: pid_t) {
+        for pid in children(of: getpid()) ?? [] where pid != session {
+            guard let fields = statFields(pid), fields.state == "Z", fields.session == session else { continue }
+            let descriptor = medic_pidfd_open(pid)
+            guard descriptor >= 0 else { continue }
+            defer { close(descriptor) }
+            // Checked again through the descriptor's process: still the zombie of this session.
+            guard let again = statFields(pid), again.state == "Z", again.session == session else { continue }
+            var info = siginfo_t()
+            _ = waitid(P_PIDFD, id_t(descriptor), &info, WEXITED | WNOHANG)
+        }
     }
 
     /// Pids that carry `marker`: the trees below Medic's children that carry it where the kernel lists children,
@@ -147,9 +166,16 @@ enum EscapedDescendants {
     }
 
     private static func isZombie(_ pid: pid_t) -> Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")"), stat.index(close, offsetBy: 2) < stat.endIndex
-        else { return false }
-        return stat[stat.index(close, offsetBy: 2)] == "Z"
+        statFields(pid)?.state == "Z"
+    }
+
+    /// The state and session of `/proc/PID/stat`.
+    private static func statFields(_ pid: pid_t) -> (state: Character, session: pid_t)? {
+        let stat = String(decoding: readAll("/proc/\(pid)/stat", limit: 4096), as: UTF8.self)
+        guard let close = stat.lastIndex(of: ")") else { return nil }
+        // After the command: state ppid pgrp session ...
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 3, let state = fields[0].first, let session = pid_t(fields[3]) else { return nil }
+        return (state, session)
     }
 }
