@@ -67,7 +67,12 @@ enum EscapedDescendants {
             // A scan that finds no new carrier and leaves nothing to reap ends the sweep: every carrier found
             // before was SIGKILLed, and a process with a pending SIGKILL cannot fork.
             if pending.isEmpty && !found { break }
-            try? await Task.sleep(for: .milliseconds(pending.isEmpty ? 1 : 5))
+            if Task.isCancelled {
+                // Task.sleep would return at once and spin; the sweep must still finish.
+                usleep(pending.isEmpty ? 1_000 : 5_000)
+            } else {
+                try? await Task.sleep(for: .milliseconds(pending.isEmpty ? 1 : 5))
+            }
         }
         reapExitedOrphans(session: leader)
         return killed
