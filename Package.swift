@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "MedicExecution", targets: ["MedicExecution"]),
         .library(name: "MedicServer", targets: ["MedicServer"]),
         .executable(name: "medic", targets: ["medic"]),
+        .executable(name: "medic-step-launcher", targets: ["medic-step-launcher"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
@@ -29,8 +30,14 @@ let package = Package(
         ),
         .target(
             name: "MedicExecution",
-            dependencies: ["MedicCore", .product(name: "Subprocess", package: "swift-subprocess")]
+            dependencies: [
+                "MedicCore", "CMedicStepLauncher", .product(name: "Subprocess", package: "swift-subprocess"),
+            ]
         ),
+        // Runs in a step's leader between fork and exec (parent-death signal); see launcher.c.
+        .target(name: "CMedicStepLauncher"),
+        // Install next to `medic`: starts steps faster than re-executing `medic` itself.
+        .executableTarget(name: "medic-step-launcher", dependencies: ["CMedicStepLauncher"]),
         .target(
             name: "MedicServer",
             dependencies: [
@@ -88,7 +95,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MedicExecutionTests",
-            dependencies: ["MedicCore", "MedicExecution", "MedicServer"]
+            dependencies: ["MedicCore", "MedicExecution", "MedicServer", "CMedicStepLauncher"]
         ),
         .testTarget(
             name: "MedicServerTests",

@@ -1,7 +1,8 @@
 import Foundation
 import MedicCore
-import MedicExecution
 import Testing
+
+@testable import MedicExecution
 
 /// Real processes, real signals: what the runner promises about process trees, output and environments.
 @Suite(.serialized) struct SubprocessRunnerTests {
@@ -93,7 +94,9 @@ import Testing
         #expect(!result.stdout.contains("MEDIC_TEST_LEAK"))
         #expect(lines.last == "/tmp")
         let names = lines.dropLast().compactMap { $0.split(separator: "=").first }.map(String.init)
-        #expect(Set(names).subtracting(["FOO", "PATH", "PWD", "SHLVL", "_"]).isEmpty, "\(names)")
+        // MEDIC_ATTEMPT_TOKEN marks the attempt's processes so that those that leave the group are found.
+        #expect(
+            Set(names).subtracting(["FOO", "PATH", "PWD", "SHLVL", "_", "MEDIC_ATTEMPT_TOKEN"]).isEmpty, "\(names)")
     }
 
     @Test("a timeout kills the whole tree: a pipeline and a background child leave no survivor")
@@ -150,6 +153,89 @@ import Testing
         let child = try #require(Self.pids(in: result.stdout).first)
         try await Task.sleep(for: .milliseconds(100))
         #expect(!Self.isAlive(child))
+    }
+
+    /// How an attempt with an escaped process ends.
+    enum Ending: String, CaseIterable, Sendable {
+        case timeout, stop, exit
+    }
+
+    /// How the process leaves the step's group.
+    enum Escape: String, CaseIterable, Sendable {
+        /// `setsid` in a subshell that exits at once: orphaned while the step runs.
+        case orphaned
+        /// `setsid` as the step's own child: orphaned only when the step ends.
+        case child
+    }
+
+    /// True when `/proc/PID` is a zombie: killed but never reaped.
+    static func isZombie(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        return stat[stat.index(close, offsetBy: 2)] == "Z"
+    }
+
+    @Test(
+        "a process that left the step's group (setsid, a double fork) dies and is reaped with the attempt",
+        arguments: Ending.allCases, Escape.allCases)
+    func escapedDescendant(ending: Ending, escape how: Escape) async throws {
+        let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("medic-escaped-\(UUID())").path
+        // `setsid sleep` runs in a new session, so outside the group.
+        let detached = "setsid sleep 300 >/dev/null 2>&1 </dev/null & echo $! > \(pidFile)"
+        let escape = how == .orphaned ? "(\(detached))" : detached
+        let script = ending == .exit ? "\(escape); sleep 0.3" : "\(escape); sleep 300"
+        let stop = StopSignal()
+        async let running = runner.run(
+            Self.sh(script, timeout: ending == .timeout ? .milliseconds(500) : nil, grace: .milliseconds(500)),
+            stop: stop)
+        var escaped: Int32?
+        for _ in 0..<100 {
+            if let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = Self.pids(in: text).first {
+                escaped = pid
+                break
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let pid = try #require(escaped)
+        #expect(Self.isAlive(pid))
+        if ending == .stop {
+            try await Task.sleep(for: .milliseconds(200))
+            stop.trigger()
+        }
+        let result = await running
+        switch ending {
+        case .timeout: #expect(result.timedOut)
+        case .stop: #expect(result.cancelled)
+        case .exit: #expect(result.termination == .exited(0))
+        }
+        #expect(!Self.isAlive(pid), "escaped pid \(pid) survived")
+        #expect(!Self.isZombie(pid), "escaped pid \(pid) was killed but not reaped")
+    }
+
+    @Test("an orphan of the step that exits on its own is reaped by Medic, its subreaper, not left a zombie")
+    func exitedOrphanIsReaped() async throws {
+        let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("medic-orphan-\(UUID())").path
+        // The subshell exits at once, so `sleep 0.1` is adopted by Medic and exits while the step still runs.
+        let result = await runner.run(
+            Self.sh("(sleep 0.1 >/dev/null 2>&1 & echo $! > \(pidFile)); sleep 0.5"), stop: StopSignal())
+        #expect(result.termination == .exited(0))
+        let pid = try #require(Self.pids(in: try String(contentsOfFile: pidFile, encoding: .utf8)).first)
+        #expect(!Self.isZombie(pid), "orphan \(pid) left a zombie")
+    }
+
+    @Test(
+        "the step's leader is started with SIGKILL as its parent-death signal, by either launcher",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")),
+        arguments: [StepLauncher.defaultLauncher, StepLauncher.fallback])
+    func parentDeathSignal(launcher: String) async {
+        var runner = SubprocessRunner()
+        runner.launcher = launcher
+        // PR_GET_PDEATHSIG is 2; the launcher execs python3, which keeps the setting.
+        let script = "import ctypes; v = ctypes.c_int(); ctypes.CDLL(None).prctl(2, ctypes.byref(v)); print(v.value)"
+        let result = await runner.run(Self.request(.argv(["python3", "-c", script])), stop: StopSignal())
+        #expect(result.termination == .exited(0), "\(result.stderr)")
+        #expect(result.stdout == "\(SIGKILL)\n")
     }
 
     @Test("a step that closes its output early is still timed out")

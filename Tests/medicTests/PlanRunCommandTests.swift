@@ -241,10 +241,60 @@ import Testing
         #expect(verify.status == 0, "\(verify.stderr)")
         let pkill = Process()
         pkill.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        // The step's own session outlives a SIGKILLed Medic (nothing is left to tear it down).
+        // Only the step's leader carries the death signal: a child it forked outlives a SIGKILLed Medic.
         pkill.arguments = ["pkill", "-f", "^\(sleeper)$"]
         try? pkill.run()
         pkill.waitUntilExit()
+    }
+
+    /// True while `pid` is a live (not zombie) process. This sandbox's init does not reap orphans.
+    static func isAlive(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        let state = stat[stat.index(close, offsetBy: 2)]
+        return state != "Z" && state != "X"
+    }
+
+    @Test("a step running when medic run is killed with -9 dies with it")
+    func stepDiesWithMedic() async throws {
+        let pidFile = directory.appendingPathComponent("step.pid").path
+        let runbook = try write(
+            "sleepy.yaml",
+            """
+            runbook: sleepy
+            steps:
+              - id: nap
+                shell: echo $$ > '\(pidFile)'; exec sleep 300
+                timeout: 10m
+            """)
+        let process = Process()
+        process.executableURL = ValidateCommandTests.binary
+        process.arguments = ["run", runbook, "--audit", audit]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var step: Int32?
+        for _ in 0..<200 {
+            if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+                let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), Self.isAlive(pid)
+            {
+                step = pid
+                break
+            }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        let pid = try #require(step, "the step never started")
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        var alive = true
+        for _ in 0..<100 {
+            alive = Self.isAlive(pid)
+            if !alive { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        if alive { kill(pid, SIGKILL) }
+        #expect(!alive, "step \(pid) outlived its medic")
     }
 
     @Test("several medic processes recording into one audit log at once form one intact chain")

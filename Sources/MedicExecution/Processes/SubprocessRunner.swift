@@ -21,11 +21,18 @@ import Synchronization
 /// output streams drained concurrently into bounded captures.
 ///
 /// On timeout or stop: SIGTERM to the whole process group, `killGrace`, then SIGKILL to the group. When the
-/// step's main process exits, whatever it left running in its group is killed too.
+/// step's main process exits, whatever it left running in its group is killed too. The group is signalled only
+/// while its leader is unreaped (`ProcessGroup`), so a recycled group id is never hit.
+///
+/// A step does not outlive Medic or escape it: its leader is started through `StepLauncher` (SIGKILL when Medic
+/// dies), Medic is a child subreaper, and when an attempt ends every process carrying its token, in the group
+/// or not, is killed and reaped (`EscapedDescendants`).
 public struct SubprocessRunner: ProcessRunner {
     /// Bytes kept per stream (head and tail halves).
     public var outputLimit: Int
     public var clock: any Clock<Duration>
+    /// The program that starts each step's leader (`StepLauncher`); tests use the `/proc/self/exe` fallback.
+    var launcher = StepLauncher.defaultLauncher
 
     public init(outputLimit: Int = 64 * 1024, clock: any Clock<Duration> = ContinuousClock()) {
         self.outputLimit = outputLimit
@@ -65,17 +72,24 @@ public struct SubprocessRunner: ProcessRunner {
 
         var options = PlatformOptions()
         options.createSession = true
-        // Safety net if the calling task is cancelled outright (the executor normally stops attempts itself).
+        // Safety net if the calling task is cancelled outright (the executor normally stops attempts itself). To
+        // the leader only, through its pidfd: swift-subprocess may run this after it reaped the leader, when the
+        // group id may belong to someone else. The group is killed from inside the body below.
         options.teardownSequence = [
-            .gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: request.killGrace)
+            .gracefulShutDown(toProcessGroup: false, allowedDurationToNextStep: request.killGrace)
         ]
+        _ = StepLauncher.becomeSubreaper
+        let token = StepLauncher.newToken()
+        let launch = StepLauncher.launch(
+            executable: executable, program: program, arguments: Array(argv.dropFirst()), launcher: launcher)
         var environment: [Environment.Key: String] = [:]
-        for (key, value) in request.environment {
+        for (key, value) in request.environment.merging(launch.environment, uniquingKeysWith: { $1 }) {
             if let name = Environment.Key(rawValue: key) { environment[name] = value }
         }
+        environment[Environment.Key(rawValue: StepLauncher.tokenVariable)!] = token
         let configuration = Configuration(
-            executable: .path(FilePath(executable)),
-            arguments: Arguments(executablePathOverride: program, remainingValues: Array(argv.dropFirst())),
+            executable: .path(FilePath(launch.executable)),
+            arguments: Arguments(executablePathOverride: launch.argv0, remainingValues: launch.arguments),
             environment: .custom(environment),
             workingDirectory: request.workdir.map { FilePath($0) },
             platformOptions: options)
@@ -90,13 +104,15 @@ public struct SubprocessRunner: ProcessRunner {
                 execution -> (BoundedCapture, BoundedCapture, Ending) in
                 let pid = execution.processIdentifier.value
                 let pidfd = execution.processIdentifier.processDescriptor
-                return await withTaskGroup(of: Piece.self) { group in
+                let processGroup = ProcessGroup(leader: pid, pidfd: pidfd)
+                let captured: (BoundedCapture, BoundedCapture, Ending) = await withTaskGroup(of: Piece.self) {
+                    group in
                     group.addTask { .stdout(await Self.capture(execution.standardOutput, limit: limit)) }
                     group.addTask { .stderr(await Self.capture(execution.standardError, limit: limit)) }
                     group.addTask {
                         .ended(
                             await Self.watch(
-                                pid: pid, pidfd: pidfd, request: request, stop: stop, clock: clock, decision: decision))
+                                group: processGroup, request: request, stop: stop, clock: clock, decision: decision))
                     }
                     var out = BoundedCapture(limit: limit)
                     var err = BoundedCapture(limit: limit)
@@ -125,10 +141,16 @@ public struct SubprocessRunner: ProcessRunner {
                     }
                     return (out, err, ending ?? .exited)
                 }
+                // Anything the step left in its group (for example `sleep 300 &` with its output redirected) dies
+                // with it. Still inside the body: swift-subprocess has not reaped the leader, so the group id is
+                // the step's.
+                processGroup.signal(SIGKILL)
+                // And what left the group (setsid, a double fork) by the attempt's token, once the leader is dead
+                // and so its children are Medic's (it was just sent SIGKILL, if it still ran).
+                await ExitWatcher(pid: pid, pidfd: pidfd).wait()
+                _ = await EscapedDescendants.killAndReap(token: token, leader: pid)
+                return captured
             }
-            // Anything the step left in its group (for example `sleep 300 &` with its output redirected) dies
-            // with it. The group id cannot be reused while any member is alive, so this reaches only the step's.
-            _ = kill(-result.processIdentifier.value, SIGKILL)
             let (out, err, _) = result.closureResult
             let ending = decision.value ?? .exited
             let termination: AttemptResult.Termination
@@ -161,10 +183,10 @@ public struct SubprocessRunner: ProcessRunner {
     /// tears the group down (SIGTERM, grace, SIGKILL). On exit it kills what the step left in its group, so
     /// the output pipes close even when a background child still holds them.
     private static func watch(
-        pid: pid_t, pidfd: CInt, request: AttemptRequest, stop: StopSignal, clock: any Clock<Duration>,
+        group processGroup: ProcessGroup, request: AttemptRequest, stop: StopSignal, clock: any Clock<Duration>,
         decision: Decision
     ) async -> Ending {
-        let exit = ExitWatcher(pid: pid, pidfd: pidfd)
+        let exit = ExitWatcher(pid: processGroup.leader, pidfd: processGroup.pidfd)
         let ending: Ending? = await withTaskGroup(of: Ending?.self) { group in
             // Most steps end by closing their output, which the caller notices without a thread hop. Watching the
             // exit directly is for steps that exit while a background child still holds the pipes open; it starts
@@ -219,9 +241,9 @@ public struct SubprocessRunner: ProcessRunner {
         }
         switch ending {
         case .exited:
-            _ = kill(-pid, SIGKILL)
+            processGroup.signal(SIGKILL)
         case .timedOut, .stopped:
-            _ = kill(-pid, SIGTERM)
+            processGroup.signal(SIGTERM)
             let exited = await withTaskGroup(of: Bool.self) { group in
                 group.addTask {
                     await exit.wait()
@@ -237,7 +259,7 @@ public struct SubprocessRunner: ProcessRunner {
             }
             _ = exited
             // SIGKILL the group either way: members that trapped SIGTERM must not outlive the step.
-            _ = kill(-pid, SIGKILL)
+            processGroup.signal(SIGKILL)
         }
         return ending
     }
