@@ -49,6 +49,11 @@ struct ServeCommand: AsyncParsableCommand {
     var logFormat: String?
     @Option(help: "On SIGTERM, how long running runs may go on before they are stopped and rolled back (default 30s).")
     var shutdownGrace: String?
+    @Option(
+        help:
+            "How long an alert stays deduplicated after it was last seen, unless it resolves (default 24h); keep it above Alertmanager's repeat_interval."
+    )
+    var dedupWindow: String?
 
     var flags: ServeSettings.Flags {
         var flags = ServeSettings.Flags()
@@ -69,6 +74,7 @@ struct ServeCommand: AsyncParsableCommand {
         flags.logLevel = logLevel
         flags.logFormat = logFormat
         flags.shutdownGrace = shutdownGrace
+        flags.dedupWindow = dedupWindow
         return flags
     }
 
@@ -118,7 +124,9 @@ struct ServeCommand: AsyncParsableCommand {
             }
             let configuration = Dispatcher.Configuration(
                 maxConcurrentRuns: settings.maxConcurrentRuns, queueCapacity: settings.maxQueuedRuns,
-                globalShadow: settings.shadow, shutdownGrace: settings.shutdownGrace)
+                globalShadow: settings.shadow, shutdownGrace: settings.shutdownGrace,
+                dedupWindow: settings.dedupWindow,
+                unstampedDedupWindow: min(.seconds(300), settings.dedupWindow))
             let cutoff = Dispatcher.replayCutoff(configuration: configuration, runbooks: initial, now: Date())
             let history = try await offload { try audit.policyHistory(since: cutoff) }
             let dispatcher = Dispatcher(

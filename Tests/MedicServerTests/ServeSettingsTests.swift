@@ -23,13 +23,14 @@ import Testing
         #expect(settings.logLevel == .info)
         #expect(settings.logFormat == .auto)
         #expect(settings.shutdownGrace == .seconds(30))
+        #expect(settings.dedupWindow == .seconds(24 * 3600))
         #expect(settings.intakeToken == nil && settings.apiToken == nil && settings.hmacSecret == nil)
     }
 
     @Test("a flag wins over the file, the file over the default")
     func precedence() throws {
         let config = try ServerFixtures.file(
-            "listen: 127.0.0.1:7000\nmax_queued_runs: 10\nmax_concurrent_runs: 3\nlog_level: debug\n")
+            "listen: 127.0.0.1:7000\nmax_queued_runs: 10\nmax_concurrent_runs: 3\nlog_level: debug\ndedup_window: 48h\n")
         var flags = ServeSettings.Flags()
         flags.maxQueuedRuns = 20
         flags.listen = "127.0.0.1:8000"
@@ -38,6 +39,7 @@ import Testing
         #expect(settings.maxQueuedRuns == 20)
         #expect(settings.maxConcurrentRuns == 3)
         #expect(settings.logLevel == .debug)
+        #expect(settings.dedupWindow == .seconds(48 * 3600))
     }
 
     @Test("several bad values are reported together, each naming its flag or its key in the file")
@@ -48,6 +50,7 @@ import Testing
         flags.listen = "nowhere"
         flags.maxConcurrentRuns = 0
         flags.maxQueuedRuns = -1
+        flags.dedupWindow = "0s"
         guard case .failure(let problems) = Self.resolve(flags, config: config) else {
             Issue.record("expected problems")
             return
@@ -61,7 +64,8 @@ import Testing
         #expect(problems.messages.contains("--listen takes HOST:PORT, got 'nowhere'"))
         #expect(problems.messages.contains("--max-concurrent-runs must be a positive whole number, got '0'"))
         #expect(problems.messages.contains("--max-queued-runs must be a positive whole number, got '-1'"))
-        #expect(problems.messages.count == 7)
+        #expect(problems.messages.contains("--dedup-window takes a duration above zero such as 24h, got '0s'"))
+        #expect(problems.messages.count == 8)
     }
 
     @Test("a non-loopback address needs tokens; secrets come from files or variables, trimmed, and are hidden")

@@ -19,6 +19,7 @@ public struct ServeConfiguration: Sendable, Equatable {
     public var maxQueuedRuns: Int?
     public var insecureNoAuth: Bool?
     public var shutdownGrace: String?
+    public var dedupWindow: String?
     public var logLevel: String?
     public var logFormat: String?
 
@@ -28,7 +29,7 @@ public struct ServeConfiguration: Sendable, Equatable {
         "listen", "runbooks", "audit", "shadow", "intake_token_file", "api_token_file", "hmac_secret_file",
         "intake_token_env",
         "api_token_env", "hmac_secret_env", "max_body",
-        "max_concurrent_runs", "max_queued_runs", "insecure_no_auth", "shutdown_grace", "log_level", "log_format",
+        "max_concurrent_runs", "max_queued_runs", "insecure_no_auth", "shutdown_grace", "dedup_window", "log_level", "log_format",
     ]
 
     /// Reads the file; every problem is reported as `file:line:col: message`.
@@ -100,6 +101,12 @@ public struct ServeConfiguration: Sendable, Equatable {
                     problems.append("\(at): 'shutdown_grace' must be a duration such as 30s, found '\(value)'")
                 } else {
                     configuration.shutdownGrace = value
+                }
+            case "dedup_window":
+                if Duration(dsl: value).map({ $0 > .zero }) != true {
+                    problems.append("\(at): 'dedup_window' must be a duration such as 24h, found '\(value)'")
+                } else {
+                    configuration.dedupWindow = value
                 }
             default: break
             }

@@ -25,6 +25,7 @@ public struct ServeSettings: Sendable {
         public var logLevel: String?
         public var logFormat: String?
         public var shutdownGrace: String?
+        public var dedupWindow: String?
 
         public init() {}
     }
@@ -42,6 +43,8 @@ public struct ServeSettings: Sendable {
     public var logLevel: Logger.Level
     public var logFormat: MedicLogHandler.Format
     public var shutdownGrace: Duration
+    /// How long an alert's dedup entry outlives its last arrival (`PolicyGate.Configuration.dedupWindow`).
+    public var dedupWindow: Duration
     public var intakeToken: String?
     public var apiToken: String?
     public var hmacSecret: String?
@@ -92,6 +95,11 @@ public struct ServeSettings: Sendable {
         if grace == nil {
             problems.append(Message.shutdownGrace(origin(flags.shutdownGrace, "shutdown_grace"), graceText))
         }
+        let dedupText = flags.dedupWindow ?? file.dedupWindow ?? "24h"
+        let dedupWindow = Duration(dsl: dedupText).flatMap { $0 > .zero ? $0 : nil }
+        if dedupWindow == nil {
+            problems.append(Message.dedupWindow(origin(flags.dedupWindow, "dedup_window"), dedupText))
+        }
         let maxBody = positive(flags.maxBody, file.maxBody, "max_body", default: 1 << 20)
         let maxConcurrentRuns = positive(
             flags.maxConcurrentRuns, file.maxConcurrentRuns, "max_concurrent_runs", default: 8)
@@ -119,7 +127,7 @@ public struct ServeSettings: Sendable {
         if !loopback, intakeToken == nil && hmacSecret == nil || apiToken == nil, !insecureNoAuth {
             problems.append(Message.refusingOpenListener(host))
         }
-        guard problems.isEmpty, let level, let format, let grace else {
+        guard problems.isEmpty, let level, let format, let grace, let dedupWindow else {
             return .failure(ServeConfiguration.ProblemList(messages: problems))
         }
         return .success(
@@ -128,7 +136,7 @@ public struct ServeSettings: Sendable {
                 audit: flags.audit ?? file.audit, shadow: flags.shadow || (file.shadow ?? false),
                 maxBodyBytes: maxBody, maxConcurrentRuns: maxConcurrentRuns, maxQueuedRuns: maxQueuedRuns,
                 insecureNoAuth: insecureNoAuth, logLevel: level, logFormat: format, shutdownGrace: grace,
-                intakeToken: intakeToken, apiToken: apiToken, hmacSecret: hmacSecret,
+                dedupWindow: dedupWindow, intakeToken: intakeToken, apiToken: apiToken, hmacSecret: hmacSecret,
                 secretVariables: Set(variables.compactMap { $0 })))
     }
 
@@ -175,6 +183,10 @@ public struct ServeSettings: Sendable {
 
         static func shutdownGrace(_ origin: String, _ text: String) -> String {
             "\(origin) takes a duration such as 30s or 2m, got '\(text)'"
+        }
+
+        static func dedupWindow(_ origin: String, _ text: String) -> String {
+            "\(origin) takes a duration above zero such as 24h, got '\(text)'"
         }
 
         static func notPositive(_ origin: String, _ value: Int) -> String {
