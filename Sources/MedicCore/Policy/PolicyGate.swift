@@ -132,6 +132,7 @@ public struct PolicyGate: Sendable {
     /// cannot be read by any window and is forgotten (`forget(before:)`).
     public private(set) var policyHorizon: Duration = .zero
     private var lastSweep = Date.distantPast
+    private var sizeAfterSweep = 0
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
@@ -180,9 +181,15 @@ public struct PolicyGate: Sendable {
         lastRunForFingerprint = lastRunForFingerprint.filter { now.timeIntervalSince($0.value.time) < dedup }
     }
 
-    /// `forget(now:)` at most once a minute of the gate's time (a sweep costs a pass over the tables).
+    /// `forget(now:)` once a minute of the gate's time, or sooner when the tables have doubled since the last
+    /// sweep (a sweep costs a pass over the tables, so doubling keeps its cost constant per alert while a
+    /// burst of distinct alerts cannot grow memory for a whole minute).
     public mutating func forgetIfDue(now: Date) {
-        if now.timeIntervalSince(lastSweep) >= 60 || now < lastSweep { forget(now: now) }
+        let size = seen.count + lastStart.count + lastRunForFingerprint.count
+        if now.timeIntervalSince(lastSweep) >= 60 || now < lastSweep || size > 2 * sizeAfterSweep + 1024 {
+            forget(now: now)
+            sizeAfterSweep = seen.count + lastStart.count + lastRunForFingerprint.count
+        }
     }
 
     private func isExpired(_ entry: Seen, now: Date) -> Bool {
