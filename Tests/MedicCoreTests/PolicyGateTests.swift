@@ -257,3 +257,60 @@ import Testing
         #expect(rebuilt.decide(candidate, runID: "again", now: now) == .suppressed(.duplicate(of: "r0")))
     }
 }
+
+@Suite struct PolicyGateRestartTests {
+    static let t0 = PolicyGateTests.at(0)
+
+    @Test("an open breaker survives a restart whose replay no longer reaches the failures that opened it")
+    func openBreakerAcrossTheCutoff() throws {
+        let (runbook, trigger) = try PolicyGateTests.runbook("  circuit_breaker: { failures: 3, within: 1h }")
+        let configuration = PolicyGate.Configuration(dedupWindow: .seconds(3600))
+        var gate = PolicyGate(configuration: configuration)
+        var events: [AuditEvent] = []
+        for (index, minute) in [0.0, 20, 50].enumerated() {
+            let now = PolicyGateTests.at(minute * 60)
+            let candidate = PolicyGate.Candidate(
+                runbook: runbook, trigger: trigger, alert: PolicyGateTests.alert("db1", startsAt: minute))
+            let decision = gate.decide(candidate, runID: "r\(index)", now: now)
+            #expect(decision == .run(runID: "r\(index)"))
+            events.append(PolicyGate.record(decision, for: candidate, now: now))
+            events.append(AuditEvent(time: now, kind: .runFinished, runID: "r\(index)", body: ["outcome": "failed"]))
+            if gate.runFinished("r\(index)", candidate: candidate, outcome: .failed, now: now).escalate {
+                events.append(PolicyGate.breakerRecord(opened: true, runbook: "fix", key: "instance=db1", now: now))
+            }
+        }
+        let restart = PolicyGateTests.at(100 * 60)
+        var rebuilt = PolicyGate(configuration: configuration)
+        let cutoff = rebuilt.replayCutoff(now: restart, runbooks: [runbook])
+        let recent = PolicyGateReplayTests.records(events).filter { RFC3339.parse($0.time)! >= cutoff }
+        #expect(recent.filter { $0.auditKind == .runFinished }.count == 1, "only the last failure is replayed")
+        rebuilt.replay(recent, runbooks: [runbook], now: restart)
+        let next = PolicyGate.Candidate(
+            runbook: runbook, trigger: trigger, alert: PolicyGateTests.alert("db1", startsAt: 100))
+        #expect(
+            rebuilt.decide(next, runID: "x", now: restart)
+                == .suppressed(.breakerOpen(key: "instance=db1", until: PolicyGateTests.at(110 * 60))))
+    }
+
+    @Test("a log written before duplicates named their run still keeps a long-firing alert deduplicated")
+    func oldDuplicateRecords() throws {
+        let (runbook, trigger) = try PolicyGateTests.runbook("  mode: autonomous")
+        let candidate = PolicyGate.Candidate(runbook: runbook, trigger: trigger, alert: PolicyGateTests.alert("db1"))
+        // As the previous release wrote it: reason and message, no duplicate_of.
+        let old = AuditRecord(
+            seq: 1, time: RFC3339.format(PolicyGateTests.at(20 * 3600)), kind: "decision.suppressed", runID: nil,
+            body: JSONValue.object([
+                "runbook": "fix", "trigger": 0, "group_key": "instance=db1", "lock_key": .null,
+                "fingerprint": .string(candidate.alert.fingerprint),
+                "starts_at": .string(RFC3339.format(PolicyGateTests.at(0))), "alertname": "Down",
+                "reason": "dedup", "message": "duplicate: the same alert (fingerprint and startsAt) already led to run r0",
+            ]).compact, prevHash: "", hash: "")
+        var gate = PolicyGate()
+        gate.replay([old], runbooks: [runbook], now: PolicyGateTests.at(30 * 3600))
+        guard case .suppressed(.duplicate) = gate.decide(candidate, runID: "again", now: PolicyGateTests.at(30 * 3600))
+        else {
+            Issue.record("the alert ran again after the upgrade")
+            return
+        }
+    }
+}

@@ -368,6 +368,38 @@ import Testing
         let attempt = try #require(events.first { $0.kind == .attemptStarted })
         #expect(stopping.time.timeIntervalSince(attempt.time) >= 0.25)
     }
+
+    @Test("shutdown ends every decided run once: waiting ones cancelled at once, a lock handed over is not started")
+    func shutdownEndsEveryRun() async throws {
+        let audit = InMemoryAuditLog()
+        let held = try runbook(
+            "held", policy: "  concurrency: 'one'\n  queue: true", command: "sleep 30")
+        let careful = try runbook("careful", policy: "  mode: approval")
+        let dispatcher = Dispatcher(
+            runbooks: [held, careful], audit: audit, configuration: .init(shutdownGrace: .milliseconds(200)),
+            environment: ["PATH": "/usr/bin:/bin"])
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await dispatcher.run() }
+            // One runs and holds the lock, two wait for it, and each alert also waits for an approval.
+            for host in ["a", "b", "c"] { _ = try? await dispatcher.receive([Self.alert(host)], payloadDigest: "d") }
+            try? await eventually { await audit.events.contains { $0.kind == .attemptStarted } }
+            dispatcher.shutDown()
+            await group.waitForAll()
+        }
+        let events = await audit.events
+        let decided = Set(events.filter { $0.kind.isDecision && !$0.runID.isEmpty }.map(\.runID))
+        #expect(decided.count == 6)
+        var ends: [String: Int] = [:]
+        for event in events where event.kind == .runFinished { ends[event.runID, default: 0] += 1 }
+        #expect(Set(ends.keys) == decided)
+        #expect(ends.values.allSatisfy { $0 == 1 })
+        #expect(events.filter { $0.kind == .attemptStarted && $0.body["phase"] == "main" }.count == 1)
+        #expect(
+            events.filter { $0.kind == .runFinished && $0.body["reason"] == "medic stopped before the run started" }
+                .count == 5)
+        #expect(await dispatcher.held.activeRuns == 0)
+        #expect(await dispatcher.held.locks == 0)
+    }
 }
 
 /// An audit log whose writes fail on demand (a full disk, a database gone), for the seam only.

@@ -328,6 +328,27 @@ public struct Decider: Sendable {
         handOver(aftermath, candidate: run.candidate, now: now, into: &transition)
     }
 
+    /// Runs not handed to the executor (waiting for approval, a lock or a slot), oldest first.
+    public var notRunning: [String] {
+        runs.filter { $0.value.phase != .running }.sorted { $0.value.arrival < $1.value.arrival }.map(\.key)
+    }
+
+    /// Ends runs that will never execute (Medic is stopping): each gets its `run.finished` (`cancelled`, with
+    /// `reason`), releases what it held, and what that hands over is started or, in turn, abandoned by the
+    /// caller. A run in `running` counts as never started here: the caller knows it did not start it.
+    public mutating func abandon(_ runIDs: [String], reason: String, now: Date) -> Transition<Void> {
+        var transition = Transition(answer: ())
+        for runID in runIDs {
+            guard let run = runs[runID] else { continue }
+            if run.phase == .running {
+                running -= 1
+                runs[runID]?.phase = .ready
+            }
+            finishWaiting(runID, reason: reason, now: now, into: &transition)
+        }
+        return transition
+    }
+
     // MARK: Runs that end
 
     /// The executor recorded `run.finished` for a run it was handed: its slot, lock and place are released,

@@ -68,12 +68,18 @@ extension PolicyGate {
             case .decisionSuppressed:
                 // A duplicate keeps the alert's dedup entry alive across a restart (Alertmanager re-sends a
                 // firing alert for as long as it fires), even when the run it led to is older than the cutoff.
-                guard let body = record.decisionBody, body.reason == "dedup", let original = body.duplicateOf else {
-                    continue
-                }
+                // Records written before `duplicate_of` existed still refresh the entry; only the run they name
+                // in a later duplicate message is unknown then.
+                guard let body = record.decisionBody, body.reason == "dedup" else { continue }
                 refreshDuplicate(
-                    runID: original, runbook: body.runbook, fingerprint: body.fingerprint ?? "",
-                    startsAt: body.startsAt, time: time)
+                    runID: body.duplicateOf, runbook: body.runbook,
+                    fingerprint: body.fingerprint ?? "", startsAt: body.startsAt, time: time)
+            case .breakerOpened:
+                // The failures that opened a breaker may lie before the replay's cutoff; its record does not
+                // (the cutoff reaches back at least one breaker window).
+                if let body = record.breakerBody, let key = body.groupKey {
+                    reopenBreaker(runbook: body.runbook, groupKey: key, at: time)
+                }
             case .breakerReset:
                 if let body = record.breakerBody { _ = resetBreaker(runbook: body.runbook, key: body.groupKey) }
             case .alertResolved:

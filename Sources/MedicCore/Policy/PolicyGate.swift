@@ -230,6 +230,7 @@ public struct PolicyGate: Sendable {
         if let previous = seen[dedupKey] {
             if !isExpired(previous, now: now) {
                 seen[dedupKey]?.last = max(previous.last, now)
+                keepLastRun(previous.runID, for: candidate.alert.fingerprint, seen: now)
                 return .suppressed(.duplicate(of: previous.runID))
             }
             seen[dedupKey] = nil
@@ -316,13 +317,31 @@ public struct PolicyGate: Sendable {
     }
 
     /// A replayed duplicate: the alert was seen again at `time`, so its dedup entry lives on.
-    mutating func refreshDuplicate(runID: String, runbook: String, fingerprint: String, startsAt: String?, time: Date) {
+    /// `runID` is nil for records written before duplicates named their run.
+    mutating func refreshDuplicate(runID: String?, runbook: String, fingerprint: String, startsAt: String?, time: Date) {
         let key = Self.dedupKey(runbook: runbook, fingerprint: fingerprint, startsAt: startsAt)
         if let entry = seen[key] {
             seen[key]?.last = max(entry.last, time)
         } else {
-            seen[key] = Seen(runID: runID, first: time, last: time, stamped: startsAt != nil, fingerprint: fingerprint)
+            seen[key] = Seen(
+                runID: runID ?? "an earlier run", first: time, last: time, stamped: startsAt != nil,
+                fingerprint: fingerprint)
         }
+        if let runID { keepLastRun(runID, for: fingerprint, seen: time) }
+    }
+
+    /// An alert that keeps arriving keeps the run it led to as the one its resolution is recorded against.
+    private mutating func keepLastRun(_ runID: String, for fingerprint: String, seen time: Date) {
+        let current = lastRunForFingerprint[fingerprint]
+        if current == nil || current!.runID == runID {
+            lastRunForFingerprint[fingerprint] = (runID, max(current?.time ?? time, time))
+        }
+    }
+
+    /// A replayed `breaker.opened`: the breaker is open from `time` for its window.
+    mutating func reopenBreaker(runbook: String, groupKey: String, at time: Date) {
+        let scope = Self.scope(runbook: runbook, groupKey: groupKey)
+        if openBreakers[scope] == nil { openBreakers[scope] = time }
     }
 
     /// An approved (or dequeued) run starts executing.

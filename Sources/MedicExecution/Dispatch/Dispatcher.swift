@@ -200,15 +200,7 @@ public actor Dispatcher {
     private func perform<Answer: Sendable>(
         mustCommit: Bool, _ transition: @escaping (inout Decider, Date) -> Decider.Transition<Answer>
     ) async throws -> Answer {
-        nextOperation += 1
-        let id = nextOperation
-        operations.append(
-            Operation(id: id, mustCommit: mustCommit) { decider, now in
-                let result = transition(&decider, now)
-                return Applied(
-                    records: result.records, starts: result.starts, stops: result.stops,
-                    escalations: result.escalations, value: result.answer)
-            })
+        let id = enqueueOperation(mustCommit: mustCommit, transition)
         if committing {
             // Appending and registering happen in one actor turn, so the committer always finds the waiter.
             switch await withCheckedContinuation({ waiters[id] = $0 }) {
@@ -218,12 +210,30 @@ public actor Dispatcher {
         }
         committing = true
         while results[id] == nil { await commitBatch(owner: id) }
+        // Operations the engine queued for itself (nobody waits on them) are committed by whoever holds the
+        // commit; the first operation somebody waits on takes over.
+        while let next = operations.first, waiters[next.id] == nil { await commitBatch(owner: id) }
         if let next = operations.first {
-            waiters.removeValue(forKey: next.id)?.resume(returning: .commit)
+            waiters.removeValue(forKey: next.id)!.resume(returning: .commit)
         } else {
             committing = false
         }
         return try Self.cast(results.removeValue(forKey: id)!)
+    }
+
+    @discardableResult
+    private func enqueueOperation<Answer: Sendable>(
+        mustCommit: Bool, _ transition: @escaping (inout Decider, Date) -> Decider.Transition<Answer>
+    ) -> UInt64 {
+        nextOperation += 1
+        operations.append(
+            Operation(id: nextOperation, mustCommit: mustCommit) { decider, now in
+                let result = transition(&decider, now)
+                return Applied(
+                    records: result.records, starts: result.starts, stops: result.stops,
+                    escalations: result.escalations, value: result.answer)
+            })
+        return nextOperation
     }
 
     private static func cast<Answer>(_ result: Result<any Sendable, any Error>) throws -> Answer {
@@ -274,14 +284,28 @@ public actor Dispatcher {
         }
     }
 
-    /// After the commit: stop what was cancelled, hand what may start to the run loop.
+    /// After the commit: stop what was cancelled, hand what may start to the run loop. Once shutting down,
+    /// nothing starts: such runs are ended `cancelled` by a transition of their own (queued here, committed by
+    /// whoever holds the commit), so every decided run still gets its one `run.finished`.
     private func act(on applied: Applied) {
         for runID in applied.stops { stops[runID]?.trigger() }
+        var unstarted: [String] = []
         for start in applied.starts {
+            if shuttingDown {
+                unstarted.append(start.runID)
+                continue
+            }
             stops[start.runID] = StopSignal()
             enqueue.yield(start)
         }
+        if !unstarted.isEmpty {
+            enqueueOperation(mustCommit: false) { decider, now in
+                decider.abandon(unstarted, reason: Self.stoppingReason, now: now)
+            }
+        }
     }
+
+    static let stoppingReason = "medic stopped before the run started"
 
     // MARK: Running
 
@@ -290,9 +314,22 @@ public actor Dispatcher {
         shutdownSignal.trigger()
     }
 
-    private func beginShutdown() {
+    /// No run starts any more: runs still waiting (for approval, a lock or a slot) end `cancelled`, recorded,
+    /// and the run loop stops taking work; running runs go on for the grace period.
+    private func beginShutdown() async {
         shuttingDown = true
+        _ = try? await perform(mustCommit: false) { decider, now in
+            decider.abandon(decider.notRunning, reason: Self.stoppingReason, now: now)
+        }
         enqueue.finish()
+    }
+
+    /// A run handed to the loop that will not start (shutting down): ended `cancelled`, recorded.
+    private func abandon(_ runID: String) async {
+        stops[runID] = nil
+        _ = try? await perform(mustCommit: false) { decider, now in
+            decider.abandon([runID], reason: Self.stoppingReason, now: now)
+        }
     }
 
     private func stopAll() {
@@ -300,9 +337,7 @@ public actor Dispatcher {
     }
 
     private func stopSignal(for runID: String) -> StopSignal? {
-        // Handed over but never started (shutting down): no `run.started`, so nothing claims it ran.
-        if shuttingDown { return nil }
-        return stops[runID]
+        shuttingDown ? nil : stops[runID]
     }
 
     /// A run the executor finished: release what it held, start what waited, escalate an opened breaker.
@@ -362,25 +397,31 @@ public actor Dispatcher {
 
     /// Executes the runs the decider starts (it never starts more than `maxConcurrentRuns`) until the queue
     /// finishes or the calling task is cancelled. On shutdown, running runs are stopped (torn down, rolled
-    /// back, recorded) after the grace period.
+    /// back, recorded) after the grace period. Finished runs' tasks are discarded as they end, so a server that
+    /// runs for months holds only the runs in flight.
     public func run() async {
         let executorTemplate = (runner, clock, audit, configuration.maxParallelSteps, now)
         let grace = configuration.shutdownGrace
         let clock = self.clock
-        await withTaskGroup(of: Void.self) { group in
-            // The shutdown watcher: no new runs, then the grace period, then running runs are stopped.
+        let queueEnded = StopSignal()
+        let drained = self.drained
+        await withDiscardingTaskGroup { group in
+            // The shutdown watcher: no new runs, then the grace period (cut short once no run executes), then
+            // running runs are stopped. It also ends when the queue ends without a shutdown.
             group.addTask {
-                await self.shutdownSignal.wait()
-                guard !Task.isCancelled else { return }
+                await Self.firstOf(self.shutdownSignal, queueEnded)
+                guard self.shutdownSignal.isTriggered, !Task.isCancelled else { return }
                 await self.beginShutdown()
-                try? await clock.sleep(for: grace)
+                await Self.firstOf(drained) { try? await clock.sleep(for: grace) }
                 await self.stopAll()
             }
-            var running = 0
             for await start in queue {
                 if Task.isCancelled { break }
-                guard let stop = stopSignal(for: start.runID) else { continue }
-                running += 1
+                guard let stop = stopSignal(for: start.runID) else {
+                    await abandon(start.runID)
+                    continue
+                }
+                executing += 1
                 group.addTask {
                     let executor = Executor(
                         runner: executorTemplate.0, clock: executorTemplate.1, audit: executorTemplate.2,
@@ -397,18 +438,66 @@ public actor Dispatcher {
                         }
                     } catch let failure as Executor.AuditFailure {
                         outcome = failure.report.outcome
+                        await self.recordLostEnd(start.runID, outcome: outcome, error: failure.underlying)
                     } catch {
                         outcome = .cancelled
                     }
                     await self.finished(start.runID, outcome: outcome)
+                    await self.executionEnded()
                 }
             }
-            // The queue is finished: wait for the running runs, but not for an idle shutdown watcher.
-            while running > 0 {
-                await group.next()
-                running -= 1
-            }
-            group.cancelAll()
+            // The queue is finished: the group waits for the running runs; the idle watcher ends now.
+            queueHasEnded = true
+            if executing == 0 { drained.trigger() }
+            queueEnded.trigger()
+        }
+    }
+
+    /// Runs handed to an executor and not yet ended (the run loop's own count).
+    private var executing = 0
+    private var queueHasEnded = false
+    /// Triggered once the queue has ended and no run executes: the shutdown grace need not be waited out.
+    private let drained = StopSignal()
+
+    private func executionEnded() {
+        executing -= 1
+        if queueHasEnded, executing == 0 { drained.trigger() }
+    }
+
+    /// Returns when `signal` is triggered or `work` returns, whichever comes first.
+    private static func firstOf(_ signal: StopSignal, _ work: @escaping @Sendable () async -> Void) async {
+        await withTaskGroup(of: Void.self) { race in
+            race.addTask { await signal.wait() }
+            race.addTask { await work() }
+            await race.next()
+            race.cancelAll()
+        }
+    }
+
+    /// Returns when either signal is triggered.
+    private static func firstOf(_ first: StopSignal, _ second: StopSignal) async {
+        await withTaskGroup(of: Void.self) { race in
+            race.addTask { await first.wait() }
+            race.addTask { await second.wait() }
+            await race.next()
+            race.cancelAll()
+        }
+    }
+
+    /// The executor could not record a run's end (the audit log failed mid-run): try again a few times, so the
+    /// run is not taken for interrupted (and rolled back by `on_interrupt: rollback`) on the next start; report
+    /// it either way.
+    private func recordLostEnd(_ runID: String, outcome: RunOutcome, error: any Error) async {
+        trouble(.recordsLost(kinds: [.runFinished], error: "\(error)"))
+        let end = AuditEvent(
+            time: now(), kind: .runFinished, runID: runID,
+            body: [
+                "outcome": .string(outcome.rawValue),
+                "reason": .string("recorded late: the audit log failed during the run (\(error))"),
+            ])
+        for attempt in 0..<3 {
+            if attempt > 0 { try? await clock.sleep(for: .seconds(attempt)) }
+            if (try? await audit.append(end)) != nil { return }
         }
     }
 
