@@ -64,7 +64,7 @@ public struct MedicLogHandler: LogHandler {
             sink(JSONValue.object(object).compact)
         } else {
             let fields = merged.keys.sorted().map { "\($0)=\(Self.text(merged[$0]!))" }
-            sink(([time, event.level.rawValue, event.message.description] + fields).joined(separator: " "))
+            sink(([time, event.level.rawValue, Self.message(event.message.description)] + fields).joined(separator: " "))
         }
     }
 
@@ -79,9 +79,24 @@ public struct MedicLogHandler: LogHandler {
         }
     }
 
+    /// A value as a text-format field: quoted (JSON escapes) when it holds a space, a quote, an `=` or any
+    /// control or line-separating character, so a value from an alert label cannot forge a field or a line.
     static func text(_ value: Logger.Metadata.Value) -> String {
         let plain = value.description
-        return plain.contains(where: { $0 == " " || $0 == "\"" }) ? JSONValue.quote(plain) : plain
+        return plain.unicodeScalars.contains(where: needsQuoting) ? JSONValue.quote(plain) : plain
+    }
+
+    /// The message of a text-format line: control and line-separating characters escaped, the rest as is.
+    static func message(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: { needsQuoting($0) && $0 != " " && $0 != "\"" && $0 != "=" })
+        else { return text }
+        let quoted = JSONValue.quote(text)
+        return String(quoted.dropFirst().dropLast())
+    }
+
+    private static func needsQuoting(_ scalar: Unicode.Scalar) -> Bool {
+        scalar == " " || scalar == "\"" || scalar == "=" || scalar.value < 0x20 || scalar.value == 0x7F
+            || scalar.value == 0x85 || scalar == "\u{2028}" || scalar == "\u{2029}"
     }
 }
 
