@@ -428,6 +428,7 @@ actor RunIDs {
     func add(_ new: [String]) { ids += new }
     /// One of the most recent ids (older ones have mostly ended).
     func random() -> String? { ids.suffix(12).randomElement() }
+    var all: [String] { ids }
 }
 
 /// Troubles a dispatcher reported.
