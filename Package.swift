@@ -91,7 +91,8 @@ let package = Package(
         ),
         .testTarget(
             name: "MedicStoreTests",
-            dependencies: ["MedicCore", "MedicStore", "MedicExecution"]
+            dependencies: ["MedicCore", "MedicStore", "MedicExecution"],
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "MedicExecutionTests",
