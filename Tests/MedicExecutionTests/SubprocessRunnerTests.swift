@@ -277,21 +277,26 @@ import Testing
             "echo $$ > \(file("shell"))",
             "sleep 300 & echo $! > \(file("child"))",
             "setsid sleep 300 >/dev/null 2>&1 & echo $! > \(file("escapee"))",
-            "used=$(sleep 300)",
+            "used=$(sleep 300 & echo $! > \(file("substitution")); wait)",
         ].joined(separator: "; ")
-        // A stand-in for Medic: a shell that starts the launcher with its own pid, as Medic does, and waits.
-        let medic = Process()
-        medic.executableURL = URL(fileURLWithPath: "/bin/sh")
-        medic.arguments = ["-c", #"MEDIC_STEP_LAUNCHER_PARENT=$$ "$0" /bin/sh sh -c "$1" & wait"#, path, step]
-        medic.environment = ["PATH": Self.path]
-        try medic.run()
+        // A stand-in for Medic: a shell that starts the launcher with its own pid, as Medic does, and waits. Spawned
+        // and reaped by hand, so that nothing but this test waits for it; its output goes nowhere, so that a
+        // survivor cannot hold the test runner's.
+        let script = #"exec >/dev/null 2>&1; MEDIC_STEP_LAUNCHER_PARENT=$$ "$0" /bin/sh sh -c "$1" & wait"#
+        let words: [String] = ["sh", "-c", script, path, step]
+        let argv: [UnsafeMutablePointer<CChar>?] = words.map { word in strdup(word) } + [nil]
+        let environment: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=\(Self.path)"), nil]
+        defer { for pointer in argv + environment { free(pointer) } }
+        var medic: pid_t = 0
+        try #require(posix_spawn(&medic, "/bin/sh", nil, nil, argv, environment) == 0)
         var pids: [Int32] = []
-        for name in ["shell", "child", "escapee"] {
+        for name in ["shell", "child", "escapee", "substitution"] {
             pids.append(try await Self.pid(writtenTo: file(name)))
         }
         for pid in pids { #expect(Self.isAlive(pid)) }
-        kill(medic.processIdentifier, SIGKILL)
-        medic.waitUntilExit()
+        kill(medic, SIGKILL)
+        var status: CInt = 0
+        _ = waitpid(medic, &status, 0)
         // Orphans of a dead launcher may linger as zombies of this sandbox's init: a zombie counts as dead here.
         var survivors = pids
         for _ in 0..<100 where !survivors.isEmpty {
