@@ -127,9 +127,9 @@ import Testing
         #expect(members.isEmpty, "left in group \(group): \(members)")
     }
 
-    @Test("a step that traps SIGTERM is killed with SIGKILL after the grace period")
+    @Test("a step that traps SIGTERM gets it once, and is killed with SIGKILL after the grace period")
     func trapsTerm() async {
-        let script = "trap '' TERM; echo $$; while true; do sleep 0.05; done"
+        let script = "trap 'echo term' TERM; echo $$; while true; do sleep 0.05 || true; done"
         let started = ContinuousClock.now
         let result = await runner.run(
             Self.sh(script, timeout: .milliseconds(300), grace: .milliseconds(700)), stop: StopSignal())
@@ -138,6 +138,8 @@ import Testing
         #expect(result.termination == .signaled(SIGKILL))
         #expect(elapsed >= .milliseconds(1000))
         #expect(elapsed < .seconds(5))
+        // Medic signals the launcher, which passes SIGTERM on to the step's group: once, not once from each.
+        #expect(result.stdout.components(separatedBy: "term\n").count - 1 == 1, "\(result.stdout)")
         for pid in Self.pids(in: result.stdout) {
             #expect(!Self.isAlive(pid))
         }
@@ -152,6 +154,7 @@ import Testing
         let child = try #require(Self.pids(in: result.stdout).first)
         try await Task.sleep(for: .milliseconds(100))
         #expect(!Self.isAlive(child))
+        #expect(!Self.isZombie(child), "child \(child) was killed but not reaped")
     }
 
     /// How an attempt with an escaped process ends.
