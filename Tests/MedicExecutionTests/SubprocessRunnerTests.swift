@@ -221,6 +221,32 @@ import Testing
         #expect(!Self.isZombie(pid), "escaped pid \(pid) was killed but not reaped")
     }
 
+    @Test("a cancelled attempt whose step traps SIGTERM is still swept: the step and its escapee die and are reaped")
+    func cancelledTrappingStep() async throws {
+        let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("medic-trapped-\(UUID())").path
+        let script = [
+            "trap '' TERM", "echo $$ > \(pidFile)", "setsid sleep 300 >/dev/null 2>&1 & echo $! >> \(pidFile)",
+            "while true; do sleep 0.05 || true; done",
+        ].joined(separator: "; ")
+        let request = Self.sh(script, grace: .milliseconds(300))
+        let running = Task { [runner] in await runner.run(request, stop: StopSignal()) }
+        var pids: [Int32] = []
+        for _ in 0..<100 where pids.count < 2 {
+            pids = Self.pids(in: (try? String(contentsOfFile: pidFile, encoding: .utf8)) ?? "")
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(pids.count == 2)
+        let started = ContinuousClock.now
+        running.cancel()
+        let result = await running.value
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(result.termination == .signaled(SIGKILL))
+        for pid in pids {
+            #expect(!Self.isAlive(pid), "pid \(pid) survived")
+            #expect(!Self.isZombie(pid), "pid \(pid) was killed but not reaped")
+        }
+    }
+
     @Test("an orphan of the step that exits on its own is reaped by the step's launcher, not left a zombie")
     func exitedOrphanIsReaped() async throws {
         let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("medic-orphan-\(UUID())").path
