@@ -94,9 +94,8 @@ import Testing
         #expect(!result.stdout.contains("MEDIC_TEST_LEAK"))
         #expect(lines.last == "/tmp")
         let names = lines.dropLast().compactMap { $0.split(separator: "=").first }.map(String.init)
-        // MEDIC_ATTEMPT_TOKEN marks the attempt's processes so that those that leave the group are found.
-        #expect(
-            Set(names).subtracting(["FOO", "PATH", "PWD", "SHLVL", "_", "MEDIC_ATTEMPT_TOKEN"]).isEmpty, "\(names)")
+        // Nothing of the launcher's (MEDIC_STEP_LAUNCHER_PARENT) reaches the step.
+        #expect(Set(names).subtracting(["FOO", "PATH", "PWD", "SHLVL", "_"]).isEmpty, "\(names)")
     }
 
     @Test("a timeout kills the whole tree: a pipeline and a background child leave no survivor")
@@ -128,9 +127,9 @@ import Testing
         #expect(members.isEmpty, "left in group \(group): \(members)")
     }
 
-    @Test("a step that traps SIGTERM is killed with SIGKILL after the grace period")
+    @Test("a step that traps SIGTERM gets it once, and is killed with SIGKILL after the grace period")
     func trapsTerm() async {
-        let script = "trap '' TERM; echo $$; while true; do sleep 0.05; done"
+        let script = "trap 'echo term' TERM; echo $$; while true; do sleep 0.05 || true; done"
         let started = ContinuousClock.now
         let result = await runner.run(
             Self.sh(script, timeout: .milliseconds(300), grace: .milliseconds(700)), stop: StopSignal())
@@ -139,6 +138,8 @@ import Testing
         #expect(result.termination == .signaled(SIGKILL))
         #expect(elapsed >= .milliseconds(1000))
         #expect(elapsed < .seconds(5))
+        // Medic signals the launcher, which passes SIGTERM on to the step's group: once, not once from each.
+        #expect(result.stdout.components(separatedBy: "term\n").count - 1 == 1, "\(result.stdout)")
         for pid in Self.pids(in: result.stdout) {
             #expect(!Self.isAlive(pid))
         }
@@ -153,11 +154,14 @@ import Testing
         let child = try #require(Self.pids(in: result.stdout).first)
         try await Task.sleep(for: .milliseconds(100))
         #expect(!Self.isAlive(child))
+        #expect(!Self.isZombie(child), "child \(child) was killed but not reaped")
     }
 
     /// How an attempt with an escaped process ends.
     enum Ending: String, CaseIterable, Sendable {
         case timeout, stop, exit
+        /// The task running the attempt is cancelled outright.
+        case cancel
     }
 
     /// How the process leaves the step's group.
@@ -176,6 +180,17 @@ import Testing
         return stat[stat.index(close, offsetBy: 2)] == "Z"
     }
 
+    /// The pid written to `path`, waiting up to two seconds for it.
+    static func pid(writtenTo path: String) async throws -> Int32 {
+        for _ in 0..<100 {
+            if let text = try? String(contentsOfFile: path, encoding: .utf8), let pid = pids(in: text).first {
+                return pid
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw CancellationError()
+    }
+
     @Test(
         "a process that left the step's group (setsid, a double fork) dies and is reaped with the attempt",
         arguments: Ending.allCases, Escape.allCases)
@@ -186,37 +201,56 @@ import Testing
         let escape = how == .orphaned ? "(\(detached))" : detached
         let script = ending == .exit ? "\(escape); sleep 0.3" : "\(escape); sleep 300"
         let stop = StopSignal()
-        async let running = runner.run(
-            Self.sh(script, timeout: ending == .timeout ? .milliseconds(500) : nil, grace: .milliseconds(500)),
-            stop: stop)
-        var escaped: Int32?
-        for _ in 0..<100 {
-            if let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = Self.pids(in: text).first {
-                escaped = pid
-                break
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        let pid = try #require(escaped)
+        let request = Self.sh(
+            script, timeout: ending == .timeout ? .milliseconds(500) : nil, grace: .milliseconds(500))
+        let running = Task { [runner] in await runner.run(request, stop: stop) }
+        let pid = try await Self.pid(writtenTo: pidFile)
         #expect(Self.isAlive(pid))
-        if ending == .stop {
+        if ending == .stop || ending == .cancel {
             try await Task.sleep(for: .milliseconds(200))
-            stop.trigger()
+            if ending == .stop { stop.trigger() } else { running.cancel() }
         }
-        let result = await running
+        let result = await running.value
         switch ending {
         case .timeout: #expect(result.timedOut)
         case .stop: #expect(result.cancelled)
         case .exit: #expect(result.termination == .exited(0))
+        case .cancel: #expect(result.termination != .exited(0))
         }
         #expect(!Self.isAlive(pid), "escaped pid \(pid) survived")
         #expect(!Self.isZombie(pid), "escaped pid \(pid) was killed but not reaped")
     }
 
-    @Test("an orphan of the step that exits on its own is reaped by Medic, its subreaper, not left a zombie")
+    @Test("a cancelled attempt whose step traps SIGTERM is still swept: the step and its escapee die and are reaped")
+    func cancelledTrappingStep() async throws {
+        let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("medic-trapped-\(UUID())").path
+        let script = [
+            "trap '' TERM", "echo $$ > \(pidFile)", "setsid sleep 300 >/dev/null 2>&1 & echo $! >> \(pidFile)",
+            "while true; do sleep 0.05 || true; done",
+        ].joined(separator: "; ")
+        let request = Self.sh(script, grace: .milliseconds(300))
+        let running = Task { [runner] in await runner.run(request, stop: StopSignal()) }
+        var pids: [Int32] = []
+        for _ in 0..<100 where pids.count < 2 {
+            pids = Self.pids(in: (try? String(contentsOfFile: pidFile, encoding: .utf8)) ?? "")
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(pids.count == 2)
+        let started = ContinuousClock.now
+        running.cancel()
+        let result = await running.value
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(result.termination == .signaled(SIGKILL))
+        for pid in pids {
+            #expect(!Self.isAlive(pid), "pid \(pid) survived")
+            #expect(!Self.isZombie(pid), "pid \(pid) was killed but not reaped")
+        }
+    }
+
+    @Test("an orphan of the step that exits on its own is reaped by the step's launcher, not left a zombie")
     func exitedOrphanIsReaped() async throws {
         let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("medic-orphan-\(UUID())").path
-        // The subshell exits at once, so `sleep 0.1` is adopted by Medic and exits while the step still runs.
+        // The subshell exits at once, so `sleep 0.1` is adopted by the launcher and exits while the step still runs.
         let result = await runner.run(
             Self.sh("(sleep 0.1 >/dev/null 2>&1 & echo $! > \(pidFile)); sleep 0.5"), stop: StopSignal())
         #expect(result.termination == .exited(0))
@@ -224,14 +258,92 @@ import Testing
         #expect(!Self.isZombie(pid), "orphan \(pid) left a zombie")
     }
 
+    /// The parent (ppid) in `/proc/PID/stat`.
+    static func parent(of pid: Int32) -> Int32? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 1 ? Int32(fields[1]) : nil
+    }
+
+    /// How a step orphans a process that carries nothing of Medic's and exits while the step still runs.
+    enum Orphan: String, CaseIterable, Sendable {
+        /// Leaves the session too (`setsid`).
+        case setsid
+        /// With an empty environment (`env -i`, as `sudo`'s env_reset does).
+        case emptyEnvironment
+    }
+
     @Test(
-        "the step's leader is started with SIGKILL as its parent-death signal, by either launcher",
+        "an orphan of a step never becomes a zombie child of Medic: Medic is no subreaper, the launcher reaps it",
+        arguments: Orphan.allCases)
+    func orphanIsNotMedicsZombie(_ orphan: Orphan) async throws {
+        let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("medic-orphan-\(UUID())").path
+        let start = orphan == .setsid ? "setsid sleep 0.1" : "env -i /bin/sleep 0.1"
+        let result = await runner.run(
+            Self.sh("(\(start) >/dev/null 2>&1 & echo $! > \(pidFile)); sleep 0.5"), stop: StopSignal())
+        #expect(result.termination == .exited(0))
+        let pid = try #require(Self.pids(in: try String(contentsOfFile: pidFile, encoding: .utf8)).first)
+        let zombieOfMedic = Self.isZombie(pid) && Self.parent(of: pid) == getpid()
+        #expect(!zombieOfMedic, "orphan \(pid) is a zombie child of this process")
+        #expect(!Self.isZombie(pid), "orphan \(pid) left a zombie")
+    }
+
+    @Test(
+        "when the process that started a launcher dies, the launcher kills the step's whole tree, by either launcher",
+        arguments: [StepLauncher.defaultLauncher, StepLauncher.fallback])
+    func launcherSweepsWhenParentDies(launcher: String) async throws {
+        // The fallback is this test binary; a shell would resolve /proc/self/exe to itself.
+        let path =
+            launcher == StepLauncher.fallback
+            ? try FileManager.default.destinationOfSymbolicLink(atPath: launcher) : launcher
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("medic-parent-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        func file(_ name: String) -> String { directory.appendingPathComponent(name).path }
+        // The step: a shell with a background child, a setsid escapee, and a command substitution it waits in.
+        let step = [
+            "echo $$ > \(file("shell"))",
+            "sleep 300 & echo $! > \(file("child"))",
+            "setsid sleep 300 >/dev/null 2>&1 & echo $! > \(file("escapee"))",
+            "used=$(sleep 300 & echo $! > \(file("substitution")); wait)",
+        ].joined(separator: "; ")
+        // A stand-in for Medic: a shell that starts the launcher with its own pid, as Medic does, and waits. Spawned
+        // and reaped by hand, so that nothing but this test waits for it; its output goes nowhere, so that a
+        // survivor cannot hold the test runner's.
+        let script = #"exec >/dev/null 2>&1; MEDIC_STEP_LAUNCHER_PARENT=$$ "$0" /bin/sh sh -c "$1" & wait"#
+        let words: [String] = ["sh", "-c", script, path, step]
+        let argv: [UnsafeMutablePointer<CChar>?] = words.map { word in strdup(word) } + [nil]
+        let environment: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=\(Self.path)"), nil]
+        defer { for pointer in argv + environment { free(pointer) } }
+        var medic: pid_t = 0
+        try #require(posix_spawn(&medic, "/bin/sh", nil, nil, argv, environment) == 0)
+        var pids: [Int32] = []
+        for name in ["shell", "child", "escapee", "substitution"] {
+            pids.append(try await Self.pid(writtenTo: file(name)))
+        }
+        for pid in pids { #expect(Self.isAlive(pid)) }
+        kill(medic, SIGKILL)
+        var status: CInt = 0
+        _ = waitpid(medic, &status, 0)
+        // Orphans of a dead launcher may linger as zombies of this sandbox's init: a zombie counts as dead here.
+        var survivors = pids
+        for _ in 0..<100 where !survivors.isEmpty {
+            survivors = survivors.filter(Self.isAlive)
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        for pid in survivors { kill(pid, SIGKILL) }
+        #expect(survivors.isEmpty, "survived their launcher's parent: \(survivors) of \(pids)")
+    }
+
+    @Test(
+        "the step's leader dies with its launcher (SIGKILL as its parent-death signal), by either launcher",
         .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")),
         arguments: [StepLauncher.defaultLauncher, StepLauncher.fallback])
     func parentDeathSignal(launcher: String) async {
         var runner = SubprocessRunner()
         runner.launcher = launcher
-        // PR_GET_PDEATHSIG is 2; the launcher execs python3, which keeps the setting.
+        // PR_GET_PDEATHSIG is 2; the launcher's child execs python3, which keeps the setting.
         let script = "import ctypes; v = ctypes.c_int(); ctypes.CDLL(None).prctl(2, ctypes.byref(v)); print(v.value)"
         let result = await runner.run(Self.request(.argv(["python3", "-c", script])), stop: StopSignal())
         #expect(result.termination == .exited(0), "\(result.stderr)")

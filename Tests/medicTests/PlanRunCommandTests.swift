@@ -241,7 +241,7 @@ import Testing
         #expect(verify.status == 0, "\(verify.stderr)")
         let pkill = Process()
         pkill.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        // Only the step's leader carries the death signal: a child it forked outlives a SIGKILLed Medic.
+        // Belt and braces: the step's launcher kills the step when Medic dies (stepDiesWithMedic checks that).
         pkill.arguments = ["pkill", "-f", "^\(sleeper)$"]
         try? pkill.run()
         pkill.waitUntilExit()
@@ -256,16 +256,27 @@ import Testing
         return state != "Z" && state != "X"
     }
 
-    @Test("a step running when medic run is killed with -9 dies with it")
+    @Test("a step running when medic run is killed with -9 dies with it: its children and setsid escapees too")
     func stepDiesWithMedic() async throws {
-        let pidFile = directory.appendingPathComponent("step.pid").path
+        func file(_ name: String) -> String { directory.appendingPathComponent(name).path }
+        let names = ["shell", "child", "escapee", "substitution"]
+        // A shell step with a background child, an escapee that left the group and the session, and a command
+        // substitution it waits in: the shapes a real step takes (`used=$(df ...)`).
+        let script = [
+            "echo $$ > '\(file("shell"))'",
+            "sleep 300 & echo $! > '\(file("child"))'",
+            "setsid sleep 300 >/dev/null 2>&1 & echo $! > '\(file("escapee"))'",
+            "used=$(sleep 300 & echo $! > '\(file("substitution"))'; wait)",
+            "wait",
+        ].map { "      \($0)" }.joined(separator: "\n")
         let runbook = try write(
             "sleepy.yaml",
             """
             runbook: sleepy
             steps:
               - id: nap
-                shell: echo $$ > '\(pidFile)'; exec sleep 300
+                shell: |
+            \(script)
                 timeout: 10m
             """)
         let process = Process()
@@ -274,27 +285,29 @@ import Testing
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        var step: Int32?
-        for _ in 0..<200 {
-            if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
-                let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), Self.isAlive(pid)
-            {
-                step = pid
-                break
+        var pids: [String: Int32] = [:]
+        for _ in 0..<200 where pids.count < names.count {
+            for name in names where pids[name] == nil {
+                if let text = try? String(contentsOfFile: file(name), encoding: .utf8),
+                    let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), Self.isAlive(pid)
+                {
+                    pids[name] = pid
+                }
             }
             try await Task.sleep(for: .milliseconds(25))
         }
-        let pid = try #require(step, "the step never started")
+        #expect(pids.count == names.count, "the step never started all of \(names): \(pids)")
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
-        var alive = true
-        for _ in 0..<100 {
-            alive = Self.isAlive(pid)
-            if !alive { break }
+        // The launcher reaps what it kills; it is left a zombie of this sandbox's init, which reaps no orphans. A
+        // zombie counts as dead.
+        var survivors = pids
+        for _ in 0..<100 where !survivors.isEmpty {
+            survivors = survivors.filter { Self.isAlive($0.value) }
             try await Task.sleep(for: .milliseconds(50))
         }
-        if alive { kill(pid, SIGKILL) }
-        #expect(!alive, "step \(pid) outlived its medic")
+        for pid in survivors.values { kill(pid, SIGKILL) }
+        #expect(survivors.isEmpty, "outlived their medic: \(survivors)")
     }
 
     @Test("several medic processes recording into one audit log at once form one intact chain")

@@ -6,7 +6,9 @@ import Foundation
     import Musl
 #endif
 
-/// The process group of a step, signalled only while its leader is Medic's unreaped child.
+/// The process group Medic signals for a step, only while its leader is Medic's unreaped child. On Linux the leader
+/// is the step's launcher (`StepLauncher`), whose group holds the launcher alone and which passes signals on to
+/// the step's own group; elsewhere it is the step's main process.
 ///
 /// A group id is the leader's pid. Once the leader is reaped and the last member is gone, the kernel may give that
 /// number to a new process, which may lead a group of its own: `kill(-pgid)` would then hit a stranger. While the

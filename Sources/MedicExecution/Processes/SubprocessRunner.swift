@@ -20,13 +20,14 @@ import Synchronization
 /// clean signal mask and dispositions, exactly the environment it is given, stdin from /dev/null, and both
 /// output streams drained concurrently into bounded captures.
 ///
-/// On timeout or stop: SIGTERM to the whole process group, `killGrace`, then SIGKILL to the group. When the
-/// step's main process exits, whatever it left running in its group is killed too. The group is signalled only
-/// while its leader is unreaped (`ProcessGroup`), so a recycled group id is never hit.
+/// On Linux the step runs under a launcher that supervises it (`StepLauncher`): Medic waits on the launcher and
+/// signals only the launcher's process group, and the launcher forwards SIGTERM to the step's group, kills the
+/// step's whole tree when the step exits or on Medic's kill order, and does the same when Medic dies. Elsewhere
+/// the step is the leader and its group is signalled directly.
 ///
-/// A step does not outlive Medic or escape it: its leader is started through `StepLauncher` (SIGKILL when Medic
-/// dies), Medic is a child subreaper, and when an attempt ends every process carrying its token, in the group
-/// or not, is killed and reaped (`EscapedDescendants`).
+/// On timeout or stop: SIGTERM, `killGrace`, then the step's tree is killed (`StepLauncher.killTree`). When the
+/// step's main process exits, whatever it left running, in its group or outside it, is killed too. A group is
+/// signalled only while its leader is unreaped (`ProcessGroup`), so a recycled group id is never hit.
 public struct SubprocessRunner: ProcessRunner {
     /// Bytes kept per stream (head and tail halves).
     public var outputLimit: Int
@@ -74,19 +75,23 @@ public struct SubprocessRunner: ProcessRunner {
         options.createSession = true
         // Safety net if the calling task is cancelled outright (the executor normally stops attempts itself). To
         // the leader only, through its pidfd: swift-subprocess may run this after it reaped the leader, when the
-        // group id may belong to someone else. The group is killed from inside the body below.
+        // group id may belong to someone else. The tree is killed from inside the body below. A launcher gets the
+        // kill order before swift-subprocess's final SIGKILL, so that it can still sweep.
         options.teardownSequence = [
             .gracefulShutDown(toProcessGroup: false, allowedDurationToNextStep: request.killGrace)
         ]
-        _ = StepLauncher.becomeSubreaper
-        let token = StepLauncher.newToken()
+        if StepLauncher.isAvailable {
+            options.teardownSequence.append(
+                .send(
+                    signal: Signal(rawValue: StepLauncher.killOrder), toProcessGroup: false,
+                    allowedDurationToNextStep: StepLauncher.killOrderGrace))
+        }
         let launch = StepLauncher.launch(
             executable: executable, program: program, arguments: Array(argv.dropFirst()), launcher: launcher)
         var environment: [Environment.Key: String] = [:]
         for (key, value) in request.environment.merging(launch.environment, uniquingKeysWith: { $1 }) {
             if let name = Environment.Key(rawValue: key) { environment[name] = value }
         }
-        environment[Environment.Key(rawValue: StepLauncher.tokenVariable)!] = token
         let configuration = Configuration(
             executable: .path(FilePath(launch.executable)),
             arguments: Arguments(executablePathOverride: launch.argv0, remainingValues: launch.arguments),
@@ -141,14 +146,11 @@ public struct SubprocessRunner: ProcessRunner {
                     }
                     return (out, err, ending ?? .exited)
                 }
-                // Anything the step left in its group (for example `sleep 300 &` with its output redirected) dies
-                // with it. Still inside the body: swift-subprocess has not reaped the leader, so the group id is
-                // the step's.
-                processGroup.signal(SIGKILL)
-                // And what left the group (setsid, a double fork) by the attempt's token, once the leader is dead
-                // and so its children are Medic's (it was just sent SIGKILL, if it still ran).
-                await ExitWatcher(pid: pid, pidfd: pidfd).wait()
-                _ = await EscapedDescendants.killAndReap(token: token, leader: pid)
+                // Anything the step left (for example `sleep 300 &` with its output redirected) dies with it. A
+                // launcher that exited has done that already; one that runs still (the task was cancelled) gets the
+                // kill order. Still inside the body: swift-subprocess has not reaped the leader, so the group id is
+                // the leader's.
+                await StepLauncher.killTree(processGroup, exit: ExitWatcher(pid: pid, pidfd: pidfd))
                 return captured
             }
             let (out, err, _) = result.closureResult
@@ -180,8 +182,8 @@ public struct SubprocessRunner: ProcessRunner {
     }
 
     /// Waits for the first of: the main process exiting, the timeout, a stop request. On timeout or stop it
-    /// tears the group down (SIGTERM, grace, SIGKILL). On exit it kills what the step left in its group, so
-    /// the output pipes close even when a background child still holds them.
+    /// tears the step down (SIGTERM, grace, then its tree is killed). On exit it kills what the step left, so
+    /// the output pipes close even when a background child still holds them (a launcher has done so already).
     private static func watch(
         group processGroup: ProcessGroup, request: AttemptRequest, stop: StopSignal, clock: any Clock<Duration>,
         decision: Decision
@@ -241,7 +243,7 @@ public struct SubprocessRunner: ProcessRunner {
         }
         switch ending {
         case .exited:
-            processGroup.signal(SIGKILL)
+            await StepLauncher.killTree(processGroup, exit: exit)
         case .timedOut, .stopped:
             processGroup.signal(SIGTERM)
             let exited = await withTaskGroup(of: Bool.self) { group in
@@ -258,8 +260,8 @@ public struct SubprocessRunner: ProcessRunner {
                 return first
             }
             _ = exited
-            // SIGKILL the group either way: members that trapped SIGTERM must not outlive the step.
-            processGroup.signal(SIGKILL)
+            // Kill the tree either way: members that trapped SIGTERM must not outlive the step.
+            await StepLauncher.killTree(processGroup, exit: exit)
         }
         return ending
     }
@@ -303,6 +305,31 @@ final class ExitWatcher: Sendable {
             }
         }
         return false
+    }
+
+    /// True when the process has exited (without blocking).
+    var hasExited: Bool { hasExited(waitMilliseconds: 0) }
+
+    /// Waits up to `limit` for the exit on a Dispatch thread, whether or not the calling task is cancelled: for
+    /// teardown that must finish even then. True when the process exited.
+    func waitIgnoringCancellation(upTo limit: Duration) async -> Bool {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            DispatchQueue.global().async {
+                let deadline = ContinuousClock.now + limit
+                while true {
+                    let left = deadline - ContinuousClock.now
+                    if left <= .zero {
+                        continuation.resume(returning: self.hasExited(waitMilliseconds: 0))
+                        return
+                    }
+                    let slice = Int32(min(max(left / .milliseconds(1), 1), 50))
+                    if self.hasExited(waitMilliseconds: slice) {
+                        continuation.resume(returning: true)
+                        return
+                    }
+                }
+            }
+        }
     }
 
     private func hasExited(waitMilliseconds: Int32) -> Bool {
