@@ -245,7 +245,8 @@ static void medic_step_launch(int argc, char **argv) {
     }
     char *end = NULL;
     long parent = strtol(value, &end, 10);
-    if (end == value || *end != '\0' || parent <= 1) {
+    // Medic may be PID 1 (in a container); when PID 1 dies the kernel ends the whole namespace anyway.
+    if (end == value || *end != '\0' || parent < 1) {
         medic_step_launcher_fail("bad " MEDIC_STEP_LAUNCHER_VARIABLE, value, 127);
     }
     unsetenv(MEDIC_STEP_LAUNCHER_VARIABLE);
@@ -307,8 +308,10 @@ static void medic_step_launch(int argc, char **argv) {
         siginfo_t info;
         int signo = sigwaitinfo(&waited, &info);
         if (signo == SIGTERM || signo == SIGINT || signo == SIGHUP) {
-            // The step is not reaped: its group id is still its own.
+            // The step is not reaped: its group id is still its own. A step that stopped itself would never
+            // see the graceful signal; continue it so that it does.
             kill(-step, signo);
+            kill(-step, SIGCONT);
         } else if (signo == MEDIC_STEP_LAUNCHER_KILL_ORDER) {
             break;
         } else if (signo == MEDIC_STEP_LAUNCHER_DEATH_SIGNAL && getppid() != (pid_t)parent) {
@@ -320,11 +323,38 @@ static void medic_step_launch(int argc, char **argv) {
 }
 
 // The fallback: any binary linking MedicExecution, re-executed as /proc/self/exe. glibc passes argc, argv and
-// envp to constructors of the main program.
+// envp to constructors of the main program; other C libraries (musl) pass nothing, so there the fallback is
+// off and only the `medic-step-launcher` executable launches steps.
+#if defined(__GLIBC__)
+// Signals are blocked per thread: the launcher's waits are only sound while it is the process's only thread.
+// A library constructor that started a thread before this one would break that, so refuse rather than run a
+// step whose signals might go astray.
+static int medic_step_launcher_threads(void) {
+    DIR *tasks = opendir("/proc/self/task");
+    if (tasks == NULL) {
+        return -1;
+    }
+    int count = 0;
+    struct dirent *entry;
+    while ((entry = readdir(tasks)) != NULL) {
+        if (entry->d_name[0] != '.') {
+            count++;
+        }
+    }
+    closedir(tasks);
+    return count;
+}
+
 __attribute__((constructor(101))) static void medic_step_launcher_constructor(int argc, char **argv, char **envp) {
     (void)envp;
+    if (getenv(MEDIC_STEP_LAUNCHER_VARIABLE) != NULL && medic_step_launcher_threads() > 1) {
+        medic_step_launcher_fail(
+            "the /proc/self/exe launcher found more than one thread at start",
+            "install medic-step-launcher next to the binary", 127);
+    }
     medic_step_launch(argc, argv);
 }
+#endif
 #endif
 
 int medic_pidfd_open(int pid) {

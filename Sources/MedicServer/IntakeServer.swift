@@ -193,7 +193,9 @@ public struct IntakeServer: Sendable {
                     }
                 } catch {
                     return Self.error(
-                        .serviceUnavailable, "the audit log could not record it: \(error)", headers: [.retryAfter: "5"])
+                        .serviceUnavailable,
+                        error is Dispatcher.ShuttingDown ? "\(error)" : "the audit log could not record it: \(error)",
+                        headers: [.retryAfter: "5"])
                 }
             }
         }
@@ -243,7 +245,8 @@ public struct IntakeServer: Sendable {
             return Self.json(.accepted, ["alerts": .array(outcomes.map(Self.json))])
         } catch {
             return refuse(
-                .serviceUnavailable, "the audit log could not record the alert: \(error)",
+                .serviceUnavailable,
+                error is Dispatcher.ShuttingDown ? "\(error)" : "the audit log could not record the alert: \(error)",
                 headers: [.retryAfter: "5"])
         }
     }

@@ -79,24 +79,40 @@ public struct MedicLogHandler: LogHandler {
         }
     }
 
-    /// A value as a text-format field: quoted (JSON escapes) when it holds a space, a quote, an `=` or any
-    /// control or line-separating character, so a value from an alert label cannot forge a field or a line.
+    /// A value as a text-format field: quoted when it holds a space, a quote, an `=` or any control or
+    /// line-separating character (those escaped), so a value from an alert label cannot forge a field or a line.
     static func text(_ value: Logger.Metadata.Value) -> String {
         let plain = value.description
-        return plain.unicodeScalars.contains(where: needsQuoting) ? JSONValue.quote(plain) : plain
+        guard plain.unicodeScalars.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" || isControl($0) }) else {
+            return plain
+        }
+        return "\"" + escaped(plain, quotes: true) + "\""
     }
 
     /// The message of a text-format line: control and line-separating characters escaped, the rest as is.
     static func message(_ text: String) -> String {
-        guard text.unicodeScalars.contains(where: { needsQuoting($0) && $0 != " " && $0 != "\"" && $0 != "=" })
-        else { return text }
-        let quoted = JSONValue.quote(text)
-        return String(quoted.dropFirst().dropLast())
+        text.unicodeScalars.contains(where: isControl) ? escaped(text, quotes: false) : text
     }
 
-    private static func needsQuoting(_ scalar: Unicode.Scalar) -> Bool {
-        scalar == " " || scalar == "\"" || scalar == "=" || scalar.value < 0x20 || scalar.value == 0x7F
-            || scalar.value == 0x85 || scalar == "\u{2028}" || scalar == "\u{2029}"
+    /// C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
+    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar == "\u{2028}" || scalar == "\u{2029}"
+    }
+
+    private static func escaped(_ text: String, quotes: Bool) -> String {
+        var output = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": output += "\\n"
+            case "\r": output += "\\r"
+            case "\t": output += "\\t"
+            case "\\" where quotes: output += "\\\\"
+            case "\"" where quotes: output += "\\\""
+            case let control where isControl(control): output += String(format: "\\u%04x", control.value)
+            default: output.unicodeScalars.append(scalar)
+            }
+        }
+        return output
     }
 }
 

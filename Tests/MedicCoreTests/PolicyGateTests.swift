@@ -313,4 +313,45 @@ import Testing
             return
         }
     }
+
+    @Test("a breaker that opened, expired and opened again is open after a restart that replays both")
+    func reopenedBreaker() throws {
+        let (runbook, _) = try PolicyGateTests.runbook("  circuit_breaker: { failures: 1, within: 10m }")
+        let candidate = PolicyGate.Candidate(
+            runbook: runbook, trigger: runbook.triggers[0], alert: PolicyGateTests.alert("db1", startsAt: 99))
+        var events: [AuditEvent] = []
+        for (index, minute) in [0.0, 30].enumerated() {
+            let at = PolicyGateTests.at(minute * 60)
+            let alert = PolicyGateTests.alert("db1", startsAt: minute)
+            let decided = PolicyGate.Candidate(runbook: runbook, trigger: runbook.triggers[0], alert: alert)
+            events.append(PolicyGate.record(.run(runID: "r\(index)"), for: decided, now: at))
+            events.append(AuditEvent(time: at, kind: .runFinished, runID: "r\(index)", body: ["outcome": "failed"]))
+            events.append(PolicyGate.breakerRecord(opened: true, runbook: "fix", key: "instance=db1", now: at))
+        }
+        var rebuilt = PolicyGate()
+        rebuilt.replay(PolicyGateReplayTests.records(events), runbooks: [runbook], now: PolicyGateTests.at(35 * 60))
+        #expect(
+            rebuilt.decide(candidate, runID: "x", now: PolicyGateTests.at(35 * 60))
+                == .suppressed(.breakerOpen(key: "instance=db1", until: PolicyGateTests.at(40 * 60))))
+    }
+
+    @Test("a duplicate of a run only an old record names says so, and names no run")
+    func duplicateOfAnEarlierRun() throws {
+        let (runbook, trigger) = try PolicyGateTests.runbook("  mode: autonomous")
+        let candidate = PolicyGate.Candidate(runbook: runbook, trigger: trigger, alert: PolicyGateTests.alert("db1"))
+        let old = AuditRecord(
+            seq: 1, time: RFC3339.format(PolicyGateTests.at(0)), kind: "decision.suppressed", runID: nil,
+            body: JSONValue.object([
+                "runbook": "fix", "fingerprint": .string(candidate.alert.fingerprint),
+                "starts_at": .string(RFC3339.format(PolicyGateTests.at(0))), "reason": "dedup",
+            ]).compact, prevHash: "", hash: "")
+        var gate = PolicyGate()
+        gate.replay([old], runbooks: [runbook], now: PolicyGateTests.at(60))
+        let decision = gate.decide(candidate, runID: "n", now: PolicyGateTests.at(60))
+        #expect(decision == .suppressed(.duplicate(of: nil)))
+        let record = PolicyGate.record(decision, for: candidate, now: PolicyGateTests.at(60))
+        #expect(record.body["duplicate_of"] == nil)
+        #expect(record.body["message"]?.stringValue?.hasSuffix("already led to an earlier run") == true)
+        #expect(gate.resolved(PolicyGateTests.alert("db1", status: .resolved)) == nil)
+    }
 }

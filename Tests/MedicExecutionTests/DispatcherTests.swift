@@ -399,6 +399,10 @@ import Testing
                 .count == 5)
         #expect(await dispatcher.held.activeRuns == 0)
         #expect(await dispatcher.held.locks == 0)
+        // Nothing new is decided once stopping: the sender retries against the next Medic.
+        await #expect(throws: Dispatcher.ShuttingDown.self) {
+            try await dispatcher.receive([Self.alert("d")], payloadDigest: "d")
+        }
     }
 }
 

@@ -15,6 +15,7 @@ import Testing
         var handler = MedicLogHandler(label: "t", format: .text, sink: { line in lines.all.withLock { $0.append(line) } })
         handler.metadata["alertname"] = .string("Down\n2026-01-01T00:00:00.000Z error forged=1")
         handler.metadata["plain"] = .string("db1")
+        handler.metadata["c1"] = .string("a\u{9B}31mb\u{2028}c")
         let logger = Logger(label: "t") { _ in handler }
         logger.info("decision for \u{1B}[31mred\nsecond line")
         let written = lines.all.withLock { $0 }
@@ -24,6 +25,8 @@ import Testing
         #expect(!line.contains("\u{1B}"))
         #expect(line.contains(#"alertname="Down\n2026-01-01T00:00:00.000Z error forged=1""#))
         #expect(line.contains("plain=db1"))
+        #expect(line.contains(#"c1="a\u009b31mb\u2028c""#))
+        #expect(!line.unicodeScalars.contains { $0.value == 0x9B || $0 == "\u{2028}" })
         #expect(line.contains(#"decision for \u001b[31mred\nsecond line"#))
     }
 }

@@ -344,6 +344,14 @@ public struct Decider: Sendable {
                 running -= 1
                 runs[runID]?.phase = .ready
             }
+            if !run.startRecorded {
+                // Decided `run` but never handed to an executor: its start is recorded with its end, so the run
+                // id the sender was given shows up in the run index.
+                transition.records.append(
+                    AuditEvent(
+                        time: now, kind: .runStarted, runID: runID,
+                        body: run.prepared.startedRecord(initiator: "alert")))
+            }
             finishWaiting(runID, reason: reason, now: now, into: &transition)
         }
         return transition

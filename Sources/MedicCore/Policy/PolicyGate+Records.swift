@@ -25,7 +25,7 @@ extension PolicyGate {
             kind = .decisionSuppressed
             body["reason"] = .string(suppression.reason)
             body["message"] = .string(suppression.description)
-            if case .duplicate(let original) = suppression { body["duplicate_of"] = .string(original) }
+            if case .duplicate(let original?) = suppression { body["duplicate_of"] = .string(original) }
         }
         return AuditEvent(time: now, kind: kind, runID: runID, body: body)
     }

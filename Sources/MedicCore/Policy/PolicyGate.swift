@@ -52,7 +52,8 @@ public struct PolicyGate: Sendable {
 
     /// Why a candidate was suppressed; `description` is what the audit log and `medic match` say.
     public enum Suppression: Sendable, Equatable, CustomStringConvertible {
-        case duplicate(of: String)
+        /// The run the same alert led to; nil when only a record older than the run's own names it.
+        case duplicate(of: String?)
         case breakerOpen(key: String, until: Date)
         case cooldown(key: String, until: Date)
         case rateCap(count: Int, per: Duration, nextAllowed: Date)
@@ -78,7 +79,8 @@ public struct PolicyGate: Sendable {
 
         public var description: String {
             switch self {
-            case .duplicate(let run): "duplicate: the same alert (fingerprint and startsAt) already led to run \(run)"
+            case .duplicate(let run):
+                "duplicate: the same alert (fingerprint and startsAt) already led to \(run.map { "run \($0)" } ?? "an earlier run")"
             case .breakerOpen(let key, let until):
                 "circuit breaker open for \(key) until \(RFC3339.format(until)) (or medic breaker reset)"
             case .cooldown(let key, let until): "cooldown for \(key) until \(RFC3339.format(until))"
@@ -111,7 +113,7 @@ public struct PolicyGate: Sendable {
     public let configuration: Configuration
     /// A dedup entry: the run the alert led to, when it was first and last seen, and whether it had a start.
     private struct Seen: Sendable, Equatable {
-        var runID: String
+        var runID: String?
         var first: Date
         var last: Date
         var stamped: Bool
@@ -230,7 +232,7 @@ public struct PolicyGate: Sendable {
         if let previous = seen[dedupKey] {
             if !isExpired(previous, now: now) {
                 seen[dedupKey]?.last = max(previous.last, now)
-                keepLastRun(previous.runID, for: candidate.alert.fingerprint, seen: now)
+                if let run = previous.runID { keepLastRun(run, for: candidate.alert.fingerprint, seen: now) }
                 return .suppressed(.duplicate(of: previous.runID))
             }
             seen[dedupKey] = nil
@@ -323,9 +325,7 @@ public struct PolicyGate: Sendable {
         if let entry = seen[key] {
             seen[key]?.last = max(entry.last, time)
         } else {
-            seen[key] = Seen(
-                runID: runID ?? "an earlier run", first: time, last: time, stamped: startsAt != nil,
-                fingerprint: fingerprint)
+            seen[key] = Seen(runID: runID, first: time, last: time, stamped: startsAt != nil, fingerprint: fingerprint)
         }
         if let runID { keepLastRun(runID, for: fingerprint, seen: time) }
     }
@@ -339,9 +339,10 @@ public struct PolicyGate: Sendable {
     }
 
     /// A replayed `breaker.opened`: the breaker is open from `time` for its window.
+    /// A `breaker.opened` is only written for a fresh opening, so the latest one replayed wins.
     mutating func reopenBreaker(runbook: String, groupKey: String, at time: Date) {
         let scope = Self.scope(runbook: runbook, groupKey: groupKey)
-        if openBreakers[scope] == nil { openBreakers[scope] = time }
+        openBreakers[scope] = max(openBreakers[scope] ?? time, time)
     }
 
     /// An approved (or dequeued) run starts executing.
@@ -394,7 +395,9 @@ public struct PolicyGate: Sendable {
         var recent = (failures[scope] ?? []).filter { now.timeIntervalSince($0) < window }
         recent.append(now)
         failures[scope] = recent
-        if recent.count >= breaker.failures, openBreakers[scope] == nil {
+        // An opening whose window has passed is closed (decide closes it too, but a replay never decides).
+        let stillOpen = openBreakers[scope].map { now.timeIntervalSince($0) < window } ?? false
+        if recent.count >= breaker.failures, !stillOpen {
             openBreakers[scope] = now
             aftermath.escalate = true
         }

@@ -48,6 +48,11 @@ public actor Dispatcher {
     /// What became of one alert.
     public typealias AlertOutcome = Decider.AlertOutcome
 
+    /// Medic is stopping: nothing new is decided or approved (the sender retries against the next Medic).
+    public struct ShuttingDown: Error, CustomStringConvertible {
+        public var description: String { "medic is shutting down" }
+    }
+
     /// Something that went wrong where nobody waits for an answer: it is logged and counted, never dropped.
     public enum Trouble: Sendable, Equatable, CustomStringConvertible {
         /// Records that could not be committed (a `breaker.opened`, an escalation's failure).
@@ -126,6 +131,7 @@ public actor Dispatcher {
     /// when the audit log cannot be written: then nothing of the message was recorded or remembered (the caller
     /// answers 503 so the sender retries, and the retry is decided afresh).
     public func receive(_ alerts: [Alert], payloadDigest: String) async throws -> [AlertOutcome] {
+        guard !shuttingDown else { throw ShuttingDown() }
         let matcher = self.matcher
         let environment = self.environment
         return try await perform(mustCommit: true) { decider, now in
@@ -145,7 +151,8 @@ public actor Dispatcher {
 
     /// `POST /v1/runs/{id}/approve`: a run waiting for approval starts (or waits for a slot).
     public func approve(_ runID: String, by who: String) async throws -> Decider.ApprovalAnswer {
-        try await perform(mustCommit: true) { decider, now in decider.approve(runID, by: who, now: now) }
+        guard !shuttingDown else { throw ShuttingDown() }
+        return try await perform(mustCommit: true) { decider, now in decider.approve(runID, by: who, now: now) }
     }
 
     /// `POST /v1/runs/{id}/cancel`: stops a running run (tear down, roll back) or ends a waiting one.
@@ -296,7 +303,11 @@ public actor Dispatcher {
                 continue
             }
             stops[start.runID] = StopSignal()
-            enqueue.yield(start)
+            if case .terminated = enqueue.yield(start) {
+                // The run loop is gone (finished or cancelled): this run will not start either.
+                stops[start.runID] = nil
+                unstarted.append(start.runID)
+            }
         }
         if !unstarted.isEmpty {
             enqueueOperation(mustCommit: false) { decider, now in
