@@ -76,6 +76,12 @@
 
 const char *medic_step_launcher_variable(void) { return MEDIC_STEP_LAUNCHER_VARIABLE; }
 
+// Version 2 supervises the step (version 1, which exec'd it, read a bare pid and so refuses "2:<pid>" loudly
+// rather than run a step unsupervised).
+#define MEDIC_STEP_LAUNCHER_PROTOCOL "2:"
+
+const char *medic_step_launcher_protocol(void) { return MEDIC_STEP_LAUNCHER_PROTOCOL; }
+
 int medic_step_launcher_kill_order(void) { return MEDIC_STEP_LAUNCHER_KILL_ORDER; }
 
 #if defined(__linux__)
@@ -243,10 +249,16 @@ static void medic_step_launch(int argc, char **argv) {
     if (value == NULL) {
         return;
     }
+    if (strncmp(value, MEDIC_STEP_LAUNCHER_PROTOCOL, strlen(MEDIC_STEP_LAUNCHER_PROTOCOL)) != 0) {
+        medic_step_launcher_fail("this launcher does not speak the protocol Medic asked for "
+                                 "(install the medic-step-launcher built with this medic)",
+                                 value, 127);
+    }
+    const char *pid = value + strlen(MEDIC_STEP_LAUNCHER_PROTOCOL);
     char *end = NULL;
-    long parent = strtol(value, &end, 10);
+    long parent = strtol(pid, &end, 10);
     // Medic may be PID 1 (in a container); when PID 1 dies the kernel ends the whole namespace anyway.
-    if (end == value || *end != '\0' || parent < 1) {
+    if (end == pid || *end != '\0' || parent < 1) {
         medic_step_launcher_fail("bad " MEDIC_STEP_LAUNCHER_VARIABLE, value, 127);
     }
     unsetenv(MEDIC_STEP_LAUNCHER_VARIABLE);

@@ -311,7 +311,7 @@ import Testing
         // A stand-in for Medic: a shell that starts the launcher with its own pid, as Medic does, and waits. Spawned
         // and reaped by hand, so that nothing but this test waits for it; its output goes nowhere, so that a
         // survivor cannot hold the test runner's.
-        let script = #"exec >/dev/null 2>&1; MEDIC_STEP_LAUNCHER_PARENT=$$ "$0" /bin/sh sh -c "$1" & wait"#
+        let script = #"exec >/dev/null 2>&1; MEDIC_STEP_LAUNCHER_PARENT=2:$$ "$0" /bin/sh sh -c "$1" & wait"#
         let words: [String] = ["sh", "-c", script, path, step]
         let argv: [UnsafeMutablePointer<CChar>?] = words.map { word in strdup(word) } + [nil]
         let environment: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=\(Self.path)"), nil]
@@ -386,6 +386,29 @@ import Testing
         let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
         let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
         return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+    }
+
+    @Test(
+        "a launcher asked in another protocol refuses loudly instead of running the step unsupervised",
+        arguments: [StepLauncher.defaultLauncher, StepLauncher.fallback])
+    func launcherProtocolMismatch(launcher: String) throws {
+        let path =
+            launcher == StepLauncher.fallback
+            ? try FileManager.default.destinationOfSymbolicLink(atPath: launcher) : launcher
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = ["/bin/echo", "echo", "ran"]
+        process.environment = ["PATH": Self.path, "MEDIC_STEP_LAUNCHER_PARENT": "\(getpid())"]
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        process.waitUntilExit()
+        let said = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(process.terminationStatus == 127)
+        #expect(said.contains("does not speak the protocol"), "\(said)")
+        #expect(output.fileHandleForReading.readDataToEndOfFile().isEmpty, "the step ran")
     }
 }
 

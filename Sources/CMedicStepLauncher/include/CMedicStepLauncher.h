@@ -6,6 +6,9 @@
 /// value is the pid of the Medic process that started the step.
 const char *medic_step_launcher_variable(void);
 
+/* The protocol prefix of the variable's value ("2:" then Medic's pid): a launcher of another protocol refuses. */
+const char *medic_step_launcher_protocol(void);
+
 /// The signal that orders a launcher to kill its step's whole tree at once, reap it and exit as the step did
 /// (Medic's stand-in for SIGKILL, which would kill the launcher and leave the step's orphans to init).
 int medic_step_launcher_kill_order(void);

@@ -54,7 +54,11 @@ enum StepLauncher {
     ) {
         guard isAvailable else { return (executable, program, arguments, [:]) }
         let variable = String(cString: medic_step_launcher_variable())
-        return (launcher, "medic-step-launcher", [executable, program] + arguments, [variable: "\(getpid())"])
+        let protocolPrefix = String(cString: medic_step_launcher_protocol())
+        return (
+            launcher, "medic-step-launcher", [executable, program] + arguments,
+            [variable: protocolPrefix + "\(getpid())"]
+        )
     }
 
     /// Kills a step's whole tree and returns when its leader has exited (or the last resort was taken).
