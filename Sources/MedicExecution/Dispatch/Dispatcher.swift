@@ -385,7 +385,11 @@ public actor Dispatcher {
             let executor = Executor(
                 runner: runner, clock: clock, audit: audit, maxParallel: 1, initiator: "breaker", now: now)
             do {
-                let report = try await executor.run(prepared)
+                // Stopped with the runs at the end of a shutdown's grace period, like any run.
+                let stop = StopSignal()
+                stops[runID] = stop
+                defer { stops[runID] = nil }
+                let report = try await executor.run(prepared, cancel: stop)
                 if report.outcome == .succeeded { return }
                 reason = "the escalation run \(runID) ended \(report.outcome.rawValue)"
             } catch {
