@@ -48,10 +48,10 @@ import Testing
         #expect(Set(outcomes) == [.failed, .interrupted, .succeeded, .shadowed, .cancelled])
         let decisions = records.filter { $0.auditKind?.isDecision == true }
         #expect(decisions.count == 6)
-        #expect(decisions.allSatisfy { $0.decisionBody?.runbook != nil })
+        #expect(decisions.allSatisfy { $0.body(as: DecisionBody.self)?.runbook != nil })
         #expect(records.contains { $0.body(as: AttemptFinishedBody.self)?.exitCode == 3 })
         #expect(records.contains { $0.body(as: AlertResolvedBody.self) != nil })
-        #expect(records.contains { $0.breakerBody?.groupKey == "instance=db1" })
+        #expect(records.contains { $0.body(as: BreakerBody.self)?.groupKey == "instance=db1" })
         // The interrupted run rebuilds for recovery from typed bodies too.
         let operatorRun = records.filter { $0.runID == started[0].runID }
         let interrupted = try #require(InterruptedRun(records: operatorRun))

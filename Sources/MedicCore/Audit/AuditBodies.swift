@@ -4,32 +4,24 @@ import Foundation
 /// timeline). Each decodes leniently: a field an older Medic did not write is nil, an unknown one is ignored.
 /// Writing keeps the hand-built `[String: JSONValue]` bodies, whose canonical JSON the hash chain covers.
 public protocol AuditBody: Decodable, Sendable {
-    /// The kind whose body this is.
-    static var kind: AuditKind { get }
+    /// The kinds whose body this is.
+    static var kinds: Set<AuditKind> { get }
 }
 
 extension AuditRecord {
     /// The record's kind, or nil for a kind this build does not know.
     public var auditKind: AuditKind? { AuditKind(rawValue: kind) }
 
-    /// The body as `T` when the record is of `T`'s kind and its body decodes; nil otherwise.
+    /// The body as `T` when the record is of one of `T`'s kinds and its body decodes; nil otherwise.
     public func body<T: AuditBody>(as type: T.Type) -> T? {
-        guard kind == T.kind.rawValue else { return nil }
+        guard let auditKind, T.kinds.contains(auditKind) else { return nil }
         return try? JSONDecoder().decode(T.self, from: Data(body.utf8))
-    }
-}
-
-extension AuditEvent {
-    /// The body as `T` when the event is of `T`'s kind (for observers of events not yet stored).
-    public func body<T: AuditBody>(as type: T.Type) -> T? {
-        guard kind == T.kind else { return nil }
-        return try? JSONDecoder().decode(T.self, from: Data(JSONValue.object(body).compact.utf8))
     }
 }
 
 /// `run.started`.
 public struct RunStartedBody: AuditBody, Equatable {
-    public static let kind = AuditKind.runStarted
+    public static let kinds: Set<AuditKind> = [.runStarted]
 
     public struct AlertSummary: Decodable, Sendable, Equatable {
         public var fingerprint: String?
@@ -61,7 +53,7 @@ public struct RunStartedBody: AuditBody, Equatable {
 
 /// `run.finished`.
 public struct RunFinishedBody: AuditBody, Equatable {
-    public static let kind = AuditKind.runFinished
+    public static let kinds: Set<AuditKind> = [.runFinished]
     public var outcomeText: String
     public var reason: String?
     public var durationMS: Int?
@@ -77,7 +69,8 @@ public struct RunFinishedBody: AuditBody, Equatable {
 }
 
 /// `decision.*`: one per runbook that matched an alert. Decodes any of the five decision kinds.
-public struct DecisionBody: Decodable, Sendable, Equatable {
+public struct DecisionBody: AuditBody, Equatable {
+    public static let kinds = Set(AuditKind.allCases.filter(\.isDecision))
     public var runbook: String
     public var trigger: Int?
     public var groupKey: String?
@@ -102,25 +95,9 @@ public struct DecisionBody: Decodable, Sendable, Equatable {
     }
 }
 
-extension AuditRecord {
-    /// The body of a `decision.*` record.
-    public var decisionBody: DecisionBody? {
-        guard auditKind?.isDecision == true else { return nil }
-        return try? JSONDecoder().decode(DecisionBody.self, from: Data(body.utf8))
-    }
-}
-
-extension AuditEvent {
-    /// The body of a `decision.*` event.
-    public var decisionBody: DecisionBody? {
-        guard kind.isDecision else { return nil }
-        return try? JSONDecoder().decode(DecisionBody.self, from: Data(JSONValue.object(body).compact.utf8))
-    }
-}
-
 /// `attempt.finished`.
 public struct AttemptFinishedBody: AuditBody, Equatable {
-    public static let kind = AuditKind.attemptFinished
+    public static let kinds: Set<AuditKind> = [.attemptFinished]
     public var step: String
     public var phase: AttemptPhase?
     public var attempt: Int?
@@ -143,20 +120,21 @@ public struct AttemptFinishedBody: AuditBody, Equatable {
 
 /// `step.finished`.
 public struct StepFinishedBody: AuditBody, Equatable {
-    public static let kind = AuditKind.stepFinished
+    public static let kinds: Set<AuditKind> = [.stepFinished]
     public var step: String
     public var status: String
 }
 
 /// `rollback.finished`.
 public struct RollbackFinishedBody: AuditBody, Equatable {
-    public static let kind = AuditKind.rollbackFinished
+    public static let kinds: Set<AuditKind> = [.rollbackFinished]
     public var step: String
     public var succeeded: Bool
 }
 
 /// `breaker.opened` and `breaker.reset`.
-public struct BreakerBody: Decodable, Sendable, Equatable {
+public struct BreakerBody: AuditBody, Equatable {
+    public static let kinds: Set<AuditKind> = [.breakerOpened, .breakerReset]
     public var runbook: String
     /// One key, or nil for every key of the runbook.
     public var groupKey: String?
@@ -167,17 +145,9 @@ public struct BreakerBody: Decodable, Sendable, Equatable {
     }
 }
 
-extension AuditRecord {
-    /// The body of a `breaker.opened` or `breaker.reset` record.
-    public var breakerBody: BreakerBody? {
-        guard auditKind == .breakerOpened || auditKind == .breakerReset else { return nil }
-        return try? JSONDecoder().decode(BreakerBody.self, from: Data(body.utf8))
-    }
-}
-
 /// `alert.resolved`.
 public struct AlertResolvedBody: AuditBody, Equatable {
-    public static let kind = AuditKind.alertResolved
+    public static let kinds: Set<AuditKind> = [.alertResolved]
     public var fingerprint: String
     public var cancelledWaiting: [String]?
 

@@ -50,7 +50,7 @@ extension PolicyGate {
             let time = RFC3339.parse(record.time) ?? Date.distantPast
             switch kind {
             case .decisionRun, .decisionShadowed, .decisionAwaitingApproval, .decisionQueued:
-                guard let body = record.decisionBody, let runID = record.runID else { continue }
+                guard let body = record.body(as: DecisionBody.self), let runID = record.runID else { continue }
                 let groupKey = body.groupKey ?? ""
                 let shadow = kind == .decisionShadowed
                 remember(
@@ -70,18 +70,18 @@ extension PolicyGate {
                 // firing alert for as long as it fires), even when the run it led to is older than the cutoff.
                 // Records written before `duplicate_of` existed still refresh the entry; only the run they name
                 // in a later duplicate message is unknown then.
-                guard let body = record.decisionBody, body.reason == "dedup" else { continue }
+                guard let body = record.body(as: DecisionBody.self), body.reason == "dedup" else { continue }
                 refreshDuplicate(
                     runID: body.duplicateOf, runbook: body.runbook,
                     fingerprint: body.fingerprint ?? "", startsAt: body.startsAt, time: time)
             case .breakerOpened:
                 // The failures that opened a breaker may lie before the replay's cutoff; its record does not
                 // (the cutoff reaches back at least one breaker window).
-                if let body = record.breakerBody, let key = body.groupKey {
+                if let body = record.body(as: BreakerBody.self), let key = body.groupKey {
                     reopenBreaker(runbook: body.runbook, groupKey: key, at: time)
                 }
             case .breakerReset:
-                if let body = record.breakerBody { _ = resetBreaker(runbook: body.runbook, key: body.groupKey) }
+                if let body = record.body(as: BreakerBody.self) { _ = resetBreaker(runbook: body.runbook, key: body.groupKey) }
             case .alertResolved:
                 if let body = record.body(as: AlertResolvedBody.self) {
                     _ = resolved(Alert(source: .json, status: .resolved, labels: [:], fingerprint: body.fingerprint))
