@@ -104,13 +104,10 @@ public struct PolicyGate: Sendable {
     }
 
     private struct ActiveRun: Sendable {
-        var runbook: String
         var lockKey: String?
-        var fingerprint: String
         var waiting: Bool
     }
 
-    public let configuration: Configuration
     /// A dedup entry: the run the alert led to, when it was first and last seen, and whether it had a start.
     private struct Seen: Sendable, Equatable {
         var runID: String?
@@ -120,6 +117,7 @@ public struct PolicyGate: Sendable {
         var fingerprint: String
     }
 
+    public let configuration: Configuration
     private var active: [String: ActiveRun] = [:]
     private var locks: [String: String] = [:]
     /// Dedup: runbook|fingerprint|startsAt → the entry.
@@ -131,7 +129,7 @@ public struct PolicyGate: Sendable {
     private var lastRunForFingerprint: [String: (runID: String, time: Date)] = [:]
     private var queues: [String: [String]] = [:]
     /// The longest cooldown, `max_runs.per` or breaker window of the loaded runbooks: what lies further back
-    /// cannot be read by any window and is forgotten (`forget(before:)`).
+    /// cannot be read by any window and is forgotten (`forget(now:)`).
     public private(set) var policyHorizon: Duration = .zero
     private var lastSweep = Date.distantPast
     private var sizeAfterSweep = 0
@@ -168,16 +166,14 @@ public struct PolicyGate: Sendable {
     public mutating func forget(now: Date) {
         lastSweep = now
         let horizon = Self.seconds(policyHorizon)
+        func recent(_ times: [Date]) -> [Date]? {
+            let kept = times.filter { now.timeIntervalSince($0) < horizon }
+            return kept.isEmpty ? nil : kept
+        }
         seen = seen.filter { !isExpired($0.value, now: now) }
         lastStart = lastStart.filter { now.timeIntervalSince($0.value) < horizon }
-        starts = starts.compactMapValues { times in
-            let kept = times.filter { now.timeIntervalSince($0) < horizon }
-            return kept.isEmpty ? nil : kept
-        }
-        failures = failures.compactMapValues { times in
-            let kept = times.filter { now.timeIntervalSince($0) < horizon }
-            return kept.isEmpty ? nil : kept
-        }
+        starts = starts.compactMapValues(recent)
+        failures = failures.compactMapValues(recent)
         openBreakers = openBreakers.filter { now.timeIntervalSince($0.value) < horizon }
         let dedup = Self.seconds(max(configuration.dedupWindow, configuration.unstampedDedupWindow))
         lastRunForFingerprint = lastRunForFingerprint.filter { now.timeIntervalSince($0.value.time) < dedup }
@@ -187,12 +183,14 @@ public struct PolicyGate: Sendable {
     /// sweep (a sweep costs a pass over the tables, so doubling keeps its cost constant per alert while a
     /// burst of distinct alerts cannot grow memory for a whole minute).
     public mutating func forgetIfDue(now: Date) {
-        let size = seen.count + lastStart.count + lastRunForFingerprint.count
-        if now.timeIntervalSince(lastSweep) >= 60 || now < lastSweep || size > 2 * sizeAfterSweep + 1024 {
+        if now.timeIntervalSince(lastSweep) >= 60 || now < lastSweep || sweptTables > 2 * sizeAfterSweep + 1024 {
             forget(now: now)
-            sizeAfterSweep = seen.count + lastStart.count + lastRunForFingerprint.count
+            sizeAfterSweep = sweptTables
         }
     }
+
+    /// The tables that grow with every distinct alert (what `forgetIfDue` watches).
+    private var sweptTables: Int { seen.count + lastStart.count + lastRunForFingerprint.count }
 
     private func isExpired(_ entry: Seen, now: Date) -> Bool {
         entry.stamped
@@ -295,7 +293,7 @@ public struct PolicyGate: Sendable {
         starts[runbook, default: []].append(time)
         lastRunForFingerprint[fingerprint] = (runID, time)
         guard !shadow else { return }
-        active[runID] = ActiveRun(runbook: runbook, lockKey: lockKey, fingerprint: fingerprint, waiting: waiting)
+        active[runID] = ActiveRun(lockKey: lockKey, waiting: waiting)
         if claimLock, let lockKey {
             if locks[lockKey] == nil {
                 locks[lockKey] = runID
