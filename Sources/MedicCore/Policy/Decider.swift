@@ -43,8 +43,8 @@ public struct Decider: Sendable {
     /// Where a run that has not finished stands.
     public enum Phase: Sendable, Equatable {
         case awaitingApproval
-        /// Waits for the lock on `lockKey`.
-        case queued(lockKey: String)
+        /// Waits for its concurrency lock.
+        case queued
         /// May run; waits for an executor slot.
         case ready
         /// Handed to the executor (starting or executing).
@@ -137,7 +137,6 @@ public struct Decider: Sendable {
     public private(set) var gate: PolicyGate
     public private(set) var runs: [String: PendingRun] = [:]
     private var arrivals: UInt64 = 0
-    private var running = 0
 
     public init(configuration: Configuration = Configuration(), runbooks: [Runbook] = []) {
         self.configuration = configuration
@@ -173,6 +172,8 @@ public struct Decider: Sendable {
     /// Runs handed to the executor and not finished.
     public var runningCount: Int { running }
 
+    private var running: Int { runs.values.count { $0.phase == .running } }
+
     public func phase(of runID: String) -> Phase? { runs[runID]?.phase }
 
     // MARK: Alerts
@@ -198,8 +199,7 @@ public struct Decider: Sendable {
                     "receiver": JSONValue(alert.receiver),
                 ]))
         if alert.status == .resolved {
-            let waiting = runs.filter { $0.value.candidate.alert.fingerprint == alert.fingerprint }
-                .filter { $0.value.phase != .running }.sorted { $0.value.arrival < $1.value.arrival }.map(\.key)
+            let waiting = notRunning.filter { runs[$0]?.candidate.alert.fingerprint == alert.fingerprint }
             for runID in waiting {
                 finishWaiting(runID, reason: "the alert resolved", now: now, into: &transition)
             }
@@ -232,34 +232,33 @@ public struct Decider: Sendable {
             switch decision {
             case .run:
                 admit(runID, prepared: prepared, candidate: candidate, phase: .running, startRecorded: false)
-                running += 1
                 transition.starts.append(Start(runID: runID, prepared: prepared, startRecorded: false))
             case .shadow:
                 transition.records += [
-                    AuditEvent(
-                        time: now, kind: .runStarted, runID: runID, body: prepared.startedRecord(initiator: "alert")),
+                    Self.started(prepared, now: now),
                     AuditEvent(
                         time: now, kind: .runShadowed, runID: runID, body: ["plan": RunPlan(prepared).json]),
                     AuditEvent(
                         time: now, kind: .runFinished, runID: runID, body: ["outcome": .string(RunOutcome.shadowed.rawValue)]),
                 ]
             case .awaitingApproval:
-                transition.records.append(
-                    AuditEvent(
-                        time: now, kind: .runStarted, runID: runID, body: prepared.startedRecord(initiator: "alert")))
+                transition.records.append(Self.started(prepared, now: now))
                 admit(runID, prepared: prepared, candidate: candidate, phase: .awaitingApproval, startRecorded: true)
             case .queued:
-                transition.records.append(
-                    AuditEvent(
-                        time: now, kind: .runStarted, runID: runID, body: prepared.startedRecord(initiator: "alert")))
-                admit(
-                    runID, prepared: prepared, candidate: candidate, phase: .queued(lockKey: candidate.lockKey ?? ""),
-                    startRecorded: true)
+                transition.records.append(Self.started(prepared, now: now))
+                admit(runID, prepared: prepared, candidate: candidate, phase: .queued, startRecorded: true)
             case .suppressed:
                 break
             }
         }
         return transition
+    }
+
+    /// The `run.started` of a run an alert started.
+    static func started(_ prepared: PreparedRun, now: Date) -> AuditEvent {
+        AuditEvent(
+            time: now, kind: .runStarted, runID: prepared.context.runID,
+            body: prepared.startedRecord(initiator: "alert"))
     }
 
     static func answer(_ decision: PolicyGate.Decision, runbook: String) -> AlertOutcome.Decision {
@@ -340,17 +339,10 @@ public struct Decider: Sendable {
         var transition = Transition(answer: ())
         for runID in runIDs {
             guard let run = runs[runID] else { continue }
-            if run.phase == .running {
-                running -= 1
-                runs[runID]?.phase = .ready
-            }
             if !run.startRecorded {
                 // Decided `run` but never handed to an executor: its start is recorded with its end, so the run
                 // id the sender was given shows up in the run index.
-                transition.records.append(
-                    AuditEvent(
-                        time: now, kind: .runStarted, runID: runID,
-                        body: run.prepared.startedRecord(initiator: "alert")))
+                transition.records.append(Self.started(run.prepared, now: now))
             }
             finishWaiting(runID, reason: reason, now: now, into: &transition)
         }
@@ -364,7 +356,6 @@ public struct Decider: Sendable {
     public mutating func finished(_ runID: String, outcome: RunOutcome, now: Date) -> Transition<Void> {
         var transition = Transition(answer: ())
         guard let run = runs.removeValue(forKey: runID) else { return transition }
-        if run.phase == .running { running -= 1 }
         let aftermath = gate.runFinished(runID, candidate: run.candidate, outcome: outcome, now: now)
         handOver(aftermath, candidate: run.candidate, now: now, into: &transition)
         return transition
@@ -397,7 +388,6 @@ public struct Decider: Sendable {
         let ready = runs.filter { $0.value.phase == .ready }.sorted { $0.value.arrival < $1.value.arrival }
         for (runID, run) in ready.prefix(configuration.maxConcurrentRuns - running) {
             runs[runID]?.phase = .running
-            running += 1
             transition.starts.append(Start(runID: runID, prepared: run.prepared, startRecorded: run.startRecorded))
         }
     }
