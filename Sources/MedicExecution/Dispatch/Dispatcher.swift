@@ -143,7 +143,6 @@ public actor Dispatcher {
                 combined.answer.append(transition.answer)
                 combined.records += transition.records
                 combined.starts += transition.starts
-                combined.escalations += transition.escalations
             }
             return combined
         }
@@ -186,7 +185,6 @@ public actor Dispatcher {
         var records: [AuditEvent]
         var starts: [Decider.Start]
         var stops: [String]
-        var escalations: [PolicyGate.Candidate]
         var value: any Sendable
     }
 
@@ -237,8 +235,7 @@ public actor Dispatcher {
             Operation(id: nextOperation, mustCommit: mustCommit) { decider, now in
                 let result = transition(&decider, now)
                 return Applied(
-                    records: result.records, starts: result.starts, stops: result.stops,
-                    escalations: result.escalations, value: result.answer)
+                    records: result.records, starts: result.starts, stops: result.stops, value: result.answer)
             })
         return nextOperation
     }
@@ -355,11 +352,10 @@ public actor Dispatcher {
     private func finished(_ runID: String, outcome: RunOutcome) async {
         stops[runID] = nil
         let escalations: [PolicyGate.Candidate] =
-            (try? await perform(mustCommit: false) { decider, now -> Decider.Transition<[PolicyGate.Candidate]> in
+            (try? await perform(mustCommit: false) { decider, now in
                 let transition = decider.finished(runID, outcome: outcome, now: now)
                 return Decider.Transition(
-                    answer: transition.escalations, records: transition.records, starts: transition.starts,
-                    escalations: transition.escalations)
+                    answer: transition.escalations, records: transition.records, starts: transition.starts)
             }) ?? []
         for candidate in escalations {
             if let escalate = candidate.runbook.policy.escalate {
@@ -491,12 +487,7 @@ public actor Dispatcher {
 
     /// Returns when either signal is triggered.
     private static func firstOf(_ first: StopSignal, _ second: StopSignal) async {
-        await withTaskGroup(of: Void.self) { race in
-            race.addTask { await first.wait() }
-            race.addTask { await second.wait() }
-            await race.next()
-            race.cancelAll()
-        }
+        await firstOf(first) { await second.wait() }
     }
 
     /// The executor could not record a run's end (the audit log failed mid-run): try again a few times, so the
