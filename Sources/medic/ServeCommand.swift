@@ -60,7 +60,7 @@ struct ServeCommand: AsyncParsableCommand {
         flags.listen = listen
         flags.runbooks = runbooks
         flags.audit = location.audit
-        flags.shadow = shadow
+        flags.shadow = shadow ? true : nil
         flags.intakeTokenFile = intakeTokenFile
         flags.apiTokenFile = apiTokenFile
         flags.hmacSecretFile = hmacSecretFile
@@ -70,7 +70,7 @@ struct ServeCommand: AsyncParsableCommand {
         flags.maxBody = maxBody
         flags.maxConcurrentRuns = maxConcurrentRuns
         flags.maxQueuedRuns = maxQueuedRuns
-        flags.insecureNoAuth = insecureNoAuth
+        flags.insecureNoAuth = insecureNoAuth ? true : nil
         flags.logLevel = logLevel
         flags.logFormat = logFormat
         flags.shutdownGrace = shutdownGrace

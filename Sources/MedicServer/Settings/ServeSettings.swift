@@ -6,29 +6,9 @@ import MedicCore
 /// over the default. Every bad value is reported at once, each naming where it came from (the flag, or the key
 /// in the file); secrets are read from their files or environment variables here.
 public struct ServeSettings: Sendable {
-    /// The settings as the command line gives them; nil (or false) where a flag is not given.
-    public struct Flags: Sendable {
-        public var listen: String?
-        public var runbooks: String?
-        public var audit: String?
-        public var shadow = false
-        public var intakeTokenFile: String?
-        public var apiTokenFile: String?
-        public var hmacSecretFile: String?
-        public var intakeTokenEnv: String?
-        public var apiTokenEnv: String?
-        public var hmacSecretEnv: String?
-        public var maxBody: Int?
-        public var maxConcurrentRuns: Int?
-        public var maxQueuedRuns: Int?
-        public var insecureNoAuth = false
-        public var logLevel: String?
-        public var logFormat: String?
-        public var shutdownGrace: String?
-        public var dedupWindow: String?
-
-        public init() {}
-    }
+    /// The settings as the command line gives them: the same fields as the file, nil where a flag is not given
+    /// (the two switches are `true` or nil, so that an absent flag leaves the file's value).
+    public typealias Flags = ServeConfiguration
 
     public var host: String
     public var port: Int
@@ -122,7 +102,7 @@ public struct ServeSettings: Sendable {
         let apiToken = secret("api-token", file: flags.apiTokenFile ?? file.apiTokenFile, variable: variables[1])
         let hmacSecret = secret(
             "hmac-secret", file: flags.hmacSecretFile ?? file.hmacSecretFile, variable: variables[2])
-        let insecureNoAuth = flags.insecureNoAuth || (file.insecureNoAuth ?? false)
+        let insecureNoAuth = flags.insecureNoAuth ?? file.insecureNoAuth ?? false
         let loopback = host == "127.0.0.1" || host == "localhost" || host == "::1" || host.hasPrefix("127.")
         if !loopback, intakeToken == nil && hmacSecret == nil || apiToken == nil, !insecureNoAuth {
             problems.append(Message.refusingOpenListener(host))
@@ -133,7 +113,7 @@ public struct ServeSettings: Sendable {
         return .success(
             ServeSettings(
                 host: host, port: port, runbooks: flags.runbooks ?? file.runbooks ?? "runbooks",
-                audit: flags.audit ?? file.audit, shadow: flags.shadow || (file.shadow ?? false),
+                audit: flags.audit ?? file.audit, shadow: flags.shadow ?? file.shadow ?? false,
                 maxBodyBytes: maxBody, maxConcurrentRuns: maxConcurrentRuns, maxQueuedRuns: maxQueuedRuns,
                 insecureNoAuth: insecureNoAuth, logLevel: level, logFormat: format, shutdownGrace: grace,
                 dedupWindow: dedupWindow, intakeToken: intakeToken, apiToken: apiToken, hmacSecret: hmacSecret,
