@@ -183,6 +183,17 @@ class Server:
         self.log.close()
 
 
+def in_threads(work, threads):
+    """Runs work(0) ... work(threads - 1) on threads of their own; returns the seconds until all are done."""
+    start = time.perf_counter()
+    workers = [threading.Thread(target=work, args=(worker,)) for worker in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return time.perf_counter() - start
+
+
 def row(figure, medic, baseline, baseline_name, unit, ratio=None, target=None, met=None, note=""):
     if ratio is None and medic is not None and baseline:
         ratio = medic / baseline
@@ -488,13 +499,7 @@ def bench_memory(args, work):
 
     probe_thread = threading.Thread(target=prober)
     probe_thread.start()
-    start = time.perf_counter()
-    workers = [threading.Thread(target=poster, args=(worker,)) for worker in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    elapsed = time.perf_counter() - start
+    elapsed = in_threads(poster, threads)
     done.set()
     probe_thread.join()
     peak = server.memory_kib("VmHWM") / 1024
@@ -555,13 +560,7 @@ def bench_forgetting(args, work):
                 if sent[0] == warm:
                     warm_rss[0] = server.memory_kib("VmRSS") / 1024
 
-    start = time.perf_counter()
-    workers = [threading.Thread(target=poster, args=(worker,)) for worker in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    elapsed = time.perf_counter() - start
+    elapsed = in_threads(poster, threads)
     time.sleep(2)  # windows of the last alerts pass; the next sweep runs on the next alert
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     request(connection, "POST", "/v1/alerts/alertmanager",
