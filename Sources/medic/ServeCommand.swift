@@ -125,8 +125,7 @@ struct ServeCommand: AsyncParsableCommand {
             let configuration = Dispatcher.Configuration(
                 maxConcurrentRuns: settings.maxConcurrentRuns, queueCapacity: settings.maxQueuedRuns,
                 globalShadow: settings.shadow, shutdownGrace: settings.shutdownGrace,
-                dedupWindow: settings.dedupWindow,
-                unstampedDedupWindow: min(.seconds(300), settings.dedupWindow))
+                dedupWindow: settings.dedupWindow)
             let cutoff = Dispatcher.replayCutoff(configuration: configuration, runbooks: initial, now: Date())
             let history = try await offload { try audit.policyHistory(since: cutoff) }
             let dispatcher = Dispatcher(

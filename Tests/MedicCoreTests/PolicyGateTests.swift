@@ -233,6 +233,15 @@ import Testing
 }
 
 @Suite struct PolicyGateForgettingTests {
+    @Test("an alert without startsAt is deduplicated for 5 minutes, or for the dedup window where that is shorter")
+    func unstampedWindowFollowsTheDedupWindow() {
+        #expect(PolicyGate.Configuration().unstampedDedupWindow == .seconds(300))
+        #expect(PolicyGate.Configuration(dedupWindow: .seconds(60)).unstampedDedupWindow == .seconds(60))
+        #expect(
+            PolicyGate.Configuration(dedupWindow: .seconds(60), unstampedDedupWindow: .seconds(600))
+                .unstampedDedupWindow == .seconds(600))
+    }
+
     @Test("a long-firing alert stays deduplicated across a restart that replays only the last day")
     func duplicatesSurviveTheCutoff() throws {
         let (runbook, trigger) = try PolicyGateTests.runbook("  mode: autonomous")

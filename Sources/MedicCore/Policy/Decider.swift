@@ -20,11 +20,12 @@ public struct Decider: Sendable {
         public var maxQueuedRuns: Int
         public var globalShadow: Bool
         public var dedupWindow: Duration
-        public var unstampedDedupWindow: Duration
+        /// nil: `PolicyGate.Configuration`'s rule (5 minutes, or `dedupWindow` where shorter).
+        public var unstampedDedupWindow: Duration?
 
         public init(
             maxConcurrentRuns: Int = 8, maxQueuedRuns: Int = 256, globalShadow: Bool = false,
-            dedupWindow: Duration = .seconds(24 * 3600), unstampedDedupWindow: Duration = .seconds(300)
+            dedupWindow: Duration = .seconds(24 * 3600), unstampedDedupWindow: Duration? = nil
         ) {
             self.maxConcurrentRuns = maxConcurrentRuns
             self.maxQueuedRuns = maxQueuedRuns

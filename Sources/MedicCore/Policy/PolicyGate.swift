@@ -17,14 +17,15 @@ public struct PolicyGate: Sendable {
         /// its first arrival: without a start time, a later arrival may be a new occurrence.
         public var unstampedDedupWindow: Duration
 
+        /// `unstampedDedupWindow` is 5 minutes unless given, or `dedupWindow` where that is shorter.
         public init(
             maxConcurrentRuns: Int? = nil, globalShadow: Bool = false, dedupWindow: Duration = .seconds(24 * 3600),
-            unstampedDedupWindow: Duration = .seconds(300)
+            unstampedDedupWindow: Duration? = nil
         ) {
             self.maxConcurrentRuns = maxConcurrentRuns
             self.globalShadow = globalShadow
             self.dedupWindow = dedupWindow
-            self.unstampedDedupWindow = unstampedDedupWindow
+            self.unstampedDedupWindow = unstampedDedupWindow ?? min(.seconds(300), dedupWindow)
         }
     }
 

@@ -22,12 +22,12 @@ public actor Dispatcher {
         public var shutdownGrace: Duration
         /// See `PolicyGate.Configuration`.
         public var dedupWindow: Duration
-        public var unstampedDedupWindow: Duration
+        public var unstampedDedupWindow: Duration?
 
         public init(
             maxConcurrentRuns: Int = 8, queueCapacity: Int = 256, globalShadow: Bool = false, maxParallelSteps: Int = 4,
             shutdownGrace: Duration = .seconds(30), dedupWindow: Duration = .seconds(24 * 3600),
-            unstampedDedupWindow: Duration = .seconds(300)
+            unstampedDedupWindow: Duration? = nil
         ) {
             self.shutdownGrace = shutdownGrace
             self.maxConcurrentRuns = maxConcurrentRuns
