@@ -1,0 +1,165 @@
+/// A regular expression with Go's `regexp` syntax and semantics (RE2's), as Alertmanager and Prometheus
+/// run it, matched in time linear in the input for every pattern: no backtracking, no timeouts, no
+/// "gave up" answers. Values are compared as UTF-8 bytes decoded into code points, never by Unicode
+/// canonical equivalence.
+///
+/// `wholeMatch` (Alertmanager's `^(?:re)$`) is the common case and runs on a lazily built DFA;
+/// `firstMatch` (leftmost-first search with submatches) runs Go's NFA simulation.
+public struct GoRegex: Sendable, CustomStringConvertible {
+    /// A pattern Go's `regexp.Compile` would refuse, with Go's message and where in the pattern.
+    public struct SyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
+        public enum Code: String, Sendable {
+            case invalidCharClass = "invalid character class"
+            case invalidCharRange = "invalid character class range"
+            case invalidEscape = "invalid escape sequence"
+            case invalidNamedCapture = "invalid named capture"
+            case invalidPerlOp = "invalid or unsupported Perl syntax"
+            case invalidRepeatOp = "invalid nested repetition operator"
+            case invalidRepeatSize = "invalid repeat count"
+            case missingBracket = "missing closing ]"
+            case missingParen = "missing closing )"
+            case missingRepeatArgument = "missing argument to repetition operator"
+            case trailingBackslash = "trailing backslash at end of expression"
+            case unexpectedParen = "unexpected )"
+            case nestingDepth = "expression nests too deeply"
+            case tooLarge = "expression too large"
+        }
+
+        public var code: Code
+        /// The part of the pattern Go's error quotes.
+        public var fragment: String
+        /// Where the problem starts, in Unicode scalars from the start of the pattern (0-based).
+        public var offset: Int
+
+        /// Go's wording (`missing closing ): `(a``), plus a hint for syntax other engines accept.
+        public var description: String {
+            var text = code.rawValue
+            if !fragment.isEmpty { text += ": `\(fragment)`" }
+            if let hint { text += " (\(hint))" }
+            return text
+        }
+
+        var hint: String? {
+            switch code {
+            case .invalidPerlOp where fragment.hasPrefix("(?=") || fragment.hasPrefix("(?!")
+                || fragment.hasPrefix("(?<=") || fragment.hasPrefix("(?<!"):
+                return "lookaround is not supported: Go's regexp is RE2, which has none"
+            case .invalidEscape where fragment.count == 2 && fragment.last!.isNumber:
+                return "backreferences are not supported: Go's regexp is RE2, which has none"
+            case .invalidRepeatOp where fragment.hasSuffix("+"):
+                return "possessive quantifiers are not supported; in RE2 `x+` never backtracks anyway"
+            case .invalidEscape where fragment == "\\C":
+                return "`\\C` (any byte) is not supported, as in Go"
+            case .invalidCharRange where fragment.hasPrefix("\\p") || fragment.hasPrefix("\\P"):
+                return "Unicode classes are general categories (`\\pL`, `\\p{Lu}`) and scripts (`\\p{Greek}`), "
+                    + "as of Unicode \(UnicodeTables.version)"
+            case .tooLarge:
+                return "more than \(RegexProgram.maxInstructions) instructions once counted repetitions are expanded"
+            default:
+                return nil
+            }
+        }
+    }
+
+    public let pattern: String
+    /// Number of capturing groups.
+    public let captureCount: Int
+    /// Group names by index (index 0 is the whole match).
+    public let captureNames: [String?]
+    let program: RegexProgram
+    private let dfa: LazyDFA
+    private let literals: Literals?
+
+    /// The pattern is one literal or an alternation of literals (`warning|critical`): matched by comparing bytes.
+    private enum Literals: Sendable {
+        case few([[UInt8]])
+        case many(Set<[UInt8]>)
+    }
+
+    public init(_ pattern: String) throws(SyntaxError) {
+        var parser = RegexParser(pattern)
+        let node = try parser.parse()
+        self.pattern = pattern
+        captureCount = parser.captureCount
+        captureNames = parser.captureNames
+        program = try RegexProgram(node, captureCount: parser.captureCount)
+        dfa = LazyDFA(program: program)
+        if let words = Self.literalAlternatives(node) {
+            let bytes = words.map { Array($0.utf8) }
+            literals = bytes.count <= 16 ? .few(bytes) : .many(Set(bytes))
+            literalAlternatives = words
+        } else {
+            literals = nil
+            literalAlternatives = nil
+        }
+    }
+
+    public var description: String { pattern }
+
+    /// When the pattern only ever matches a fixed list of whole values (`A|B|C`, `exact`), that list.
+    public let literalAlternatives: [String]?
+
+    /// Whether the whole of `value` matches, as Alertmanager's `^(?:re)$`.
+    public func wholeMatch(_ value: String) -> Bool {
+        var value = value
+        return value.withUTF8 { wholeMatch(bytes: $0) }
+    }
+
+    /// Whether the whole of `bytes` (UTF-8; an invalid byte reads as U+FFFD, as in Go) matches.
+    public func wholeMatch(bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        switch literals {
+        case .few(let words):
+            return words.contains { $0.elementsEqual(bytes) }
+        case .many(let words):
+            return words.contains(Array(bytes))
+        case nil:
+            return dfa.wholeMatch(bytes)
+        }
+    }
+
+    /// The leftmost-first match in `bytes` and its submatches, as Go's `FindSubmatchIndex`: byte offsets in
+    /// pairs (start, end), group 0 first, -1 for a group that did not take part; nil when nothing matches.
+    public func firstMatch(bytes: UnsafeBufferPointer<UInt8>) -> [Int]? {
+        PikeVM(program: program).firstMatch(in: bytes)
+    }
+
+    /// `firstMatch` over a string's UTF-8.
+    public func firstMatch(in value: String) -> [Int]? {
+        var value = value
+        return value.withUTF8 { firstMatch(bytes: $0) }
+    }
+
+    /// The strings a literal-only pattern matches, or nil. Case-folded literals are not literal.
+    static func literalAlternatives(_ node: RegexNode) -> [String]? {
+        func word(_ node: RegexNode) -> String? {
+            switch node {
+            case .emptyMatch:
+                return ""
+            case .runes(let runeClass):
+                return runeClass.single.flatMap(Unicode.Scalar.init).map { String(Character($0)) }
+            case .concat(let items):
+                var text = String.UnicodeScalarView()
+                for item in items {
+                    guard case .runes(let runeClass) = item, let rune = runeClass.single,
+                        let scalar = Unicode.Scalar(rune)
+                    else { return nil }
+                    text.append(scalar)
+                }
+                return String(text)
+            default:
+                return nil
+            }
+        }
+        switch node {
+        case .alternate(let branches):
+            var words: [String] = []
+            for branch in branches {
+                guard let text = word(branch) else { return nil }
+                words.append(text)
+            }
+            return words
+        default:
+            return word(node).map { [$0] }
+        }
+    }
+}

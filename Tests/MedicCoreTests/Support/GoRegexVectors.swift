@@ -1,0 +1,189 @@
+import Foundation
+
+#if canImport(MedicCore)
+    import MedicCore
+#endif
+
+/// Runs Go's regular-expression test vectors (`re2-search.txt`, `re2-exhaustive.txt`, from Go's
+/// `src/regexp/testdata`) through `GoRegex`, as Go's `exec_test.go` reads them: for each pattern and input,
+/// the leftmost-first match with submatches, searched (`partial`) and anchored (`full`, the pattern run as
+/// `\A(?:re)\z`), and `wholeMatch` must agree with the full column. The two "longest" columns are POSIX
+/// semantics, which neither Go's default mode nor Medic uses. Also compiled on its own by
+/// `scripts/regex-vectors.sh`, which runs the whole exhaustive file.
+struct GoRegexVectors {
+    struct Outcome {
+        var cases = 0
+        var skipped = 0
+        var failures: [String] = []
+    }
+
+    /// `every`: run one block of strings in every `every` (sampling a large file).
+    static func run(_ text: String, every: Int = 1) -> Outcome {
+        var outcome = Outcome()
+        var inputs: [[UInt8]] = []
+        var remaining: [[UInt8]] = []
+        var readingStrings = false
+        var block = -1
+        var regex: GoRegex?
+        var full: GoRegex?
+        var pattern = ""
+        var patternSkipped = false
+        var lineNumber = 0
+        // By bytes: an input may start with a combining mark, which a Character-wise split or prefix test
+        // would glue to the quote.
+        for rawLine in text.utf8.split(separator: 0x0A, omittingEmptySubsequences: false) {
+            lineNumber += 1
+            let line = String(decoding: rawLine, as: UTF8.self)
+            guard let first = rawLine.first, first != UInt8(ascii: "#") else { continue }
+            let isQuoted = first == UInt8(ascii: "\"")
+            if (first >= 0x41 && first <= 0x5A) || (first >= 0x61 && first <= 0x7A) {
+                if line == "strings" {
+                    readingStrings = true
+                    inputs = []
+                    block += 1
+                } else if line == "regexps" {
+                    readingStrings = false
+                }
+                continue
+            }
+            let inBlock = block % every == 0
+            if isQuoted {
+                guard let bytes = decodeGoString(line) else {
+                    outcome.failures.append("line \(lineNumber): cannot read \(line)")
+                    continue
+                }
+                if readingStrings {
+                    inputs.append(bytes)
+                    continue
+                }
+                remaining = inputs
+                guard inBlock else { continue }
+                pattern = String(decoding: bytes, as: UTF8.self)
+                patternSkipped = false
+                do {
+                    regex = try GoRegex(pattern)
+                    full = try GoRegex("\\A(?:" + pattern + ")\\z")
+                } catch {
+                    regex = nil
+                    full = nil
+                    if pattern.contains("\\C") {
+                        patternSkipped = true
+                    } else {
+                        outcome.failures.append("line \(lineNumber): `\(pattern)` does not compile: \(error)")
+                    }
+                }
+                continue
+            }
+            // A result line for the next input.
+            guard !remaining.isEmpty else {
+                outcome.failures.append("line \(lineNumber): out of sync, no input left")
+                continue
+            }
+            let input = remaining.removeFirst()
+            guard inBlock else { continue }
+            outcome.cases += 1
+            guard let regex, let full else {
+                if patternSkipped { outcome.skipped += 1 }
+                continue
+            }
+            if pattern.contains("\\B") && input.contains(where: { $0 >= 0x80 }) {
+                // RE2 tests \B at every byte, Go (and Medic) between characters only; Go skips these too.
+                outcome.skipped += 1
+                continue
+            }
+            let fields = line.split(separator: ";", omittingEmptySubsequences: false).map(String.init)
+            guard fields.count == 4 else {
+                outcome.failures.append("line \(lineNumber): expected 4 results")
+                continue
+            }
+            let shown = String(decoding: input, as: UTF8.self).debugDescription
+            input.withUnsafeBufferPointer { bytes in
+                let searched = regex.firstMatch(bytes: bytes)
+                if searched != parseResult(fields[1]) {
+                    outcome.failures.append(
+                        "line \(lineNumber): `\(pattern)` search \(shown) = \(format(searched)), want \(fields[1])")
+                }
+                let anchored = full.firstMatch(bytes: bytes)
+                if anchored != parseResult(fields[0]) {
+                    outcome.failures.append(
+                        "line \(lineNumber): `\(pattern)` full \(shown) = \(format(anchored)), want \(fields[0])")
+                }
+                if regex.wholeMatch(bytes: bytes) != (fields[0] != "-") {
+                    outcome.failures.append(
+                        "line \(lineNumber): `\(pattern)` wholeMatch \(shown) = \(fields[0] == "-"), want \(fields[0] != "-")")
+                }
+            }
+        }
+        return outcome
+    }
+
+    static func format(_ slots: [Int]?) -> String {
+        guard let slots else { return "-" }
+        return stride(from: 0, to: slots.count, by: 2).map { slots[$0] < 0 ? "-" : "\(slots[$0])-\(slots[$0 + 1])" }
+            .joined(separator: " ")
+    }
+
+    /// `-` or `0-1 2-3 - 4-5`, as flattened slots (-1 for a group that did not take part).
+    static func parseResult(_ field: String) -> [Int]? {
+        if field == "-" { return nil }
+        var slots: [Int] = []
+        for pair in field.split(separator: " ") {
+            if pair == "-" {
+                slots += [-1, -1]
+            } else {
+                let bounds = pair.split(separator: "-").compactMap { Int($0) }
+                slots += bounds
+            }
+        }
+        return slots
+    }
+
+    /// A Go double-quoted string literal, as bytes (`\x` and octal escapes are bytes; `\u` are UTF-8).
+    static func decodeGoString(_ literal: String) -> [UInt8]? {
+        let scalars = Array(literal.unicodeScalars)
+        guard scalars.count >= 2, scalars.first == "\"", scalars.last == "\"" else { return nil }
+        var bytes: [UInt8] = []
+        var index = 1
+        func hex(_ count: Int) -> UInt32? {
+            guard index + count <= scalars.count - 1 else { return nil }
+            let text = String(String.UnicodeScalarView(scalars[index..<(index + count)]))
+            index += count
+            return UInt32(text, radix: 16)
+        }
+        while index < scalars.count - 1 {
+            let c = scalars[index]
+            index += 1
+            guard c == "\\" else {
+                bytes += Array(String(c).utf8)
+                continue
+            }
+            let e = scalars[index]
+            index += 1
+            switch e {
+            case "a": bytes.append(7)
+            case "b": bytes.append(8)
+            case "f": bytes.append(12)
+            case "n": bytes.append(10)
+            case "r": bytes.append(13)
+            case "t": bytes.append(9)
+            case "v": bytes.append(11)
+            case "\\", "\"", "'": bytes.append(UInt8(e.value))
+            case "x":
+                guard let value = hex(2) else { return nil }
+                bytes.append(UInt8(value))
+            case "u", "U":
+                guard let value = hex(e == "u" ? 4 : 8), let scalar = Unicode.Scalar(value) else { return nil }
+                bytes += Array(String(scalar).utf8)
+            case "0"..."7":
+                guard index + 2 <= scalars.count - 1 else { return nil }
+                let text = String(String.UnicodeScalarView([e] + scalars[index..<(index + 2)]))
+                index += 2
+                guard let value = UInt8(text, radix: 8) else { return nil }
+                bytes.append(value)
+            default:
+                return nil
+            }
+        }
+        return bytes
+    }
+}
