@@ -57,11 +57,14 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // The matcher path before Medic's own regex engine (ICU), kept outside Sources/ as the match
+        // benchmark's baseline only.
+        .target(name: "MedicICUBaseline", dependencies: ["MedicCore"], path: "Benchmarks/ICUBaseline"),
         // The benchmark harness behind `medic bench` (scripts/bench.sh, scripts/bench.py).
         .target(
             name: "MedicBench",
             dependencies: [
-                "MedicCore", "MedicStore", "MedicExecution", "MedicServer",
+                "MedicCore", "MedicStore", "MedicExecution", "MedicServer", "MedicICUBaseline",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Subprocess", package: "swift-subprocess"),

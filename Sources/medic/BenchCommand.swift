@@ -87,14 +87,21 @@ struct AuditBench: AsyncParsableCommand {
 struct MatchBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "match",
-        abstract: "Match alerts against N runbooks through the trigger index; compare with a full scan.")
+        abstract:
+            "Match alerts against N runbooks through the trigger index; compare with the ICU regex path and a full scan.")
 
     @Option(help: "Runbooks to load.") var runbooks = 10_000
     @Option(help: "Alerts to match.") var alerts = 100_000
+    @Flag(help: "Instead: time one decision of patterns such as (a+)+$ against 100 KiB hostile values.")
+    var hostile = false
     @Option(help: "Output format: text or json.") var format: OutputFormat = .text
 
     func run() async throws {
-        try MatchBenchmark(runbooks: runbooks, alerts: alerts, json: format == .json).run()
+        if hostile {
+            try HostileMatchBenchmark(json: format == .json).run()
+        } else {
+            try MatchBenchmark(runbooks: runbooks, alerts: alerts, json: format == .json).run()
+        }
     }
 }
 

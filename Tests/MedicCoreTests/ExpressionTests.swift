@@ -46,7 +46,7 @@ import Testing
             ("steps.probe.stdout > 3", 0),
             ("steps.probe.stdout", 0),
             ("params.force && 1", 16),
-            ("steps.probe.stdout matches '(open'", 27),
+            ("steps.probe.stdout matches '(open'", 28),
             ("steps.probe.status == 'succeded'", 22),
             ("steps.probe.exit_code == ", 25),
             ("foo == 1", 0),

@@ -26,37 +26,3 @@ import Testing
         #expect(ShellQuoting.quote("a'\u{0301}; rm -rf /") == "'a'\\''\u{0301}; rm -rf /'")
     }
 }
-
-/// The warning for regexes that can backtrack catastrophically.
-@Suite struct BacktrackingRegexTests {
-    static func warnings(_ pattern: String) -> [String] {
-        let text = """
-            runbook: r
-            params:
-              host: { type: string, from: alert.labels.instance, pattern: '\(pattern)' }
-            triggers:
-              - match: ['alertname="X"']
-            steps:
-              - id: a
-                run: [echo, '{{ params.host }}']
-                timeout: 5s
-            """
-        return RunbookSource.check(data: Data(text.utf8), path: "r.yaml").diagnostics.filter {
-            $0.id == "regex-backtracking"
-        }.map(\.text)
-    }
-
-    @Test(
-        "nested unbounded repetition is warned about",
-        arguments: ["(a+)+", "(x*)*", "(\\w+\\s?)*$", "((ab)+c)+", "(a+){2,}"])
-    func warned(_ pattern: String) {
-        #expect(Self.warnings(pattern).count == 1, "\(pattern)")
-    }
-
-    @Test(
-        "ordinary patterns are not",
-        arguments: ["[a-z0-9.-]+", "(a|b)+", "(\\d+\\.){3}\\d+", "(a+)?", "[(a]+", "\\(a+\\)+"])
-    func quiet(_ pattern: String) {
-        #expect(Self.warnings(pattern).isEmpty, "\(pattern)")
-    }
-}

@@ -51,14 +51,11 @@ extension DiagnosticMessage {
             "'\(text)' is not a param source; use alert.labels.NAME, alert.annotations.NAME, alert.fingerprint or env.NAME"
         )
     }
-    static func invalidRegex(_ pattern: String, _ problem: String) -> Self {
-        .init(id: "invalid-regex", "invalid regular expression '\(pattern)': \(problem)")
-    }
-    static func backtrackingRegex(_ pattern: String) -> Self {
+    static func invalidRegex(_ pattern: String, _ error: GoRegex.SyntaxError) -> Self {
         .init(
-            id: "regex-backtracking", severity: .warning,
-            "regular expression '\(pattern)' repeats a group that repeats itself, such as (a+)+; a crafted value "
-                + "(an alert label, a param) may make it run for minutes; repeat once, e.g. [\\w\\s]+")
+            id: "invalid-regex",
+            "invalid regular expression '\(pattern)': \(error) at character \(error.offset + 1) of the pattern; "
+                + "the syntax is Go's regexp (RE2), as in Alertmanager")
     }
     static func malformedMatcher(_ text: String, _ problem: String) -> Self {
         .init(id: "malformed-matcher", "malformed matcher '\(text)': \(problem)")

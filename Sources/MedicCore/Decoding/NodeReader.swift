@@ -157,64 +157,20 @@ struct NodeReader {
         }
     }
 
-    /// Compiles `pattern` fully anchored; reports a bad regex at `path`.
-    mutating func checkRegex(_ pattern: String, at path: DocumentPath) -> Bool {
-        do {
-            _ = try NSRegularExpression(pattern: "^(?:\(pattern))$")
-            if Self.nestsQuantifiers(pattern) { report(.backtrackingRegex(pattern), at: path) }
+    /// Compiles `pattern` as Go's `regexp` does; reports a pattern Go would refuse at `path`, at the position of
+    /// the problem when `node` holds the pattern inline, `patternOffset` scalars into its text.
+    mutating func checkRegex(
+        _ pattern: String, at path: DocumentPath, node: DocumentNode? = nil, patternOffset: Int = 0
+    ) -> Bool {
+        do throws(GoRegex.SyntaxError) {
+            _ = try GoRegex.cached(pattern)
             return true
         } catch {
-            report(.invalidRegex(pattern, Self.regexProblem(error)), at: path)
+            var diagnostic = Diagnostic(.invalidRegex(pattern, error), at: .value(path))
+            if let node { diagnostic.location = inlineLocation(of: node, offset: patternOffset + error.offset) }
+            diagnostics.append(diagnostic)
             return false
         }
-    }
-
-    /// A group holding `+` or `*` that is itself repeated without bound (`(a+)+`, `(x*)*`, `(\w+\s?)*`): the shape behind
-    /// catastrophic backtracking. A heuristic over the pattern's text; escapes and classes are skipped.
-    static func nestsQuantifiers(_ pattern: String) -> Bool {
-        let scalars = Array(pattern.unicodeScalars)
-        // For each open group, whether it contains a quantifier so far.
-        var groups: [Bool] = []
-        var index = 0
-        var inClass = false
-        while index < scalars.count {
-            let c = scalars[index]
-            if c == "\\" {
-                index += 2
-                continue
-            }
-            if inClass {
-                if c == "]" { inClass = false }
-            } else if c == "[" {
-                inClass = true
-            } else if c == "(" {
-                groups.append(false)
-            } else if c == ")" {
-                let repeatedInside = groups.popLast() ?? false
-                // Repeated without bound: `+`, `*` or `{n,}` (a bounded `{3}` as in `(\d+\.){3}` is fine).
-                var repeated = false
-                if index + 1 < scalars.count {
-                    let next = scalars[index + 1]
-                    if next == "+" || next == "*" {
-                        repeated = true
-                    } else if next == "{", let close = scalars[(index + 1)...].firstIndex(of: "}") {
-                        repeated = scalars[close - 1] == ","
-                    }
-                }
-                if repeatedInside && repeated { return true }
-                // A repeated group counts as a quantifier for the group around it.
-                if (repeatedInside || repeated), !groups.isEmpty { groups[groups.count - 1] = true }
-            } else if c == "+" || c == "*" || c == "{" {
-                if !groups.isEmpty { groups[groups.count - 1] = true }
-            }
-            index += 1
-        }
-        return false
-    }
-
-    static func regexProblem(_ error: Error) -> String {
-        _ = error
-        return "it does not compile (check brackets, parentheses and escapes)"
     }
 
     private func describe(_ node: DocumentNode) -> String {

@@ -92,7 +92,7 @@ public struct RunbookDecoder {
             }
         }
         if let pattern = fields["pattern"], let text = reader.string(pattern, at: path / "pattern") {
-            if reader.checkRegex(text, at: path / "pattern") { param.pattern = text }
+            if reader.checkRegex(text, at: path / "pattern", node: pattern) { param.pattern = text }
         }
         if let secret = fields["secret"] {
             param.secret = reader.bool(secret, at: path / "secret") ?? false

@@ -89,10 +89,13 @@ public struct ExpressionTypeChecker {
             return .bool
         case .matches(let subject, let pattern, let offset):
             expect(.string, subject, "`matches`")
-            do {
-                _ = try NSRegularExpression(pattern: "^(?:\(pattern))$")
+            do throws(GoRegex.SyntaxError) {
+                _ = try GoRegex.cached(pattern)
             } catch {
-                errors.append(ExpressionError(message: "invalid regular expression '\(pattern)'", offset: offset))
+                // The offset points into the pattern, past the opening quote.
+                errors.append(
+                    ExpressionError(
+                        message: "invalid regular expression '\(pattern)': \(error)", offset: offset + 1 + error.offset))
             }
             return .bool
         case .isIn(let a, let b):

@@ -27,22 +27,22 @@ public struct LabelMatcher: Sendable, Hashable, CustomStringConvertible {
     /// The regex as Alertmanager runs it: `^(?:value)$`.
     public var anchoredPattern: String { "^(?:\(value))$" }
 
-    /// Compiles the anchored regex; throws when the value is not a valid regular expression.
-    public func compiledRegex() throws -> NSRegularExpression {
-        try NSRegularExpression(pattern: anchoredPattern, options: [])
+    /// Compiles the value as Go's `regexp` does (Alertmanager anchors it: `GoRegex.wholeMatch`); throws when
+    /// Go would refuse it.
+    public func compiledRegex() throws(GoRegex.SyntaxError) -> GoRegex {
+        try GoRegex.cached(value)
     }
 
     /// Whether the matcher holds for `labels` (a missing label counts as "").
     /// For regex operators, `regex` must be `compiledRegex()`; it is compiled on the fly when nil.
-    public func matches(_ labels: [String: String], regex: NSRegularExpression? = nil) -> Bool {
+    public func matches(_ labels: [String: String], regex: GoRegex? = nil) -> Bool {
         let actual = labels[name] ?? ""
         switch op {
         case .equal: return actual == value
         case .notEqual: return actual != value
         case .regexMatch, .regexNoMatch:
             guard let regex = regex ?? (try? compiledRegex()) else { return false }
-            let range = NSRange(actual.startIndex..., in: actual)
-            let found = regex.firstMatch(in: actual, options: [], range: range) != nil
+            let found = regex.wholeMatch(actual)
             return op == .regexMatch ? found : !found
         }
     }

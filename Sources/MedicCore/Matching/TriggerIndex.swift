@@ -9,7 +9,9 @@ public struct TriggerIndex: Sendable {
         /// Position of the trigger in the runbook's `triggers`.
         public var triggerIndex: Int
         public var trigger: Trigger
-        let regexes: [Int: CompiledRegex]
+        /// Regex matchers by position, compiled once. A matcher whose regex does not compile is not here and
+        /// never holds (validation refuses such runbooks).
+        let regexes: [Int: GoRegex]
     }
 
     private var byAlertname: [String: [Int]] = [:]
@@ -19,16 +21,16 @@ public struct TriggerIndex: Sendable {
     public init(_ runbooks: [Runbook]) {
         for runbook in runbooks {
             for (position, trigger) in runbook.triggers.enumerated() {
-                var regexes: [Int: CompiledRegex] = [:]
+                var regexes: [Int: GoRegex] = [:]
                 for (index, matcher) in trigger.matchers.enumerated() where matcher.op.isRegex {
-                    regexes[index] = CompiledRegex(matcher)
+                    regexes[index] = try? matcher.compiledRegex()
                 }
                 let entryIndex = entries.count
                 entries.append(Entry(runbook: runbook, triggerIndex: position, trigger: trigger, regexes: regexes))
                 if let name = trigger.matchers.first(where: { $0.name == "alertname" && $0.op == .equal })?.value {
                     byAlertname[name, default: []].append(entryIndex)
                 } else if let names = trigger.matchers.lazy.filter({ $0.name == "alertname" && $0.op == .regexMatch })
-                    .compactMap({ CompiledRegex($0).literals }).first
+                    .compactMap({ try? $0.compiledRegex().literalAlternatives }).first
                 {
                     // `alertname=~"A|B"` is indexed under both names.
                     for name in names { byAlertname[name, default: []].append(entryIndex) }
@@ -65,8 +67,11 @@ public struct TriggerIndex: Sendable {
             var matched = 0
             for (index, matcher) in entry.trigger.matchers.enumerated() {
                 let holds: Bool
-                if let compiled = entry.regexes[index] {
-                    holds = compiled.matches(alert.labels[matcher.name] ?? "") == (matcher.op == .regexMatch)
+                if matcher.op.isRegex {
+                    // A regex that does not compile holds for neither `=~` nor `!~`.
+                    holds = entry.regexes[index].map { regex in
+                        regex.wholeMatch(alert.labels[matcher.name] ?? "") == (matcher.op == .regexMatch)
+                    } ?? false
                 } else {
                     holds = matcher.matches(alert.labels)
                 }
@@ -80,32 +85,5 @@ public struct TriggerIndex: Sendable {
             let statusMismatch = status != .any && status.rawValue != alert.status.rawValue
             return Evaluation(entry: entry, failed: failed, matchedCount: matched, statusMismatch: statusMismatch)
         }
-    }
-}
-
-/// A matcher's regex compiled once. Alternations of plain words (`warning|critical`), the common case, are
-/// matched as a set: the same answer as the anchored regex, without the regex engine.
-struct CompiledRegex: @unchecked Sendable {
-    let regex: NSRegularExpression?
-    let literals: Set<String>?
-
-    init(_ matcher: LabelMatcher) {
-        let plain = matcher.value.unicodeScalars.allSatisfy { scalar in
-            Identifier.isLetter(scalar) || Identifier.isDigit(scalar) || scalar == "_" || scalar == "-" || scalar == "|"
-        }
-        if plain {
-            literals = Set(matcher.value.split(separator: "|", omittingEmptySubsequences: false).map(String.init))
-            regex = nil
-        } else {
-            literals = nil
-            regex = try? matcher.compiledRegex()
-        }
-    }
-
-    /// Whether the whole of `value` matches (fully anchored, as Alertmanager does).
-    func matches(_ value: String) -> Bool {
-        if let literals { return literals.contains(value) }
-        guard let regex else { return false }
-        return regex.firstMatch(in: value, range: NSRange(value.startIndex..., in: value)) != nil
     }
 }

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A regular expression with Go's `regexp` syntax and semantics (RE2's), as Alertmanager and Prometheus
 /// run it, matched in time linear in the input for every pattern: no backtracking, no timeouts, no
 /// "gave up" answers. Values are compared as UTF-8 bytes decoded into code points, never by Unicode
@@ -41,8 +43,8 @@ public struct GoRegex: Sendable, CustomStringConvertible {
 
         var hint: String? {
             switch code {
-            case .invalidPerlOp where fragment.hasPrefix("(?=") || fragment.hasPrefix("(?!")
-                || fragment.hasPrefix("(?<=") || fragment.hasPrefix("(?<!"):
+            case .invalidPerlOp where fragment.hasPrefix("(?=") || fragment.hasPrefix("(?!"),
+                .invalidNamedCapture where fragment.hasPrefix("(?<=") || fragment.hasPrefix("(?<!"):
                 return "lookaround is not supported: Go's regexp is RE2, which has none"
             case .invalidEscape where fragment.count == 2 && fragment.last!.isNumber:
                 return "backreferences are not supported: Go's regexp is RE2, which has none"
@@ -109,7 +111,7 @@ public struct GoRegex: Sendable, CustomStringConvertible {
     public func wholeMatch(bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         switch literals {
         case .few(let words):
-            return words.contains { $0.elementsEqual(bytes) }
+            return words.contains { $0.count == bytes.count && $0.elementsEqual(bytes) }
         case .many(let words):
             return words.contains(Array(bytes))
         case nil:
@@ -161,5 +163,30 @@ public struct GoRegex: Sendable, CustomStringConvertible {
         default:
             return word(node).map { [$0] }
         }
+    }
+}
+
+extension GoRegex {
+    /// Patterns compiled once per process, by their bytes (never by canonical equivalence), so that `when`
+    /// expressions and param patterns, evaluated on every run, share one program and one warm DFA.
+    private static let compiled = Mutex<[[UInt8]: Result<GoRegex, SyntaxError>]>([:])
+    /// Distinct patterns kept; beyond that the cache starts over (patterns come from loaded runbooks).
+    static let cacheLimit = 4_096
+
+    /// `GoRegex(pattern)`, compiled once.
+    public static func cached(_ pattern: String) throws(SyntaxError) -> GoRegex {
+        let key = Array(pattern.utf8)
+        if let known = compiled.withLock({ $0[key] }) { return try known.get() }
+        let result: Result<GoRegex, SyntaxError>
+        do throws(SyntaxError) {
+            result = .success(try GoRegex(pattern))
+        } catch {
+            result = .failure(error)
+        }
+        compiled.withLock { cache in
+            if cache.count >= cacheLimit { cache.removeAll() }
+            cache[key] = result
+        }
+        return try result.get()
     }
 }

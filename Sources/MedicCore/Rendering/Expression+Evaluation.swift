@@ -29,8 +29,9 @@ extension Expression {
             }
         case .matches(let subject, let pattern, _):
             let text = value(of: subject, in: context).text
-            guard let regex = try? NSRegularExpression(pattern: "^(?:\(pattern))$") else { return .bool(false) }
-            return .bool(regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil)
+            // Validation refuses a pattern that does not compile, so a runbook that loaded always has one.
+            guard let regex = try? GoRegex.cached(pattern) else { return .bool(false) }
+            return .bool(regex.wholeMatch(text))
         case .isIn(let a, let b):
             let needle = value(of: a, in: context)
             switch b {

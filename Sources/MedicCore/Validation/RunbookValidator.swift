@@ -62,7 +62,7 @@ public struct RunbookValidator {
             let path = DocumentPath.root / "params" / param.name
             // Compile only when there is a value to check (most alert-fed params have no default).
             let hasValues = param.defaultValue != nil || !(param.allowed ?? []).isEmpty
-            let regex = hasValues ? param.pattern.flatMap { try? NSRegularExpression(pattern: "^(?:\($0))$") } : nil
+            let regex = hasValues ? param.pattern.flatMap { try? GoRegex.cached($0) } : nil
             if let min = param.min, let max = param.max, let low = Self.magnitude(min), let high = Self.magnitude(max),
                 low > high
             {
@@ -84,11 +84,11 @@ public struct RunbookValidator {
 
     /// Why `value` breaks one of the param's rules, or nil when it keeps them all.
     static func violation(
-        of value: ParamValue, in param: Param, regex: NSRegularExpression?, checkEnum: Bool = true
+        of value: ParamValue, in param: Param, regex: GoRegex?, checkEnum: Bool = true
     ) -> String? {
         if let regex, let pattern = param.pattern {
             let texts: [String] = if case .list(let items) = value { items } else { [value.description] }
-            for text in texts where regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) == nil {
+            for text in texts where !regex.wholeMatch(text) {
                 return "'\(text)' does not match pattern '\(pattern)'"
             }
         }
