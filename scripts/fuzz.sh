@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzz one parser (or all) with libFuzzer and AddressSanitizer for a bounded time.
 #
-#   scripts/fuzz.sh TARGET SECONDS     TARGET: runbook, alertmanager, grafana, json, matcher, expression, all
+#   scripts/fuzz.sh TARGET SECONDS     TARGET: runbook, alertmanager, grafana, json, matcher, expression, regex, all
 #
 # Seeds come from runbooks/, examples/, the broken-runbook fixtures, ../shared/fixtures/alerts/ and the
 # regression inputs in Tests/MedicCoreTests/Fixtures/fuzz/. The growing corpus lives in .build-fuzz/corpus/.
@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-targets=(runbook alertmanager grafana json matcher expression)
+targets=(runbook alertmanager grafana json matcher expression regex)
 target="${1:-}"
 seconds="${2:-}"
 if [[ -z "$target" || -z "$seconds" || ! "$seconds" =~ ^[0-9]+$ ]]; then
@@ -72,6 +72,34 @@ extra = {
 }[kind]
 for i, text in enumerate(sorted(seen) + extra):
     (out / f"seed-{i}").write_text(text, encoding="utf-8")
+PY
+      ;;
+    regex)
+      # Patterns and inputs of Go's search vectors, as PATTERN NUL VALUE.
+      python3 - "$dir" ../shared/fixtures/go-regexp/re2-search.txt <<'PY'
+import ast, sys, pathlib
+out, path = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+if not path.exists():
+    sys.exit(0)
+strings, mode, n = [], None, 0
+for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    if line in ("strings", "regexps"):
+        mode = line
+        if line == "strings":
+            strings = []
+        continue
+    if not line.startswith('"'):
+        continue
+    try:
+        text = ast.literal_eval(line)
+    except Exception:
+        continue
+    if mode == "strings":
+        strings.append(text)
+    elif n < 400:
+        for value in strings:
+            (out / f"seed-{n}").write_bytes(text.encode("utf-8", "replace") + b"\0" + value.encode("utf-8", "replace"))
+            n += 1
 PY
       ;;
   esac
