@@ -177,9 +177,11 @@ public struct RunbookDecoder {
                     let itemPath = path / "match" / index
                     guard let text = reader.string(item, at: itemPath) else { continue }
                     do {
-                        let matcher = try LabelMatcher.parse(text)
-                        if matcher.op.isRegex, !reader.checkRegex(matcher.value, at: itemPath) { continue }
-                        trigger.matchers.append(matcher)
+                        // One item may hold several matchers (`foo=bar,dings!=bums`), as in Alertmanager.
+                        for matcher in try LabelMatcher.parseMatchers(text) {
+                            if matcher.op.isRegex, !reader.checkRegex(matcher.value, at: itemPath) { continue }
+                            trigger.matchers.append(matcher)
+                        }
                     } catch {
                         var diagnostic = Diagnostic(.malformedMatcher(text, error.message), at: .value(itemPath))
                         diagnostic.location = reader.inlineLocation(of: item, offset: error.offset - 1)
