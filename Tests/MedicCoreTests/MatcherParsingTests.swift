@@ -319,4 +319,82 @@ import Testing
         let pair = [matcher, Self.m("b", .equal, "c")]
         #expect(try LabelMatcher.parseMatchers(pair.map(\.description).joined(separator: ",")) == pair)
     }
+
+    // MARK: Runbooks
+
+    static func runbook(_ id: String, triggers: String) -> RunbookSource {
+        let text = """
+            runbook: \(id)
+            triggers:
+            \(triggers)
+            steps:
+              - id: a
+                run: ["true"]
+                timeout: 1s
+            """
+        return RunbookSource.check(data: Data(text.utf8), path: "\(id).yaml")
+    }
+
+    @Test("a runbook whose items hold several matchers, braces and a YAML `- |` item validates")
+    func decodesItems() throws {
+        let source = Self.runbook(
+            "multi",
+            triggers: """
+                  - match: ['alertname=Disk,severity=~"warning|critical"', '{team="ops",}']
+                  - match:
+                      - |
+                        alertname=Kelvin
+                """)
+        #expect(source.diagnostics.isEmpty, "\(source.diagnostics.map(\.text))")
+        let runbook = try #require(source.runbook)
+        #expect(
+            runbook.triggers[0].matchers == [
+                Self.m("alertname", .equal, "Disk"), Self.m("severity", .regexMatch, "warning|critical"),
+                Self.m("team", .equal, "ops"),
+            ])
+        #expect(runbook.triggers[1].matchers == [Self.m("alertname", .equal, "Kelvin")])
+    }
+
+    @Test(
+        "a bad item is reported at its line and column, whatever the YAML style",
+        arguments: [
+            ("  - match: ['alertname=Disk,sev!x']", 3, 32),
+            ("  - match:\n      - alertname=Disk,sev!x", 4, 27),
+            ("  - match: [\"alertname=Disk,sev!x\"]", 3, 32),
+            ("  - match: ['{}']", 3, 14),
+        ])
+    func reportsPosition(triggers: String, line: Int, column: Int) throws {
+        let source = Self.runbook("bad", triggers: triggers)
+        let errors = source.diagnostics.filter { $0.severity == .error }
+        #expect(errors.map(\.id) == ["malformed-matcher"])
+        let location = try #require(errors.first?.location)
+        #expect(location.line == line)
+        #expect(location.column == column)
+    }
+
+    @Test("triggers match through the index and AlertMatcher by bytes, several matchers per item")
+    func matchesThroughIndex() throws {
+        let runbooks = [
+            try #require(Self.runbook("kelvin", triggers: "  - match: ['alertname=\"\u{212A}elvin\"']").runbook),
+            try #require(Self.runbook("cafe", triggers: "  - match: ['alertname=Cafe,city=caf\u{E9}']").runbook),
+            try #require(Self.runbook("multi", triggers: "  - match: ['{alertname=Disk,severity=critical}']").runbook),
+        ]
+        let index = TriggerIndex(runbooks)
+        #expect(index.candidates(for: ["alertname": "Kelvin"]).isEmpty)
+        #expect(index.candidates(for: ["alertname": "\u{212A}elvin"]).map(\.runbook.id) == ["kelvin"])
+
+        let matcher = AlertMatcher(runbooks: runbooks)
+        func matched(_ labels: [String: String]) -> [String] {
+            matcher.explain(Alert(source: .alertmanager, status: .firing, labels: labels)).matches.map(\.runbook)
+        }
+        #expect(matched(["alertname": "Kelvin"]) == [])
+        #expect(matched(["alertname": "\u{212A}elvin"]) == ["kelvin"])
+        #expect(matched(["alertname": "Cafe", "city": "cafe\u{0301}"]) == [])
+        #expect(matched(["alertname": "Cafe", "city": "caf\u{E9}"]) == ["cafe"])
+        #expect(matched(["alertname": "Disk", "severity": "critical"]) == ["multi"])
+        #expect(matched(["alertname": "Disk", "severity": "warning"]) == [])
+        let nearMiss = matcher.explain(
+            Alert(source: .alertmanager, status: .firing, labels: ["alertname": "Cafe", "city": "cafe\u{0301}"]))
+        #expect(nearMiss.nearMisses.map(\.runbook) == ["cafe"])
+    }
 }
