@@ -67,7 +67,10 @@ import Testing
             ("foo=bar,bar!=baz", [m("foo", .equal, "bar"), m("bar", .notEqual, "baz")]),
             (#"foo="bar",bar!="baz""#, [m("foo", .equal, "bar"), m("bar", .notEqual, "baz")]),
             // Whitespace of any kind, line feeds and U+202F included, may stand between tokens.
-            ("\n{ foo = bar ,\r\n\tbar\u{202F}!=\u{3000}baz }\n", [m("foo", .equal, "bar"), m("bar", .notEqual, "baz")]),
+            (
+                "\n{ foo = bar ,\r\n\tbar\u{202F}!=\u{3000}baz }\n",
+                [m("foo", .equal, "bar"), m("bar", .notEqual, "baz")]
+            ),
             // Go string escapes in quoted strings; unquoted tokens are taken as written.
             (#""a"="\a\b\f\v\r\101\x41\u00e9""#, [m("a", .equal, "\u{07}\u{08}\u{0C}\u{0B}\rAAé")]),
             ("a:b.c/d-e=$x@y", [m("a:b.c/d-e", .equal, "$x@y")]),
@@ -153,7 +156,10 @@ import Testing
                 #"{foo="bar", baz!="quux", derp="wat"}"#,
                 [m("foo", .equal, "bar"), m("baz", .notEqual, "quux"), m("derp", .equal, "wat")]
             ),
-            (#"{foo="bar", instance=~"some-api.*"}"#, [m("foo", .equal, "bar"), m("instance", .regexMatch, "some-api.*")]),
+            (
+                #"{foo="bar", instance=~"some-api.*"}"#,
+                [m("foo", .equal, "bar"), m("instance", .regexMatch, "some-api.*")]
+            ),
             (#"{foo=""}"#, [m("foo", .equal, "")]),
             (#"{foo="bar,quux", job="job1"}"#, [m("foo", .equal, "bar,quux"), m("job", .equal, "job1")]),
             (#"{foo = "bar", dings != "bums", }"#, [m("foo", .equal, "bar"), m("dings", .notEqual, "bums")]),
@@ -255,7 +261,10 @@ import Testing
     func fallbackRegex() throws {
         // Classic keeps `\u0028\u0029`, which Go's regexp refuses; the UTF-8 parser decodes it to `()`.
         let goRefusesU: (String) -> Bool = { !$0.contains(#"\u"#) && Self.compiles($0) }
-        #expect(try LabelMatcher.parseMatchers(#"a=~"\u0028\u0029""#, regexIsValid: goRefusesU) == [Self.m("a", .regexMatch, "()")])
+        #expect(
+            try LabelMatcher.parseMatchers(#"a=~"\u0028\u0029""#, regexIsValid: goRefusesU) == [
+                Self.m("a", .regexMatch, "()")
+            ])
     }
 
     @Test("errors name the column of the problem within the item")

@@ -68,8 +68,8 @@ public struct TriggerIndex: Sendable {
             for (index, matcher) in entry.trigger.matchers.enumerated() {
                 let holds: Bool
                 if let compiled = entry.regexes[index] {
-                    holds = compiled.matches(alert.labels.value(forExactKey: matcher.name) ?? "")
-                        == (matcher.op == .regexMatch)
+                    let seen = alert.labels.value(forExactKey: matcher.name) ?? ""
+                    holds = compiled.matches(seen) == (matcher.op == .regexMatch)
                 } else {
                     holds = matcher.matches(alert.labels)
                 }

@@ -41,7 +41,8 @@ enum UTF8MatcherParser {
 
         func unexpected(_ token: MatcherLexer.Token?, expected: String) -> MatcherSyntaxError {
             guard let token else {
-                return MatcherSyntaxError(message: "expected \(expected), found the end of the item", column: scalars.count)
+                return MatcherSyntaxError(
+                    message: "expected \(expected), found the end of the item", column: scalars.count)
             }
             return MatcherSyntaxError(message: "expected \(expected), found `\(text(token))`", column: token.start)
         }
