@@ -160,14 +160,16 @@ struct NodeReader {
     /// Compiles `pattern` as Go's `regexp` does; reports a pattern Go would refuse at `path`, at the position of
     /// the problem when `node` holds the pattern inline, `patternOffset` scalars into its text.
     mutating func checkRegex(
-        _ pattern: String, at path: DocumentPath, node: DocumentNode? = nil, patternOffset: Int = 0
+        _ pattern: String, at path: DocumentPath, node: DocumentNode? = nil, patternOffset: Int? = 0
     ) -> Bool {
         do throws(GoRegex.SyntaxError) {
             _ = try GoRegex.cached(pattern)
             return true
         } catch {
             var diagnostic = Diagnostic(.invalidRegex(pattern, error), at: .value(path))
-            if let node { diagnostic.location = inlineLocation(of: node, offset: patternOffset + error.offset) }
+            if let node, let patternOffset {
+                diagnostic.location = inlineLocation(of: node, offset: patternOffset + error.offset)
+            }
             diagnostics.append(diagnostic)
             return false
         }

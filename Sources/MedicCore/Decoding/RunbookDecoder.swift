@@ -165,6 +165,18 @@ public struct RunbookDecoder {
         return items.enumerated().map { index, item in decodeTrigger(item, at: path / index) }
     }
 
+    /// Where `value` starts in a matcher item, in scalars, when it is written there as is (no escapes);
+    /// otherwise nil, and a regex error points at the item.
+    static func offset(of value: String, in item: String) -> Int? {
+        let haystack = Array(item.unicodeScalars)
+        let needle = Array(value.unicodeScalars)
+        guard !needle.isEmpty, needle.count <= haystack.count else { return nil }
+        for start in 0...(haystack.count - needle.count) where haystack[start..<(start + needle.count)].elementsEqual(needle) {
+            return start
+        }
+        return nil
+    }
+
     private mutating func decodeTrigger(_ node: DocumentNode, at path: DocumentPath) -> Trigger {
         var trigger = Trigger(matchers: [])
         guard let fields = reader.fields(node, at: path, what: "trigger", allowed: DSLKeys.trigger) else {
@@ -176,10 +188,27 @@ public struct RunbookDecoder {
                 for (index, item) in items.enumerated() {
                     let itemPath = path / "match" / index
                     guard let text = reader.string(item, at: itemPath) else { continue }
-                    do {
-                        let matcher = try LabelMatcher.parse(text)
-                        if matcher.op.isRegex, !reader.checkRegex(matcher.value, at: itemPath) { continue }
-                        trigger.matchers.append(matcher)
+                    do throws(LabelMatcher.ParseError) {
+                        // One item may hold several matchers (`foo=bar,dings!=bums`), as in Alertmanager, which
+                        // also lets a reading whose regex compiles win over one whose regex does not. When no
+                        // reading compiles, the regex error (with its position) says more than the parse error.
+                        let compiles: (String) -> Bool = { (try? GoRegex.cached($0)) != nil }
+                        let matchers: [LabelMatcher]
+                        if let readable = try? LabelMatcher.parseMatchers(text, regexIsValid: compiles) {
+                            matchers = readable
+                        } else {
+                            matchers = try LabelMatcher.parseMatchers(text)
+                        }
+                        for matcher in matchers {
+                            if matcher.op.isRegex,
+                                !reader.checkRegex(
+                                    matcher.value, at: itemPath, node: item,
+                                    patternOffset: Self.offset(of: matcher.value, in: text))
+                            {
+                                continue
+                            }
+                            trigger.matchers.append(matcher)
+                        }
                     } catch {
                         var diagnostic = Diagnostic(.malformedMatcher(text, error.message), at: .value(itemPath))
                         diagnostic.location = reader.inlineLocation(of: item, offset: error.offset - 1)

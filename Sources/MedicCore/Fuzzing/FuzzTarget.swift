@@ -8,7 +8,7 @@ public enum FuzzTarget: String, Sendable, CaseIterable {
     case runbook
     /// The three alert payload decoders.
     case alertmanager, grafana, json
-    /// An Alertmanager label matcher such as `severity=~"warning|critical"`.
+    /// One `match:` item: Alertmanager label matchers such as `severity=~"warning|critical",team!=ops`.
     case matcher
     /// A `when` expression.
     case expression
@@ -36,13 +36,23 @@ public enum FuzzTarget: String, Sendable, CaseIterable {
             }
         case .matcher:
             let text = String(decoding: data, as: UTF8.self)
-            guard let matcher = try? LabelMatcher.parse(text) else { return }
-            // What Medic prints back parses to the same matcher.
-            guard let again = try? LabelMatcher.parse(matcher.description), again == matcher else {
-                fatalError("matcher \(matcher.description) does not round-trip")
+            guard let matchers = try? LabelMatcher.parseMatchers(text) else { return }
+            // What Medic prints back parses to the same matchers, one by one and as a comma-separated item.
+            for matcher in matchers {
+                guard let again = try? LabelMatcher.parseMatchers(matcher.description), again == [matcher] else {
+                    fatalError("matcher \(matcher.description) does not round-trip")
+                }
+                // Equality is by bytes: a label holding exactly the value is equal to it.
+                let own = matcher.matches([matcher.name: matcher.value])
+                if (matcher.op == .equal && !own) || (matcher.op == .notEqual && own) {
+                    fatalError("matcher \(matcher.description) misjudges a label holding its own value")
+                }
+                _ = matcher.matches(["alertname": "Fuzz"])
             }
-            _ = matcher.matches([matcher.name: matcher.value])
-            _ = matcher.matches(["alertname": "Fuzz"])
+            let joined = matchers.map(\.description).joined(separator: ",")
+            guard let again = try? LabelMatcher.parseMatchers(joined), again == matchers else {
+                fatalError("matchers \(joined) do not round-trip as one item")
+            }
         case .expression:
             let text = String(decoding: data, as: UTF8.self)
             guard case .success(let expression) = ExpressionParser.parse(text) else { return }

@@ -95,13 +95,13 @@ public struct AlertMatcher: Sendable {
     /// one, some positive matcher holds on a label the alert has), yet something else fails.
     static func isNearMiss(_ evaluation: TriggerIndex.Evaluation, _ alert: Alert) -> Bool {
         let matchers = evaluation.entry.trigger.matchers
-        let failedNames = Set(evaluation.failed.map(\.matcher.name))
-        if matchers.contains(where: { $0.name == "alertname" }) {
-            return !failedNames.contains("alertname")
+        let failedNames = Set(evaluation.failed.map { ExactText($0.matcher.name) })
+        if matchers.contains(where: { $0.name.isExactly("alertname") }) {
+            return !failedNames.contains(ExactText("alertname"))
         }
         return matchers.contains { matcher in
-            (matcher.op == .equal || matcher.op == .regexMatch) && !failedNames.contains(matcher.name)
-                && !(alert.labels[matcher.name] ?? "").isEmpty
+            (matcher.op == .equal || matcher.op == .regexMatch) && !failedNames.contains(ExactText(matcher.name))
+                && !(alert.labels.value(forExactKey: matcher.name) ?? "").isEmpty
         }
     }
 
@@ -215,7 +215,7 @@ extension AlertMatcher {
     {
         if alert.source == .grafana, Self.grafanaHousekeeping.contains(alert.name),
             !entry.trigger.matchers.contains(where: {
-                $0.name == "alertname" && $0.op == .equal && $0.value == alert.name
+                $0.name.isExactly("alertname") && $0.op == .equal && $0.value.isExactly(alert.name)
             })
         {
             return Assessment(

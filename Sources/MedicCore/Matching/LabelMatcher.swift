@@ -2,7 +2,8 @@ import Foundation
 
 /// One Alertmanager label matcher, such as `severity=~"warning|critical"`.
 ///
-/// Semantics are Alertmanager's: regexes are fully anchored, and a missing label equals the empty string.
+/// Semantics are Alertmanager's: regexes are fully anchored, a missing label equals the empty string, and names
+/// and values compare by Unicode scalars (bytes), never by canonical equivalence.
 public struct LabelMatcher: Sendable, Hashable, CustomStringConvertible {
     /// The four Alertmanager operators.
     public enum Operator: String, Sendable, Hashable, CaseIterable {
@@ -24,6 +25,16 @@ public struct LabelMatcher: Sendable, Hashable, CustomStringConvertible {
         self.value = value
     }
 
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.op == rhs.op && lhs.name.isExactly(rhs.name) && lhs.value.isExactly(rhs.value)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(op)
+        hasher.combine(ExactText(name))
+        hasher.combine(ExactText(value))
+    }
+
     /// The regex as Alertmanager runs it: `^(?:value)$`.
     public var anchoredPattern: String { "^(?:\(value))$" }
 
@@ -33,13 +44,14 @@ public struct LabelMatcher: Sendable, Hashable, CustomStringConvertible {
         try GoRegex.cached(value)
     }
 
-    /// Whether the matcher holds for `labels` (a missing label counts as "").
-    /// For regex operators, `regex` must be `compiledRegex()`; it is compiled on the fly when nil.
+    /// Whether the matcher holds for `labels` (a missing label counts as ""). The label is found by its exact
+    /// name and compared by bytes. For regex operators, `regex` must be `compiledRegex()`; it is compiled on the
+    /// fly when nil.
     public func matches(_ labels: [String: String], regex: GoRegex? = nil) -> Bool {
-        let actual = labels[name] ?? ""
+        let actual = labels.value(forExactKey: name) ?? ""
         switch op {
-        case .equal: return actual == value
-        case .notEqual: return actual != value
+        case .equal: return actual.isExactly(value)
+        case .notEqual: return !actual.isExactly(value)
         case .regexMatch, .regexNoMatch:
             guard let regex = regex ?? (try? compiledRegex()) else { return false }
             let found = regex.wholeMatch(actual)
@@ -47,7 +59,9 @@ public struct LabelMatcher: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    /// Canonical text: `name="value"` with the value quoted and escaped.
+    /// Canonical text: `name="value"` with the value quoted and escaped (`\\`, `\"`, `\n`), read back to the same
+    /// matcher by `parseMatchers`. A name the classic parser cannot read unquoted is quoted too, which the
+    /// UTF-8 parser reads (Alertmanager prints it the same way).
     public var description: String {
         // By scalars: a quote followed by a combining mark is one Character, which a Character-wise
         // replace would miss (found by fuzzing).
@@ -64,6 +78,7 @@ public struct LabelMatcher: Sendable, Hashable, CustomStringConvertible {
             return "\"" + String(escaped) + "\""
         }
         // A name that is not a plain label name is quoted and escaped like the value (found by fuzzing).
-        return "\(Identifier.isLabelName(name) ? name : quoted(name))\(op.rawValue)\(quoted(value))"
+        let printedName = MatcherCharacters.isClassicLabelName(name) ? name : quoted(name)
+        return "\(printedName)\(op.rawValue)\(quoted(value))"
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 
 /// Finds the triggers an alert could fire without scanning every matcher of every runbook: triggers are
 /// indexed by the `alertname` their equality matcher names; only triggers without one are scanned always.
+/// Names and values are compared by bytes (`ExactText`), as Alertmanager compares them.
 public struct TriggerIndex: Sendable {
     /// One trigger of one runbook, with its regexes compiled once.
     public struct Entry: Sendable {
@@ -14,7 +15,7 @@ public struct TriggerIndex: Sendable {
         let regexes: [Int: GoRegex]
     }
 
-    private var byAlertname: [String: [Int]] = [:]
+    private var byAlertname: [ExactText: [Int]] = [:]
     private var unindexed: [Int] = []
     public private(set) var entries: [Entry] = []
 
@@ -27,13 +28,14 @@ public struct TriggerIndex: Sendable {
                 }
                 let entryIndex = entries.count
                 entries.append(Entry(runbook: runbook, triggerIndex: position, trigger: trigger, regexes: regexes))
-                if let name = trigger.matchers.first(where: { $0.name == "alertname" && $0.op == .equal })?.value {
-                    byAlertname[name, default: []].append(entryIndex)
-                } else if let names = trigger.matchers.lazy.filter({ $0.name == "alertname" && $0.op == .regexMatch })
+                let alertname = trigger.matchers.filter { $0.name.isExactly("alertname") }
+                if let name = alertname.first(where: { $0.op == .equal })?.value {
+                    byAlertname[ExactText(name), default: []].append(entryIndex)
+                } else if let names = alertname.lazy.filter({ $0.op == .regexMatch })
                     .compactMap({ try? $0.compiledRegex().literalAlternatives }).first
                 {
                     // `alertname=~"A|B"` is indexed under both names.
-                    for name in names { byAlertname[name, default: []].append(entryIndex) }
+                    for name in names { byAlertname[ExactText(name), default: []].append(entryIndex) }
                 } else {
                     unindexed.append(entryIndex)
                 }
@@ -43,7 +45,7 @@ public struct TriggerIndex: Sendable {
 
     /// Entries whose triggers might match `labels` (an alertname equality already holds for indexed ones).
     public func candidates(for labels: [String: String]) -> [Entry] {
-        let indexed = byAlertname[labels["alertname"] ?? ""] ?? []
+        let indexed = byAlertname[ExactText(labels.value(forExactKey: "alertname") ?? "")] ?? []
         if unindexed.isEmpty { return indexed.map { entries[$0] } }
         return (indexed + unindexed).sorted().map { entries[$0] }
     }
@@ -69,16 +71,15 @@ public struct TriggerIndex: Sendable {
                 let holds: Bool
                 if matcher.op.isRegex {
                     // A regex that does not compile holds for neither `=~` nor `!~`.
-                    holds = entry.regexes[index].map { regex in
-                        regex.wholeMatch(alert.labels[matcher.name] ?? "") == (matcher.op == .regexMatch)
-                    } ?? false
+                    let seen = alert.labels.value(forExactKey: matcher.name) ?? ""
+                    holds = entry.regexes[index].map { $0.wholeMatch(seen) == (matcher.op == .regexMatch) } ?? false
                 } else {
                     holds = matcher.matches(alert.labels)
                 }
                 if holds {
                     matched += 1
                 } else {
-                    failed.append((matcher, alert.labels[matcher.name]))
+                    failed.append((matcher, alert.labels.value(forExactKey: matcher.name)))
                 }
             }
             let status = entry.trigger.status

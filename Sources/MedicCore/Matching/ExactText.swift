@@ -1,0 +1,38 @@
+/// A string compared and hashed by its Unicode scalars (its UTF-8 bytes), as Go compares strings.
+///
+/// Swift's `String ==` and `Dictionary<String, _>` use canonical equivalence: the Kelvin sign U+212A equals
+/// `K`, and `e` + U+0301 equals `é`. Alertmanager tells them apart, and so must matching.
+public struct ExactText: Hashable, Sendable, CustomStringConvertible {
+    public var text: String
+
+    public init(_ text: String) {
+        self.text = text
+    }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.text.utf8.elementsEqual(rhs.text.utf8)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        for byte in text.utf8 { hasher.combine(byte) }
+        hasher.combine(0xFF as UInt8)  // never a byte of UTF-8: "ab" + "c" and "a" + "bc" hash apart
+    }
+
+    public var description: String { text }
+}
+
+extension String {
+    /// Whether the two strings have the same Unicode scalars; `==` would also accept canonically equivalent ones.
+    func isExactly(_ other: String) -> Bool {
+        utf8.elementsEqual(other.utf8)
+    }
+}
+
+extension Dictionary where Key == String {
+    /// The value stored under exactly `key` (same Unicode scalars). The subscript also finds a canonically
+    /// equivalent key (`K` finds a label named with the Kelvin sign), which Alertmanager would not.
+    public func value(forExactKey key: String) -> Value? {
+        guard let index = index(forKey: key), self[index].key.isExactly(key) else { return nil }
+        return self[index].value
+    }
+}
