@@ -41,8 +41,9 @@ public struct GoRegex: Sendable, CustomStringConvertible {
 
         var hint: String? {
             switch code {
-            case .invalidPerlOp where fragment.hasPrefix("(?=") || fragment.hasPrefix("(?!")
-                || fragment.hasPrefix("(?<=") || fragment.hasPrefix("(?<!"):
+            // `(?<=` and `(?<!` are refused as named captures (`(?<name>` syntax, as Go >= 1.22 does).
+            case .invalidPerlOp where fragment.hasPrefix("(?=") || fragment.hasPrefix("(?!"),
+                .invalidNamedCapture where fragment.hasPrefix("(?<=") || fragment.hasPrefix("(?<!"):
                 return "lookaround is not supported: Go's regexp is RE2, which has none"
             case .invalidEscape where fragment.count == 2 && fragment.last!.isNumber:
                 return "backreferences are not supported: Go's regexp is RE2, which has none"
