@@ -43,6 +43,7 @@ public struct GoRegex: Sendable, CustomStringConvertible {
 
         var hint: String? {
             switch code {
+            // `(?<=` and `(?<!` are refused as named captures (`(?<name>` syntax, as Go >= 1.22 does).
             case .invalidPerlOp where fragment.hasPrefix("(?=") || fragment.hasPrefix("(?!"),
                 .invalidNamedCapture where fragment.hasPrefix("(?<=") || fragment.hasPrefix("(?<!"):
                 return "lookaround is not supported: Go's regexp is RE2, which has none"
@@ -131,19 +132,22 @@ public struct GoRegex: Sendable, CustomStringConvertible {
         return value.withUTF8 { firstMatch(bytes: $0) }
     }
 
-    /// The strings a literal-only pattern matches, or nil. Case-folded literals are not literal.
+    /// The strings a literal-only pattern matches, or nil. Case-folded literals are not literal, and neither
+    /// is U+FFFD: an invalid byte in the value reads as U+FFFD (as in Go), so `\x{FFFD}` matches `"\x80"`,
+    /// which comparing bytes would miss.
     static func literalAlternatives(_ node: RegexNode) -> [String]? {
         func word(_ node: RegexNode) -> String? {
             switch node {
             case .emptyMatch:
                 return ""
             case .runes(let runeClass):
+                guard runeClass.single != UTF8Decoding.replacement else { return nil }
                 return runeClass.single.flatMap(Unicode.Scalar.init).map { String(Character($0)) }
             case .concat(let items):
                 var text = String.UnicodeScalarView()
                 for item in items {
                     guard case .runes(let runeClass) = item, let rune = runeClass.single,
-                        let scalar = Unicode.Scalar(rune)
+                        rune != UTF8Decoding.replacement, let scalar = Unicode.Scalar(rune)
                     else { return nil }
                     text.append(scalar)
                 }
