@@ -2,9 +2,10 @@ import Foundation
 import MedicCore
 
 /// The matcher path Medic had before its own regex engine, kept only as the benchmark's baseline
-/// (`medic bench match` prints the ratio to it): an alertname index keyed by Swift strings, plain-word
-/// alternations as a `Set<String>`, everything else through ICU's `NSRegularExpression` with
-/// `^(?:re)$`. It backtracks, compares strings by canonical equivalence, and is not used anywhere else.
+/// (`medic bench match` prints the ratio to it): the trigger index of the release before, copied as it
+/// was: an alertname index keyed by Swift strings, plain-word alternations as a `Set<String>`, everything
+/// else through ICU's `NSRegularExpression` with `^(?:re)$`. It backtracks, compares strings by canonical
+/// equivalence, and is not used anywhere else.
 public struct ICUMatcherBaseline: @unchecked Sendable {
     struct Compiled {
         let regex: NSRegularExpression?
@@ -31,9 +32,21 @@ public struct ICUMatcherBaseline: @unchecked Sendable {
         }
     }
 
+    /// As the trigger index of earlier releases: entries are values (the runbook is copied along), each
+    /// candidate is evaluated matcher by matcher, and the failures are collected for explanations.
     struct Entry {
-        let matchers: [LabelMatcher]
+        var runbook: Runbook
+        var triggerIndex: Int
+        var trigger: Trigger
         let regexes: [Int: Compiled]
+    }
+
+    struct Evaluation {
+        var entry: Entry
+        var failed: [(matcher: LabelMatcher, seen: String?)]
+        var matchedCount: Int
+        var statusMismatch: Bool
+        var matches: Bool { failed.isEmpty && !statusMismatch }
     }
 
     private var entries: [Entry] = []
@@ -42,15 +55,19 @@ public struct ICUMatcherBaseline: @unchecked Sendable {
 
     public init(_ runbooks: [Runbook]) {
         for runbook in runbooks {
-            for trigger in runbook.triggers {
+            for (position, trigger) in runbook.triggers.enumerated() {
                 var regexes: [Int: Compiled] = [:]
                 for (index, matcher) in trigger.matchers.enumerated() where matcher.op.isRegex {
                     regexes[index] = Compiled(matcher.value)
                 }
                 let index = entries.count
-                entries.append(Entry(matchers: trigger.matchers, regexes: regexes))
+                entries.append(Entry(runbook: runbook, triggerIndex: position, trigger: trigger, regexes: regexes))
                 if let name = trigger.matchers.first(where: { $0.name == "alertname" && $0.op == .equal })?.value {
                     byAlertname[name, default: []].append(index)
+                } else if let names = trigger.matchers.lazy.filter({ $0.name == "alertname" && $0.op == .regexMatch })
+                    .compactMap({ Compiled($0.value).literals }).first
+                {
+                    for name in names { byAlertname[name, default: []].append(index) }
                 } else {
                     unindexed.append(index)
                 }
@@ -58,21 +75,39 @@ public struct ICUMatcherBaseline: @unchecked Sendable {
         }
     }
 
-    /// How many triggers hold for `labels`.
-    public func matchCount(_ labels: [String: String]) -> Int {
-        let candidates = (byAlertname[labels["alertname"] ?? ""] ?? []) + unindexed
-        return candidates.count { index in
-            let entry = entries[index]
-            return entry.matchers.enumerated().allSatisfy { position, matcher in
-                let actual = labels[matcher.name] ?? ""
-                switch matcher.op {
-                case .equal: return actual == matcher.value
-                case .notEqual: return actual != matcher.value
-                case .regexMatch: return entry.regexes[position]?.matches(actual) ?? false
-                case .regexNoMatch: return !(entry.regexes[position]?.matches(actual) ?? false)
+    func candidates(for labels: [String: String]) -> [Entry] {
+        let indexed = byAlertname[labels["alertname"] ?? ""] ?? []
+        if unindexed.isEmpty { return indexed.map { entries[$0] } }
+        return (indexed + unindexed).sorted().map { entries[$0] }
+    }
+
+    func evaluate(_ alert: Alert) -> [Evaluation] {
+        candidates(for: alert.labels).map { entry in
+            var failed: [(LabelMatcher, String?)] = []
+            var matched = 0
+            for (index, matcher) in entry.trigger.matchers.enumerated() {
+                let holds: Bool
+                if let compiled = entry.regexes[index] {
+                    holds = compiled.matches(alert.labels[matcher.name] ?? "") == (matcher.op == .regexMatch)
+                } else {
+                    let actual = alert.labels[matcher.name] ?? ""
+                    holds = matcher.op == .equal ? actual == matcher.value : actual != matcher.value
+                }
+                if holds {
+                    matched += 1
+                } else {
+                    failed.append((matcher, alert.labels[matcher.name]))
                 }
             }
+            let status = entry.trigger.status
+            let statusMismatch = status != .any && status.rawValue != alert.status.rawValue
+            return Evaluation(entry: entry, failed: failed, matchedCount: matched, statusMismatch: statusMismatch)
         }
+    }
+
+    /// How many triggers hold for `alert`, through the old path.
+    public func matchCount(_ alert: Alert) -> Int {
+        evaluate(alert).filter(\.matches).count
     }
 
     /// One whole-value ICU match, for the hostile-pattern rows.

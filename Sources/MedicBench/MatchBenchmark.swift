@@ -76,7 +76,7 @@ public struct MatchBenchmark: Sendable {
             }
             var baselineMatched = 0
             let icu = try BenchClock.time {
-                for i in 0..<alerts { baselineMatched += baseline.matchCount(Self.samples[i % 1_000].labels) }
+                for i in 0..<alerts { baselineMatched += baseline.matchCount(Self.samples[i % 1_000]) }
             }
             guard matched == baselineMatched else {
                 throw BenchFailure("\(workload.name): \(matched) matches, the ICU baseline found \(baselineMatched)")

@@ -10,11 +10,12 @@ public struct ExactText: Hashable, Sendable, CustomStringConvertible {
     }
 
     public static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.text.utf8.elementsEqual(rhs.text.utf8)
+        lhs.text.isExactly(rhs.text)
     }
 
     public func hash(into hasher: inout Hasher) {
-        for byte in text.utf8 { hasher.combine(byte) }
+        var text = text
+        text.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
         hasher.combine(0xFF as UInt8)  // never a byte of UTF-8: "ab" + "c" and "a" + "bc" hash apart
     }
 
@@ -24,7 +25,10 @@ public struct ExactText: Hashable, Sendable, CustomStringConvertible {
 extension String {
     /// Whether the two strings have the same Unicode scalars; `==` would also accept canonically equivalent ones.
     func isExactly(_ other: String) -> Bool {
-        utf8.elementsEqual(other.utf8)
+        // Over contiguous UTF-8 (native strings are): a length check and a tight loop, not a generic iterator.
+        guard utf8.count == other.utf8.count else { return false }
+        var (a, b) = (self, other)
+        return a.withUTF8 { x in b.withUTF8 { y in x.elementsEqual(y) } }
     }
 }
 

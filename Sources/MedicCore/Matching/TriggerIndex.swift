@@ -4,15 +4,23 @@ import Foundation
 /// indexed by the `alertname` their equality matcher names; only triggers without one are scanned always.
 /// Names and values are compared by bytes (`ExactText`), as Alertmanager compares them.
 public struct TriggerIndex: Sendable {
-    /// One trigger of one runbook, with its regexes compiled once.
-    public struct Entry: Sendable {
-        public var runbook: Runbook
+    /// One trigger of one runbook, with its regexes compiled once. A reference: evaluating an alert hands
+    /// entries around without copying the runbook each time.
+    public final class Entry: Sendable {
+        public let runbook: Runbook
         /// Position of the trigger in the runbook's `triggers`.
-        public var triggerIndex: Int
-        public var trigger: Trigger
-        /// Regex matchers by position, compiled once. A matcher whose regex does not compile is not here and
-        /// never holds (validation refuses such runbooks).
-        let regexes: [Int: GoRegex]
+        public let triggerIndex: Int
+        public let trigger: Trigger
+        /// Per matcher, its compiled regex (nil for `=`/`!=`, and for a regex that does not compile, which then
+        /// never holds: validation refuses such runbooks).
+        let regexes: [GoRegex?]
+
+        init(runbook: Runbook, triggerIndex: Int, trigger: Trigger) {
+            self.runbook = runbook
+            self.triggerIndex = triggerIndex
+            self.trigger = trigger
+            regexes = trigger.matchers.map { $0.op.isRegex ? try? $0.compiledRegex() : nil }
+        }
     }
 
     private var byAlertname: [ExactText: [Int]] = [:]
@@ -22,12 +30,8 @@ public struct TriggerIndex: Sendable {
     public init(_ runbooks: [Runbook]) {
         for runbook in runbooks {
             for (position, trigger) in runbook.triggers.enumerated() {
-                var regexes: [Int: GoRegex] = [:]
-                for (index, matcher) in trigger.matchers.enumerated() where matcher.op.isRegex {
-                    regexes[index] = try? matcher.compiledRegex()
-                }
                 let entryIndex = entries.count
-                entries.append(Entry(runbook: runbook, triggerIndex: position, trigger: trigger, regexes: regexes))
+                entries.append(Entry(runbook: runbook, triggerIndex: position, trigger: trigger))
                 let alertname = trigger.matchers.filter { $0.name.isExactly("alertname") }
                 if let name = alertname.first(where: { $0.op == .equal })?.value {
                     byAlertname[ExactText(name), default: []].append(entryIndex)
@@ -68,13 +72,15 @@ public struct TriggerIndex: Sendable {
             var failed: [(LabelMatcher, String?)] = []
             var matched = 0
             for (index, matcher) in entry.trigger.matchers.enumerated() {
+                let seen = alert.labels.value(forExactKey: matcher.name)
+                let actual = seen ?? ""
                 let holds: Bool
-                if matcher.op.isRegex {
-                    // A regex that does not compile holds for neither `=~` nor `!~`.
-                    let seen = alert.labels.value(forExactKey: matcher.name) ?? ""
-                    holds = entry.regexes[index].map { $0.wholeMatch(seen) == (matcher.op == .regexMatch) } ?? false
-                } else {
-                    holds = matcher.matches(alert.labels)
+                switch matcher.op {
+                case .equal: holds = actual.isExactly(matcher.value)
+                case .notEqual: holds = !actual.isExactly(matcher.value)
+                // A regex that does not compile holds for neither `=~` nor `!~`.
+                case .regexMatch: holds = entry.regexes[index]?.wholeMatch(actual) ?? false
+                case .regexNoMatch: holds = entry.regexes[index].map { !$0.wholeMatch(actual) } ?? false
                 }
                 if holds {
                     matched += 1

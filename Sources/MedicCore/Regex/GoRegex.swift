@@ -64,14 +64,37 @@ public struct GoRegex: Sendable, CustomStringConvertible {
         }
     }
 
-    public let pattern: String
-    /// Number of capturing groups.
-    public let captureCount: Int
-    /// Group names by index (index 0 is the whole match).
-    public let captureNames: [String?]
-    let program: RegexProgram
-    private let dfa: LazyDFA
-    private let literals: Literals?
+    /// Everything compiled, behind one reference: a `GoRegex` is copied on every match (from an index entry,
+    /// an optional), and one retain is cheaper than seven.
+    private final class Core: Sendable {
+        let pattern: String
+        let captureCount: Int
+        let captureNames: [String?]
+        let program: RegexProgram
+        let dfa: LazyDFA
+        let literals: Literals?
+        let literalAlternatives: [String]?
+
+        init(_ pattern: String) throws(SyntaxError) {
+            var parser = RegexParser(pattern)
+            let node = try parser.parse()
+            self.pattern = pattern
+            captureCount = parser.captureCount
+            captureNames = parser.captureNames
+            program = try RegexProgram(node, captureCount: parser.captureCount)
+            dfa = LazyDFA(program: program)
+            if let words = GoRegex.literalAlternatives(node) {
+                let bytes = words.map { Array($0.utf8) }
+                literals = bytes.count <= 16 ? .few(bytes) : .many(Set(bytes))
+                literalAlternatives = words
+            } else {
+                literals = nil
+                literalAlternatives = nil
+            }
+        }
+    }
+
+    private let core: Core
 
     /// The pattern is one literal or an alternation of literals (`warning|critical`): matched by comparing bytes.
     private enum Literals: Sendable {
@@ -80,27 +103,20 @@ public struct GoRegex: Sendable, CustomStringConvertible {
     }
 
     public init(_ pattern: String) throws(SyntaxError) {
-        var parser = RegexParser(pattern)
-        let node = try parser.parse()
-        self.pattern = pattern
-        captureCount = parser.captureCount
-        captureNames = parser.captureNames
-        program = try RegexProgram(node, captureCount: parser.captureCount)
-        dfa = LazyDFA(program: program)
-        if let words = Self.literalAlternatives(node) {
-            let bytes = words.map { Array($0.utf8) }
-            literals = bytes.count <= 16 ? .few(bytes) : .many(Set(bytes))
-            literalAlternatives = words
-        } else {
-            literals = nil
-            literalAlternatives = nil
-        }
+        core = try Core(pattern)
     }
+
+    public var pattern: String { core.pattern }
+    /// Number of capturing groups.
+    public var captureCount: Int { core.captureCount }
+    /// Group names by index (index 0 is the whole match).
+    public var captureNames: [String?] { core.captureNames }
+    var program: RegexProgram { core.program }
 
     public var description: String { pattern }
 
     /// When the pattern only ever matches a fixed list of whole values (`A|B|C`, `exact`), that list.
-    public let literalAlternatives: [String]?
+    public var literalAlternatives: [String]? { core.literalAlternatives }
 
     /// Whether the whole of `value` matches, as Alertmanager's `^(?:re)$`.
     public func wholeMatch(_ value: String) -> Bool {
@@ -110,13 +126,13 @@ public struct GoRegex: Sendable, CustomStringConvertible {
 
     /// Whether the whole of `bytes` (UTF-8; an invalid byte reads as U+FFFD, as in Go) matches.
     public func wholeMatch(bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        switch literals {
+        switch core.literals {
         case .few(let words):
             return words.contains { $0.count == bytes.count && $0.elementsEqual(bytes) }
         case .many(let words):
             return words.contains(Array(bytes))
         case nil:
-            return dfa.wholeMatch(bytes)
+            return core.dfa.wholeMatch(bytes)
         }
     }
 
