@@ -157,13 +157,13 @@ struct NodeReader {
         }
     }
 
-    /// Compiles `pattern` as Go's `regexp` does; reports a pattern Go would refuse at `path`, at the position of
+    /// Compiles `pattern` as Alertmanager does (Go's `regexp`, `^(?:pattern)$`); reports a pattern Go would refuse at `path`, at the position of
     /// the problem when `node` holds the pattern inline, `patternOffset` scalars into its text.
     mutating func checkRegex(
         _ pattern: String, at path: DocumentPath, node: DocumentNode? = nil, patternOffset: Int? = 0
     ) -> Bool {
         do throws(GoRegex.SyntaxError) {
-            _ = try GoRegex.cached(pattern)
+            _ = try GoRegex.alertmanager(pattern)
             return true
         } catch {
             var diagnostic = Diagnostic(.invalidRegex(pattern, error), at: .value(path))

@@ -192,7 +192,7 @@ public struct RunbookDecoder {
                         // One item may hold several matchers (`foo=bar,dings!=bums`), as in Alertmanager, which
                         // also lets a reading whose regex compiles win over one whose regex does not. When no
                         // reading compiles, the regex error (with its position) says more than the parse error.
-                        let compiles: (String) -> Bool = { (try? GoRegex.cached($0)) != nil }
+                        let compiles: (String) -> Bool = { (try? GoRegex.alertmanager($0)) != nil }
                         let matchers: [LabelMatcher]
                         if let readable = try? LabelMatcher.parseMatchers(text, regexIsValid: compiles) {
                             matchers = readable

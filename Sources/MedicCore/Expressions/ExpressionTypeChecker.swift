@@ -90,7 +90,7 @@ public struct ExpressionTypeChecker {
         case .matches(let subject, let pattern, let offset):
             expect(.string, subject, "`matches`")
             do throws(GoRegex.SyntaxError) {
-                _ = try GoRegex.cached(pattern)
+                _ = try GoRegex.alertmanager(pattern)
             } catch {
                 // The offset points into the pattern, past the opening quote.
                 errors.append(

@@ -73,7 +73,11 @@ public enum FuzzTarget: String, Sendable, CaseIterable {
                 guard byDFA == (anchored.firstMatch(bytes: value) != nil) else {
                     fatalError("`\(pattern)`: the DFA says \(byDFA), the NFA simulation disagrees")
                 }
-                if let slots = regex.firstMatch(bytes: value) {
+                let found = regex.firstMatch(bytes: value)
+                guard regex.matches(bytes: value) == (found != nil) else {
+                    fatalError("`\(pattern)`: the search DFA and the NFA simulation disagree")
+                }
+                if let slots = found {
                     guard slots.count == 2 * (regex.captureCount + 1), slots[0] >= 0, slots[0] <= slots[1],
                         slots[1] <= value.count
                     else { fatalError("`\(pattern)`: match bounds \(slots) outside the value") }

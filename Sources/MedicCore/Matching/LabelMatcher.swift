@@ -41,7 +41,7 @@ public struct LabelMatcher: Sendable, Hashable, CustomStringConvertible {
     /// Compiles the value as Go's `regexp` does (Alertmanager anchors it: `GoRegex.wholeMatch`); throws when
     /// Go would refuse it.
     public func compiledRegex() throws(GoRegex.SyntaxError) -> GoRegex {
-        try GoRegex.cached(value)
+        try GoRegex.alertmanager(value)
     }
 
     /// Whether the matcher holds for `labels` (a missing label counts as ""). The label is found by its exact
@@ -54,7 +54,7 @@ public struct LabelMatcher: Sendable, Hashable, CustomStringConvertible {
         case .notEqual: return !actual.isExactly(value)
         case .regexMatch, .regexNoMatch:
             guard let regex = regex ?? (try? compiledRegex()) else { return false }
-            let found = regex.wholeMatch(actual)
+            let found = regex.matches(actual)
             return op == .regexMatch ? found : !found
         }
     }

@@ -79,8 +79,8 @@ public struct TriggerIndex: Sendable {
                 case .equal: holds = actual.isExactly(matcher.value)
                 case .notEqual: holds = !actual.isExactly(matcher.value)
                 // A regex that does not compile holds for neither `=~` nor `!~`.
-                case .regexMatch: holds = entry.regexes[index]?.wholeMatch(actual) ?? false
-                case .regexNoMatch: holds = entry.regexes[index].map { !$0.wholeMatch(actual) } ?? false
+                case .regexMatch: holds = entry.regexes[index]?.matches(actual) ?? false
+                case .regexNoMatch: holds = entry.regexes[index].map { !$0.matches(actual) } ?? false
                 }
                 if holds {
                     matched += 1

@@ -5,8 +5,9 @@ import Synchronization
 /// "gave up" answers. Values are compared as UTF-8 bytes decoded into code points, never by Unicode
 /// canonical equivalence.
 ///
-/// `wholeMatch` (Alertmanager's `^(?:re)$`) is the common case and runs on a lazily built DFA;
-/// `firstMatch` (leftmost-first search with submatches) runs Go's NFA simulation.
+/// `GoRegex.alertmanager(v)` compiles a matcher's value as Alertmanager does, `^(?:v)$`, and `matches` is
+/// Go's `MatchString`; both run on lazily built DFAs. `wholeMatch` is `\A(?:re)\z`. `firstMatch`
+/// (leftmost-first search with submatches) runs Go's NFA simulation.
 public struct GoRegex: Sendable, CustomStringConvertible {
     /// A pattern Go's `regexp.Compile` would refuse, with Go's message and where in the pattern.
     public struct SyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -32,12 +33,22 @@ public struct GoRegex: Sendable, CustomStringConvertible {
         public var fragment: String
         /// Where the problem starts, in Unicode scalars from the start of the pattern (0-based).
         public var offset: Int
+        /// Said after Go's message, such as how Alertmanager wraps a matcher's value.
+        public var note: String?
+
+        public init(code: Code, fragment: String, offset: Int, note: String? = nil) {
+            self.code = code
+            self.fragment = fragment
+            self.offset = offset
+            self.note = note
+        }
 
         /// Go's wording (`missing closing ): `(a``), plus a hint for syntax other engines accept.
         public var description: String {
             var text = code.rawValue
             if !fragment.isEmpty { text += ": `\(fragment)`" }
             if let hint { text += " (\(hint))" }
+            if let note { text += "; \(note)" }
             return text
         }
 
@@ -72,8 +83,13 @@ public struct GoRegex: Sendable, CustomStringConvertible {
         let captureNames: [String?]
         let program: RegexProgram
         let dfa: LazyDFA
+        /// Go's `MatchString` (a match anywhere): the whole-value DFA when the pattern is anchored at both
+        /// ends (`^(?:re)$`, every matcher), otherwise a DFA for `(?s:.*)(?:re)(?s:.*)`.
+        let searchDFA: LazyDFA
         let literals: Literals?
         let literalAlternatives: [String]?
+        /// The pattern is anchored at both ends, so a match anywhere is a whole-value match.
+        let searchIsWhole: Bool
 
         init(_ pattern: String) throws(SyntaxError) {
             var parser = RegexParser(pattern)
@@ -83,7 +99,17 @@ public struct GoRegex: Sendable, CustomStringConvertible {
             captureNames = parser.captureNames
             program = try RegexProgram(node, captureCount: parser.captureCount)
             dfa = LazyDFA(program: program)
-            if let words = GoRegex.literalAlternatives(node) {
+            let anchoredBody = GoRegex.anchoredBody(node)
+            if anchoredBody != nil {
+                searchDFA = dfa
+            } else {
+                let anything = RegexNode.star(.runes(.any), nonGreedy: false)
+                searchDFA = LazyDFA(
+                    program: try RegexProgram(.concat([anything, node, anything]), captureCount: parser.captureCount))
+            }
+            // Whole-value matching of `^(?:X)$` is whole-value matching of X.
+            searchIsWhole = anchoredBody != nil
+            if let words = GoRegex.literalAlternatives(anchoredBody ?? node) {
                 let bytes = words.map { Array($0.utf8) }
                 literals = bytes.count <= 16 ? .few(bytes) : .many(Set(bytes))
                 literalAlternatives = words
@@ -136,6 +162,18 @@ public struct GoRegex: Sendable, CustomStringConvertible {
         }
     }
 
+    /// Go's `MatchString`: whether the pattern matches anywhere in `value`. For `GoRegex.alertmanager(v)`,
+    /// which is `^(?:v)$`, that is Alertmanager's answer for a `=~` matcher.
+    public func matches(_ value: String) -> Bool {
+        var value = value
+        return value.withUTF8 { matches(bytes: $0) }
+    }
+
+    /// `matches` over UTF-8 bytes.
+    public func matches(bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        core.searchIsWhole ? wholeMatch(bytes: bytes) : core.searchDFA.wholeMatch(bytes)
+    }
+
     /// The leftmost-first match in `bytes` and its submatches, as Go's `FindSubmatchIndex`: byte offsets in
     /// pairs (start, end), group 0 first, -1 for a group that did not take part; nil when nothing matches.
     public func firstMatch(bytes: UnsafeBufferPointer<UInt8>) -> [Int]? {
@@ -146,6 +184,19 @@ public struct GoRegex: Sendable, CustomStringConvertible {
     public func firstMatch(in value: String) -> [Int]? {
         var value = value
         return value.withUTF8 { firstMatch(bytes: $0) }
+    }
+
+    /// `X` when the pattern is `^X$` at its top level (`^(?:v)$` with a well-formed `v`).
+    static func anchoredBody(_ node: RegexNode) -> RegexNode? {
+        guard case .concat(let items) = node, items.count >= 2, case .assertion(.beginText) = items.first!,
+            case .assertion(.endText) = items.last!
+        else { return nil }
+        let middle = Array(items.dropFirst().dropLast())
+        switch middle.count {
+        case 0: return .emptyMatch
+        case 1: return middle[0]
+        default: return .concat(middle)
+        }
     }
 
     /// The strings a literal-only pattern matches, or nil. Case-folded literals are not literal, and neither
@@ -195,11 +246,36 @@ extension GoRegex {
 
     /// `GoRegex(pattern)`, compiled once.
     public static func cached(_ pattern: String) throws(SyntaxError) -> GoRegex {
-        let key = Array(pattern.utf8)
+        try cached(key: Array(pattern.utf8)) { () throws(SyntaxError) in try GoRegex(pattern) }
+    }
+
+    /// A matcher's or a param pattern's value as Alertmanager compiles it: `^(?:value)$`, by text, so that a
+    /// value such as `a)|(b` means what it means there (starts with `a` or ends with `b`) and `\Qx` is
+    /// refused as it is there. Test it with `matches` (Go's `MatchString`). Compiled once.
+    ///
+    /// When the value alone is not a valid regex either, its own error is thrown, with positions in the
+    /// value; when only the wrapped text fails, the error says so.
+    public static func alertmanager(_ value: String) throws(SyntaxError) -> GoRegex {
+        // 0xFF never occurs in UTF-8: this key cannot collide with a plain pattern's.
+        try cached(key: [0xFF] + Array(value.utf8)) { () throws(SyntaxError) in
+            do throws(SyntaxError) {
+                return try GoRegex("^(?:" + value + ")$")
+            } catch var wrapped {
+                _ = try GoRegex(value)
+                wrapped.offset = max(0, min(wrapped.offset - 4, value.unicodeScalars.count))
+                wrapped.note = "as Alertmanager compiles it: ^(?:\(value))$"
+                throw wrapped
+            }
+        }
+    }
+
+    private static func cached(key: [UInt8], _ compile: () throws(SyntaxError) -> GoRegex) throws(SyntaxError)
+        -> GoRegex
+    {
         if let known = compiled.withLock({ $0[key] }) { return try known.get() }
         let result: Result<GoRegex, SyntaxError>
         do throws(SyntaxError) {
-            result = .success(try GoRegex(pattern))
+            result = .success(try compile())
         } catch {
             result = .failure(error)
         }

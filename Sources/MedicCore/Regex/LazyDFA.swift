@@ -1,19 +1,41 @@
 import Synchronization
 
 /// Whole-value matching (`\A(?:re)\z`) by a DFA built lazily from the program, one state per set of NFA
-/// threads, as RE2 and Go's successors do. Each input rune costs one table lookup once its transition is
-/// known, and at most one pass over the program when it is not, so time stays O(program × input) even when
-/// the cache is full and has to be dropped. Shared between threads; the cache sits behind a mutex.
+/// threads, as RE2 does. Each input character costs one table lookup once its transition is known, and
+/// one pass over the program when it is not, so time stays O(program × input) whatever the pattern and the
+/// value. Shared between threads; the cache sits behind a mutex.
+///
+/// Memory is bounded per pattern: states, the NFA threads they remember, and transitions for characters
+/// beyond ASCII (grouped into the ranges the program cannot tell apart, so a value of many distinct
+/// characters adds no more than the program has classes). When the budget is spent the cache is dropped
+/// and rebuilt; a value that keeps dropping it is finished without caching, one pass over the program
+/// per character, like Go's NFA.
 final class LazyDFA: Sendable {
     let program: RegexProgram
+    /// Boundaries between code points (>= 128) that some rune instruction tells apart, sorted: the
+    /// equivalence class of a code point is how many boundaries are <= it.
+    private let boundaries: [UInt32]
     private let cache: Mutex<Cache>
 
-    /// States kept before the cache is dropped and rebuilt (about 1 MiB of tables at most).
     static let maxStates = 2_048
+    /// NFA threads remembered across all states (4 bytes each).
+    static let maxSeeds = 262_144
+    /// Transitions for characters beyond ASCII.
+    static let maxOtherTransitions = 65_536
+    /// Cache drops within one match before the rest of the value is matched without caching.
+    static let maxResetsPerMatch = 3
 
     init(program: RegexProgram) {
         self.program = program
-        cache = Mutex(Cache())
+        var points = Set<UInt32>()
+        for runeClass in program.classes {
+            for (lo, hi) in runeClass.pairs where hi >= 128 {
+                points.insert(max(lo, 128))
+                if hi < RuneClass.maxRune { points.insert(hi + 1) }
+            }
+        }
+        boundaries = points.sorted()
+        cache = Mutex(Cache(size: program.insts.count))
     }
 
     /// Context bits remembered from the previous rune: only programs with empty-width tests use them.
@@ -56,19 +78,36 @@ final class LazyDFA: Sendable {
         var index: [StateKey: Int32] = [:]
         /// 128 ASCII transitions per state: -1 unknown, -2 dead, else the next state.
         var ascii: [Int32] = []
+        /// (state << 32 | character class) -> next state, for characters beyond ASCII.
         var other: [UInt64: Int32] = [:]
         /// Per state: -1 unknown, 0 rejects at the end of the text, 1 accepts.
         var accepts: [Int8] = []
+        var seedCount = 0
         /// Bumped each time the cache is dropped, so that a stale state id is never written to.
         var generation = 0
+        /// Scratch for closures: the pass in which each instruction was last visited, and a work stack.
+        var visited: [UInt32]
+        var pass: UInt32 = 0
+        var stack: [Int32] = []
 
+        init(size: Int) {
+            visited = Array(repeating: 0, count: size)
+        }
+
+        var isFull: Bool {
+            keys.count >= LazyDFA.maxStates || seedCount >= LazyDFA.maxSeeds
+                || other.count >= LazyDFA.maxOtherTransitions
+        }
+
+        /// Drops every state and gives the memory back.
         mutating func reset() {
             generation += 1
-            keys.removeAll(keepingCapacity: true)
-            index.removeAll(keepingCapacity: true)
-            ascii.removeAll(keepingCapacity: true)
-            other.removeAll(keepingCapacity: true)
-            accepts.removeAll(keepingCapacity: true)
+            keys = []
+            index = [:]
+            ascii = []
+            other = [:]
+            accepts = []
+            seedCount = 0
         }
 
         mutating func state(for key: StateKey) -> Int32 {
@@ -78,8 +117,19 @@ final class LazyDFA: Sendable {
             index[key] = id
             ascii.append(contentsOf: repeatElement(-1, count: 128))
             accepts.append(-1)
+            seedCount += key.seeds.count
             return id
         }
+    }
+
+    private func characterClass(_ rune: UInt32) -> UInt32 {
+        var low = 0
+        var high = boundaries.count
+        while low < high {
+            let middle = (low + high) / 2
+            if boundaries[middle] <= rune { low = middle + 1 } else { high = middle }
+        }
+        return UInt32(low)
     }
 
     /// Whether the whole of `bytes` matches.
@@ -87,6 +137,7 @@ final class LazyDFA: Sendable {
         cache.withLock { cache in
             let startKey = StateKey(seeds: [Int32(program.start)], before: normalized(.begin))
             var state = cache.state(for: startKey)
+            var resets = 0
             var position = 0
             let count = bytes.count
             while position < count {
@@ -98,24 +149,31 @@ final class LazyDFA: Sendable {
                     if next == -1 {
                         let generation = cache.generation
                         next = computeNext(&cache, state, rune: UInt32(byte))
-                        // The cache may have been dropped; the state ids then start over.
-                        if generation == cache.generation { cache.ascii[Int(state) * 128 + Int(byte)] = next }
+                        if generation == cache.generation {
+                            cache.ascii[Int(state) * 128 + Int(byte)] = next
+                        } else {
+                            resets += 1
+                        }
                     }
                 } else {
                     let (rune, runeWidth) = UTF8Decoding.decode(bytes, at: position)
                     width = runeWidth
-                    let key = UInt64(UInt32(bitPattern: state)) << 32 | UInt64(rune)
+                    let key = UInt64(UInt32(bitPattern: state)) << 32 | UInt64(characterClass(rune))
                     if let known = cache.other[key] {
                         next = known
                     } else {
                         let generation = cache.generation
                         next = computeNext(&cache, state, rune: rune)
-                        if generation == cache.generation { cache.other[key] = next }
+                        if generation == cache.generation { cache.other[key] = next } else { resets += 1 }
                     }
                 }
                 if next == -2 { return false }
                 state = next
                 position += width
+                if resets > Self.maxResetsPerMatch {
+                    let key = cache.keys[Int(state)]
+                    return uncachedMatch(&cache, bytes, from: position, seeds: key.seeds, before: key.before)
+                }
             }
             return accepts(&cache, state)
         }
@@ -125,55 +183,117 @@ final class LazyDFA: Sendable {
         program.hasEmptyWidth ? before : .other
     }
 
-    /// The rune instructions reachable from `seeds` by empty transitions, given the context; and whether a
-    /// match instruction is reachable.
-    private func closure(_ seeds: [Int32], condition: EmptyWidth) -> (runes: [Int32], matches: Bool) {
-        var visited = Set<Int32>()
-        var stack = seeds.reversed() as [Int32]
-        var runes: [Int32] = []
+    /// The threads after reading `rune` in the state `(seeds, before)`: the rune instructions reachable by
+    /// empty transitions that accept it, each moved past it; sorted and unique. Also whether a match
+    /// instruction is reachable (for `rune` nil, the end of the text).
+    private func step(_ cache: inout Cache, _ seeds: [Int32], _ before: Before, rune: UInt32?) -> (
+        next: [Int32], matches: Bool
+    ) {
+        let condition = EmptyWidth.context(before: before.rune, after: rune)
+        cache.pass &+= 1
+        if cache.pass == 0 {
+            for i in cache.visited.indices { cache.visited[i] = 0 }
+            cache.pass = 1
+        }
+        let pass = cache.pass
+        cache.stack.removeAll(keepingCapacity: true)
+        for seed in seeds.reversed() { cache.stack.append(seed) }
+        var next: [Int32] = []
         var matches = false
-        while let pc = stack.popLast() {
-            guard pc != 0, visited.insert(pc).inserted else { continue }
+        while let pc = cache.stack.popLast() {
+            guard pc != 0, cache.visited[Int(pc)] != pass else { continue }
+            cache.visited[Int(pc)] = pass
             let inst = program.insts[Int(pc)]
             switch inst.op {
             case .fail: break
             case .match: matches = true
-            case .rune: runes.append(pc)
+            case .rune:
+                if let rune, accepts(rune, classIndex: inst.arg) { next.append(inst.out) }
             case .alt:
-                stack.append(inst.arg)
-                stack.append(inst.out)
+                cache.stack.append(inst.arg)
+                cache.stack.append(inst.out)
             case .emptyWidth:
-                if EmptyWidth(rawValue: UInt8(inst.arg)).isSubset(of: condition) { stack.append(inst.out) }
+                if EmptyWidth(rawValue: UInt8(inst.arg)).isSubset(of: condition) { cache.stack.append(inst.out) }
             case .nop, .capture:
-                stack.append(inst.out)
+                cache.stack.append(inst.out)
             }
         }
-        return (runes, matches)
+        next.sort()
+        var unique: [Int32] = []
+        unique.reserveCapacity(next.count)
+        for seed in next where unique.last != seed { unique.append(seed) }
+        return (unique, matches)
     }
 
     private func computeNext(_ cache: inout Cache, _ state: Int32, rune: UInt32) -> Int32 {
         let key = cache.keys[Int(state)]
-        let condition = EmptyWidth.context(before: key.before.rune, after: rune)
-        var seeds: [Int32] = []
-        for pc in closure(key.seeds, condition: condition).runes
-        where program.classes[Int(program.insts[Int(pc)].arg)].contains(rune) {
-            seeds.append(program.insts[Int(pc)].out)
-        }
+        let seeds = step(&cache, key.seeds, key.before, rune: rune).next
         if seeds.isEmpty { return -2 }
-        seeds.sort()
-        var unique: [Int32] = []
-        unique.reserveCapacity(seeds.count)
-        for seed in seeds where unique.last != seed { unique.append(seed) }
-        if cache.keys.count >= Self.maxStates || cache.other.count >= 65_536 { cache.reset() }
-        return cache.state(for: StateKey(seeds: unique, before: normalized(Before(rune: rune))))
+        if cache.isFull { cache.reset() }
+        return cache.state(for: StateKey(seeds: seeds, before: normalized(Before(rune: rune))))
     }
 
     private func accepts(_ cache: inout Cache, _ state: Int32) -> Bool {
         let known = cache.accepts[Int(state)]
         if known >= 0 { return known == 1 }
         let key = cache.keys[Int(state)]
-        let result = closure(key.seeds, condition: EmptyWidth.context(before: key.before.rune, after: nil)).matches
+        let result = step(&cache, key.seeds, key.before, rune: nil).matches
         cache.accepts[Int(state)] = result ? 1 : 0
         return result
+    }
+
+    @inline(__always)
+    private func accepts(_ rune: UInt32, classIndex: Int32) -> Bool {
+        if rune < 128 {
+            let bits = program.classASCII[Int(classIndex)]
+            return rune < 64 ? bits.0 & (1 << UInt64(rune)) != 0 : bits.1 & (1 << UInt64(rune - 64)) != 0
+        }
+        return program.classes[Int(classIndex)].contains(rune)
+    }
+
+    /// The rest of the value without caching, for patterns whose states do not fit the cache: Go's NFA
+    /// without submatches, two reused thread lists, no sorting (the visited marks keep threads unique).
+    private func uncachedMatch(
+        _ cache: inout Cache, _ bytes: UnsafeBufferPointer<UInt8>, from start: Int, seeds: [Int32], before: Before
+    ) -> Bool {
+        var current = seeds
+        var next: [Int32] = []
+        next.reserveCapacity(program.insts.count)
+        var before = before
+        var position = start
+        while position < bytes.count {
+            let (rune, width) = UTF8Decoding.decode(bytes, at: position)
+            let condition = EmptyWidth.context(before: before.rune, after: rune)
+            cache.pass &+= 1
+            if cache.pass == 0 {
+                for i in cache.visited.indices { cache.visited[i] = 0 }
+                cache.pass = 1
+            }
+            let pass = cache.pass
+            next.removeAll(keepingCapacity: true)
+            cache.stack.removeAll(keepingCapacity: true)
+            for seed in current.reversed() { cache.stack.append(seed) }
+            while let pc = cache.stack.popLast() {
+                guard pc != 0, cache.visited[Int(pc)] != pass else { continue }
+                cache.visited[Int(pc)] = pass
+                let inst = program.insts[Int(pc)]
+                switch inst.op {
+                case .fail, .match: break
+                case .rune: if accepts(rune, classIndex: inst.arg) { next.append(inst.out) }
+                case .alt:
+                    cache.stack.append(inst.arg)
+                    cache.stack.append(inst.out)
+                case .emptyWidth:
+                    if EmptyWidth(rawValue: UInt8(inst.arg)).isSubset(of: condition) { cache.stack.append(inst.out) }
+                case .nop, .capture:
+                    cache.stack.append(inst.out)
+                }
+            }
+            if next.isEmpty { return false }
+            swap(&current, &next)
+            before = normalized(Before(rune: rune))
+            position += width
+        }
+        return step(&cache, current, before, rune: nil).matches
     }
 }

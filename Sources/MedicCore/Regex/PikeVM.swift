@@ -44,41 +44,56 @@ struct PikeVM {
             return index
         }
 
-        // Go's `add`: follows empty transitions from pc in priority order, recording every pc visited.
+        // Go's `add`: follows empty transitions from pc in priority order, recording every pc visited. An
+        // explicit stack instead of Go's recursion (a long alternation would be as deep): `explore` entries
+        // and, under them, the capture slots to restore once a path is done.
+        enum Work {
+            case explore(Int32)
+            case restore(slot: Int, value: Int)
+        }
+        var work: [Work] = []
         func add(
             _ queue: inout Queue, _ pc: Int32, _ position: Int, _ slots: UnsafeMutableBufferPointer<Int>,
             _ condition: EmptyWidth
         ) {
-            var pc = pc
-            while pc != 0 {
-                if queue.contains(pc) { return }
-                queue.sparse[Int(pc)] = Int32(queue.dense.count)
-                queue.dense.append(Entry(pc: pc, thread: -1))
-                let inst = program.insts[Int(pc)]
-                switch inst.op {
-                case .fail:
-                    return
-                case .alt:
-                    add(&queue, inst.out, position, slots, condition)
-                    pc = inst.arg
-                case .emptyWidth:
-                    guard EmptyWidth(rawValue: UInt8(inst.arg)).isSubset(of: condition) else { return }
-                    pc = inst.out
-                case .nop:
-                    pc = inst.out
-                case .capture:
-                    let slot = Int(inst.arg)
-                    if slot < slotCount {
-                        let old = slots[slot]
-                        slots[slot] = position
-                        add(&queue, inst.out, position, slots, condition)
-                        slots[slot] = old
-                        return
+            work.removeAll(keepingCapacity: true)
+            work.append(.explore(pc))
+            while let item = work.popLast() {
+                var pc: Int32
+                switch item {
+                case .restore(let slot, let value):
+                    slots[slot] = value
+                    continue
+                case .explore(let start):
+                    pc = start
+                }
+                path: while pc != 0 {
+                    if queue.contains(pc) { break path }
+                    queue.sparse[Int(pc)] = Int32(queue.dense.count)
+                    queue.dense.append(Entry(pc: pc, thread: -1))
+                    let inst = program.insts[Int(pc)]
+                    switch inst.op {
+                    case .fail:
+                        break path
+                    case .alt:
+                        work.append(.explore(inst.arg))
+                        pc = inst.out
+                    case .emptyWidth:
+                        guard EmptyWidth(rawValue: UInt8(inst.arg)).isSubset(of: condition) else { break path }
+                        pc = inst.out
+                    case .nop:
+                        pc = inst.out
+                    case .capture:
+                        let slot = Int(inst.arg)
+                        if slot < slotCount {
+                            work.append(.restore(slot: slot, value: slots[slot]))
+                            slots[slot] = position
+                        }
+                        pc = inst.out
+                    case .match, .rune:
+                        queue.dense[queue.dense.count - 1].thread = allocate(copying: slots)
+                        break path
                     }
-                    pc = inst.out
-                case .match, .rune:
-                    queue.dense[queue.dense.count - 1].thread = allocate(copying: slots)
-                    return
                 }
             }
         }

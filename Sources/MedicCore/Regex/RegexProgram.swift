@@ -1,6 +1,6 @@
 /// A compiled regular expression: Go's `regexp/syntax.Prog`, instruction for instruction, so that the
 /// simulation below picks the same match and the same submatches as Go's.
-struct RegexProgram: Sendable {
+struct RegexProgram: @unchecked Sendable {
     enum Op: UInt8, Sendable {
         case fail, match, rune, alt, emptyWidth, capture, nop
     }
@@ -19,6 +19,8 @@ struct RegexProgram: Sendable {
     var slots: Int
     /// Whether any instruction tests an empty-width condition (`^`, `$`, `\b`, ...).
     var hasEmptyWidth: Bool
+    /// Per class, its ASCII members as two bit sets: the hot check, without touching the class itself.
+    var classASCII: [(UInt64, UInt64)]
 
     static let maxInstructions = 250_000
 
@@ -34,6 +36,7 @@ struct RegexProgram: Sendable {
         start = Int(fragment.start)
         slots = 2 * (captureCount + 1)
         hasEmptyWidth = insts.contains { $0.op == .emptyWidth }
+        classASCII = classes.map(\.ascii)
     }
 
     // MARK: Simplify (Go's Regexp.Simplify: counted repetitions become copies)
@@ -53,26 +56,9 @@ struct RegexProgram: Sendable {
         case .quest(let sub, let nonGreedy):
             return simplify1(.quest, nonGreedy, simplify(sub))
         case .repeat(let sub, let min, let max, let nonGreedy):
-            if min == 0 && max == 0 { return .emptyMatch }
-            let sub = simplify(sub)
-            if max == -1 {
-                if min == 0 { return simplify1(.star, nonGreedy, sub) }
-                if min == 1 { return simplify1(.plus, nonGreedy, sub) }
-                return .concat(Array(repeating: sub, count: min - 1) + [simplify1(.plus, nonGreedy, sub)])
-            }
-            if min == 1 && max == 1 { return sub }
-            var prefix: [RegexNode] = Array(repeating: sub, count: min)
-            if max > min {
-                var suffix = simplify1(.quest, nonGreedy, sub)
-                if min + 1 < max {
-                    for _ in (min + 1)..<max {
-                        suffix = simplify1(.quest, nonGreedy, .concat([sub, suffix]))
-                    }
-                }
-                if prefix.isEmpty { return suffix }
-                prefix.append(suffix)
-            }
-            return prefix.isEmpty ? .noMatch : .concat(prefix)
+            // Expanded while compiling (`Compiler.repetition`), in a loop: `x{0,1000}` as nested nodes would
+            // be 1,000 levels of recursion.
+            return .repeat(simplify(sub), min: min, max: max, nonGreedy: nonGreedy)
         default:
             return node
         }
@@ -163,8 +149,8 @@ struct RegexProgram: Sendable {
                 return try plus(try compile(sub), nonGreedy)
             case .quest(let sub, let nonGreedy):
                 return try quest(try compile(sub), nonGreedy)
-            case .repeat:
-                preconditionFailure("repetitions are simplified before compiling")
+            case .repeat(let sub, let min, let max, let nonGreedy):
+                return try repetition(sub, min: min, max: max, nonGreedy: nonGreedy)
             case .concat(let subs):
                 guard !subs.isEmpty else { return try single(.nop) }
                 var fragment = try compile(subs[0])
@@ -178,6 +164,39 @@ struct RegexProgram: Sendable {
                 }
                 return fragment ?? Fragment(start: 0, holes: [], nullable: false)
             }
+        }
+
+        /// `x{min,max}` as Go's `Simplify` expands it (`x{2,4}` is `xx(x(x)?)?`), built inside out in a loop.
+        mutating func repetition(_ sub: RegexNode, min: Int, max: Int, nonGreedy: Bool) throws(GoRegex.SyntaxError)
+            -> Fragment
+        {
+            if min == 0 && max == 0 { return try single(.nop) }
+            if case .emptyMatch = sub { return try single(.nop) }
+            if max == -1 {
+                if min == 0 { return try compile(RegexProgram.simplify1(.star, nonGreedy, sub)) }
+                let plus = try compile(RegexProgram.simplify1(.plus, nonGreedy, sub))
+                var fragment: Fragment?
+                for _ in 0..<(min - 1) {
+                    let copy = try compile(sub)
+                    fragment = fragment.map { cat($0, copy) } ?? copy
+                }
+                return fragment.map { cat($0, plus) } ?? plus
+            }
+            if min == 1 && max == 1 { return try compile(sub) }
+            var prefix: Fragment?
+            for _ in 0..<min {
+                let copy = try compile(sub)
+                prefix = prefix.map { cat($0, copy) } ?? copy
+            }
+            guard max > min else { return prefix ?? Fragment(start: 0, holes: [], nullable: false) }
+            // The innermost optional copy first, then each one wrapping it: (x(x(x)?)?)?.
+            var suffix = try compile(RegexProgram.simplify1(.quest, nonGreedy, sub))
+            if min + 1 < max {
+                for _ in (min + 1)..<max {
+                    suffix = try quest(cat(try compile(sub), suffix), nonGreedy)
+                }
+            }
+            return prefix.map { cat($0, suffix) } ?? suffix
         }
 
         mutating func cat(_ first: Fragment, _ second: Fragment) -> Fragment {

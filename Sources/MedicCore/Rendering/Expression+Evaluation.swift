@@ -30,8 +30,8 @@ extension Expression {
         case .matches(let subject, let pattern, _):
             let text = value(of: subject, in: context).text
             // Validation refuses a pattern that does not compile, so a runbook that loaded always has one.
-            guard let regex = try? GoRegex.cached(pattern) else { return .bool(false) }
-            return .bool(regex.wholeMatch(text))
+            guard let regex = try? GoRegex.alertmanager(pattern) else { return .bool(false) }
+            return .bool(regex.matches(text))
         case .isIn(let a, let b):
             let needle = value(of: a, in: context)
             switch b {

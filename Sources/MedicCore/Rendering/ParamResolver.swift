@@ -90,7 +90,7 @@ public enum ParamResolver {
                     Problem(param: param.name, message: "has no value\(hint); give --param \(param.name)=VALUE"))
                 continue
             }
-            let regex = param.pattern.flatMap { try? GoRegex.cached($0) }
+            let regex = param.pattern.flatMap { try? GoRegex.alertmanager($0) }
             if let violation = RunbookValidator.violation(of: value, in: param, regex: regex) {
                 let redacted = param.secret ? "value" : violation
                 problems.append(Problem(param: param.name, message: redacted + " (from \(origins[param.name]!))"))

@@ -62,7 +62,7 @@ public struct RunbookValidator {
             let path = DocumentPath.root / "params" / param.name
             // Compile only when there is a value to check (most alert-fed params have no default).
             let hasValues = param.defaultValue != nil || !(param.allowed ?? []).isEmpty
-            let regex = hasValues ? param.pattern.flatMap { try? GoRegex.cached($0) } : nil
+            let regex = hasValues ? param.pattern.flatMap { try? GoRegex.alertmanager($0) } : nil
             if let min = param.min, let max = param.max, let low = Self.magnitude(min), let high = Self.magnitude(max),
                 low > high
             {
@@ -88,7 +88,7 @@ public struct RunbookValidator {
     ) -> String? {
         if let regex, let pattern = param.pattern {
             let texts: [String] = if case .list(let items) = value { items } else { [value.description] }
-            for text in texts where !regex.wholeMatch(text) {
+            for text in texts where !regex.matches(text) {
                 return "'\(text)' does not match pattern '\(pattern)'"
             }
         }

@@ -108,6 +108,10 @@ struct GoRegexVectors {
                     outcome.failures.append(
                         "line \(lineNumber): `\(pattern)` full \(shown) = \(format(anchored)), want \(fields[0])")
                 }
+                if regex.matches(bytes: bytes) != (fields[1] != "-") {
+                    outcome.failures.append(
+                        "line \(lineNumber): `\(pattern)` matches \(shown) = \(fields[1] == "-"), want \(fields[1] != "-")")
+                }
                 if regex.wholeMatch(bytes: bytes) != (fields[0] != "-") {
                     outcome.failures.append(
                         "line \(lineNumber): `\(pattern)` wholeMatch \(shown) = \(fields[0] == "-"), want \(fields[0] != "-")")
