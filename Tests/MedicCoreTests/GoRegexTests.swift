@@ -21,19 +21,21 @@ import Testing
 
     @Test("a sample of Go's re2-exhaustive.txt (all of it runs in scripts/regex-vectors.sh)")
     func re2ExhaustiveSample() throws {
+        // Through a file: Foundation reads a 59 MB pipe slowly.
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("re2-exhaustive-\(UUID()).txt")
+        defer { try? FileManager.default.removeItem(at: scratch) }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["bzcat", Self.vectors.appendingPathComponent("re2-exhaustive.txt.bz2").path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        let compressed = Self.vectors.appendingPathComponent("re2-exhaustive.txt.bz2").path
+        process.arguments = ["-c", "bzcat \"$1\" > \"$2\"", "sh", compressed, scratch.path]
         try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         try #require(process.terminationStatus == 0, "bzcat failed")
-        // One block of inputs in 400: every group of patterns in the file is still visited.
-        let outcome = GoRegexVectors.run(String(decoding: data, as: UTF8.self), every: 400)
+        let data = try Data(contentsOf: scratch)
+        // One block of inputs in 1,000 (a debug build is slow): every group of patterns is still visited.
+        let outcome = GoRegexVectors.run(bytes: [UInt8](data), every: 1_000)
         #expect(outcome.failures.isEmpty, "\(outcome.failures.prefix(20).joined(separator: "\n"))")
-        #expect(outcome.cases > 10_000)
+        #expect(outcome.cases > 4_000)
     }
 
     @Test(

@@ -9,7 +9,7 @@ guard arguments.count >= 2, let data = FileManager.default.contents(atPath: argu
 }
 let every = arguments.count > 2 ? Int(arguments[2]) ?? 1 : 1
 let started = Date()
-let outcome = GoRegexVectors.run(String(decoding: data, as: UTF8.self), every: every)
+let outcome = GoRegexVectors.run(bytes: [UInt8](data), every: every)
 for failure in outcome.failures.prefix(50) { print(failure) }
 print(
     "\(arguments[1]): \(outcome.cases) cases, \(outcome.skipped) skipped (as Go skips them), "

@@ -165,13 +165,14 @@ public struct RunbookDecoder {
         return items.enumerated().map { index, item in decodeTrigger(item, at: path / index) }
     }
 
-    /// Where `value` starts in a matcher item, in scalars, when it is written there as is (no escapes);
-    /// otherwise nil, and a regex error points at the item.
-    static func offset(of value: String, in item: String) -> Int? {
+    /// Where `value` starts in a matcher item, at or after `from`, in scalars, when it is written there as is
+    /// (no escapes); otherwise nil, and a regex error points at the item.
+    static func offset(of value: String, in item: String, from: Int = 0) -> Int? {
         let haystack = Array(item.unicodeScalars)
         let needle = Array(value.unicodeScalars)
-        guard !needle.isEmpty, needle.count <= haystack.count else { return nil }
-        for start in 0...(haystack.count - needle.count) where haystack[start..<(start + needle.count)].elementsEqual(needle) {
+        guard !needle.isEmpty, from + needle.count <= haystack.count else { return nil }
+        for start in from...(haystack.count - needle.count)
+        where haystack[start..<(start + needle.count)].elementsEqual(needle) {
             return start
         }
         return nil
@@ -199,11 +200,13 @@ public struct RunbookDecoder {
                         } else {
                             matchers = try LabelMatcher.parseMatchers(text)
                         }
+                        // Matchers appear in order: each value is looked for after the previous one.
+                        var cursor = 0
                         for matcher in matchers {
+                            let found = Self.offset(of: matcher.value, in: text, from: cursor)
+                            if let found { cursor = found + matcher.value.unicodeScalars.count }
                             if matcher.op.isRegex,
-                                !reader.checkRegex(
-                                    matcher.value, at: itemPath, node: item,
-                                    patternOffset: Self.offset(of: matcher.value, in: text))
+                                !reader.checkRegex(matcher.value, at: itemPath, node: item, patternOffset: found)
                             {
                                 continue
                             }

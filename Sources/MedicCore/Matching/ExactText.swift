@@ -32,6 +32,22 @@ extension String {
     }
 }
 
+extension String {
+    /// Whether `needle`'s bytes occur in this string's bytes (`contains` on `String` compares characters, so
+    /// `"e\u{301}".contains("e")` is false and canonically equivalent spellings match).
+    func containsExactly(_ needle: String) -> Bool {
+        let haystack = Array(utf8)
+        let needle = Array(needle.utf8)
+        guard !needle.isEmpty else { return true }
+        guard needle.count <= haystack.count else { return false }
+        for start in 0...(haystack.count - needle.count)
+        where haystack[start] == needle[0] && haystack[start..<(start + needle.count)].elementsEqual(needle) {
+            return true
+        }
+        return false
+    }
+}
+
 extension Dictionary where Key == String {
     /// The value stored under exactly `key` (same Unicode scalars). The subscript also finds a canonically
     /// equivalent key (`K` finds a label named with the Kelvin sign), which Alertmanager would not.

@@ -39,7 +39,8 @@ public struct TriggerIndex: Sendable {
                     .compactMap({ try? $0.compiledRegex().literalAlternatives }).first
                 {
                     // `alertname=~"A|B"` is indexed under both names.
-                    for name in names { byAlertname[ExactText(name), default: []].append(entryIndex) }
+                    // `Disk|Disk` names it once: a trigger is a candidate once.
+                    for name in Set(names.map(ExactText.init)) { byAlertname[name, default: []].append(entryIndex) }
                 } else {
                     unindexed.append(entryIndex)
                 }

@@ -56,6 +56,29 @@ public enum ParamValue: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Strings compare by their bytes, as matchers do: an `enum` of `Kafka` must not admit `\u{212A}afka`
+    /// (Kelvin sign), which Swift's `==` would call equal and the command would receive as other bytes.
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        switch (lhs, rhs) {
+        case (.string(let a), .string(let b)): a.isExactly(b)
+        case (.int(let a), .int(let b)): a == b
+        case (.bool(let a), .bool(let b)): a == b
+        case (.duration(let a), .duration(let b)): a == b
+        case (.list(let a), .list(let b)): a.count == b.count && zip(a, b).allSatisfy { $0.isExactly($1) }
+        default: false
+        }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        switch self {
+        case .string(let text): ExactText(text).hash(into: &hasher)
+        case .int(let number): hasher.combine(number)
+        case .bool(let flag): hasher.combine(flag)
+        case .duration(let duration): hasher.combine(duration)
+        case .list(let items): for item in items { ExactText(item).hash(into: &hasher) }
+        }
+    }
+
     /// The text a template renders for this value.
     public var description: String {
         switch self {

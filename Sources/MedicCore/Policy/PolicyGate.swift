@@ -47,7 +47,7 @@ public struct PolicyGate: Sendable {
         /// The dedup/cooldown/breaker key: the `group_by` labels, or the alert fingerprint.
         public var groupKey: String {
             guard let labels = trigger.groupBy, !labels.isEmpty else { return "fingerprint=\(alert.fingerprint)" }
-            return labels.map { "\($0)=\(alert.labels[$0] ?? "")" }.joined(separator: ",")
+            return labels.map { "\($0)=\(alert.labels.value(forExactKey: $0) ?? "")" }.joined(separator: ",")
         }
     }
 

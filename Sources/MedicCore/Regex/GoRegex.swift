@@ -138,6 +138,7 @@ public struct GoRegex: Sendable, CustomStringConvertible {
     /// Group names by index (index 0 is the whole match).
     public var captureNames: [String?] { core.captureNames }
     var program: RegexProgram { core.program }
+    var searchDFA: LazyDFA { core.searchDFA }
 
     public var description: String { pattern }
 

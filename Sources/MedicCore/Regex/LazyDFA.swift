@@ -122,6 +122,11 @@ final class LazyDFA: Sendable {
         }
     }
 
+    /// What the cache holds now, for tests.
+    var cacheSize: (states: Int, seeds: Int, otherTransitions: Int) {
+        cache.withLock { ($0.keys.count, $0.seedCount, $0.other.count) }
+    }
+
     private func characterClass(_ rune: UInt32) -> UInt32 {
         var low = 0
         var high = boundaries.count

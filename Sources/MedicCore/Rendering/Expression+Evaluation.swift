@@ -24,8 +24,8 @@ extension Expression {
         case .contains(let a, let b):
             let needle = value(of: b, in: context).text
             switch value(of: a, in: context) {
-            case .list(let items): return .bool(items.contains(needle))
-            case let other: return .bool(other.text.contains(needle))
+            case .list(let items): return .bool(items.contains { $0.isExactly(needle) })
+            case let other: return .bool(other.text.containsExactly(needle))
             }
         case .matches(let subject, let pattern, _):
             let text = value(of: subject, in: context).text
@@ -37,7 +37,9 @@ extension Expression {
             switch b {
             case .list(let items): return .bool(items.contains { value(of: $0, in: context) == needle })
             default:
-                if case .list(let items) = value(of: b, in: context) { return .bool(items.contains(needle.text)) }
+                if case .list(let items) = value(of: b, in: context) {
+                    return .bool(items.contains { $0.isExactly(needle.text) })
+                }
                 return .bool(false)
             }
         }

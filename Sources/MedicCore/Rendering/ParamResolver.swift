@@ -56,9 +56,13 @@ public enum ParamResolver {
             } else if let source = param.source {
                 switch source {
                 case .alertLabel(let label):
-                    if let value = alert?.labels[label], !value.isEmpty { (text, origin) = (value, .alert(source)) }
+                    if let value = alert?.labels.value(forExactKey: label), !value.isEmpty {
+                        (text, origin) = (value, .alert(source))
+                    }
                 case .alertAnnotation(let name):
-                    if let value = alert?.annotations[name], !value.isEmpty { (text, origin) = (value, .alert(source)) }
+                    if let value = alert?.annotations.value(forExactKey: name), !value.isEmpty {
+                        (text, origin) = (value, .alert(source))
+                    }
                 case .alertFingerprint:
                     if let value = alert?.fingerprint { (text, origin) = (value, .alert(source)) }
                 case .environment(let name):

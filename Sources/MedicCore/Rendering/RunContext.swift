@@ -19,8 +19,8 @@ public struct RunContext: Sendable, Equatable {
         case .param(let name):
             guard let value = params[name] else { return .string("") }
             return RuntimeValue(value)
-        case .alertLabel(let name): return .string(alert?.labels[name] ?? "")
-        case .alertAnnotation(let name): return .string(alert?.annotations[name] ?? "")
+        case .alertLabel(let name): return .string(alert?.labels.value(forExactKey: name) ?? "")
+        case .alertAnnotation(let name): return .string(alert?.annotations.value(forExactKey: name) ?? "")
         case .alertFingerprint: return .string(alert?.fingerprint ?? "")
         case .runID: return .string(runID)
         case .stepOutput(let step, let field):
@@ -77,6 +77,18 @@ public enum RuntimeValue: Sendable, Equatable {
         case .bool(let flag): self = .bool(flag)
         case .duration(let duration): self = .duration(duration)
         case .list(let items): self = .list(items)
+        }
+    }
+
+    /// Strings compare by their bytes, as matchers do (`when: params.svc == 'Kafka'`).
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        switch (lhs, rhs) {
+        case (.string(let a), .string(let b)): a.isExactly(b)
+        case (.int(let a), .int(let b)): a == b
+        case (.bool(let a), .bool(let b)): a == b
+        case (.duration(let a), .duration(let b)): a == b
+        case (.list(let a), .list(let b)): a.count == b.count && zip(a, b).allSatisfy { $0.isExactly($1) }
+        default: false
         }
     }
 
