@@ -135,6 +135,20 @@ public struct HostileMatchBenchmark: Sendable {
         ("((a*)*b)*c", "a", "b"),
     ]
 
+    /// One decision each on a random a/b value: `[ab]{30}` after `[ab]*` needs 2^31 DFA states.
+    static func unfitting(bytes: Int) throws -> [(String, Double)] {
+        var seed: UInt64 = 7
+        let value = String(
+            (0..<bytes).map { _ -> Character in
+                seed = seed &* 6364136223846793005 &+ 1442695040888963407
+                return seed >> 33 & 1 == 0 ? "a" : "b"
+            })
+        return try ["(?:[ab]*a[ab]{30})+", "(?:a|b)*a(?:a|b){12}"].map { pattern in
+            let regex = try GoRegex(pattern)
+            return (pattern, try BenchClock.time { _ = regex.wholeMatch(value) })
+        }
+    }
+
     public func run() throws {
         var rows: [(pattern: String, cold: Double, warm: Double, icu: Double)] = []
         for test in Self.cases {
@@ -157,7 +171,12 @@ public struct HostileMatchBenchmark: Sendable {
             let fields = rows.map { row in
                 #"{"pattern":"\#(row.pattern.replacingOccurrences(of: "\\", with: "\\\\"))","cold_ms":\#(row.cold * 1e3),"warm_ms":\#(row.warm * 1e3),"icu_24_bytes_ms":\#(row.icu * 1e3)}"#
             }
-            print(#"{"benchmark":"match-hostile","bytes":\#(bytes),"rows":[\#(fields.joined(separator: ","))]}"#)
+            let unfitting = try Self.unfitting(bytes: bytes).map { pattern, time in
+                #"{"pattern":"\#(pattern)","ms":\#(time * 1e3)}"#
+            }
+            print(
+                #"{"benchmark":"match-hostile","bytes":\#(bytes),"rows":[\#(fields.joined(separator: ","))],"unfitting":[\#(unfitting.joined(separator: ","))]}"#
+            )
             return
         }
         print("pattern               medic, \(bytes / 1024) KiB value: first   again     ICU, 24-byte value")
@@ -170,5 +189,10 @@ public struct HostileMatchBenchmark: Sendable {
         }
         let worst = rows.map { max($0.cold, $0.warm) }.max() ?? 0
         print(String(format: "worst decision: %.3f ms (target: under 10 ms)", worst * 1e3))
+        print("")
+        print("patterns whose DFA cannot fit (a count after an unbounded repetition): linear, at NFA speed")
+        for (pattern, time) in try Self.unfitting(bytes: bytes) {
+            print(String(format: "%@ %17.3f ms", pattern.padding(toLength: 27, withPad: " ", startingAt: 0), time * 1e3))
+        }
     }
 }
