@@ -73,6 +73,11 @@ public enum FuzzTarget: String, Sendable, CaseIterable {
                 guard byDFA == (anchored.firstMatch(bytes: value) != nil) else {
                     fatalError("`\(pattern)`: the DFA says \(byDFA), the NFA simulation disagrees")
                 }
+                if let nfa = BitParallelNFA(regex.program),
+                    nfa.matches(value, from: 0, seeds: [Int32(regex.program.start)]) != byDFA
+                {
+                    fatalError("`\(pattern)`: the bit-parallel NFA disagrees with the DFA")
+                }
                 let found = regex.firstMatch(bytes: value)
                 guard regex.matches(bytes: value) == (found != nil) else {
                     fatalError("`\(pattern)`: the search DFA and the NFA simulation disagree")

@@ -8,14 +8,18 @@ import Synchronization
 /// Memory is bounded per pattern: states, the NFA threads they remember, and transitions for characters
 /// beyond ASCII (grouped into the ranges the program cannot tell apart, so a value of many distinct
 /// characters adds no more than the program has classes). When the budget is spent the cache is dropped
-/// and rebuilt; a value that keeps dropping it is finished without caching, one pass over the program
-/// per character, like Go's NFA.
+/// and rebuilt; a value that keeps dropping it is finished without caching, like Go's NFA: with the live
+/// threads as bits of a word for small programs (`BitParallelNFA`), else one pass over the program per
+/// character.
 final class LazyDFA: Sendable {
     let program: RegexProgram
     /// Boundaries between code points (>= 128) that some rune instruction tells apart, sorted: the
     /// equivalence class of a code point is how many boundaries are <= it.
     private let boundaries: [UInt32]
     private let cache: Mutex<Cache>
+    /// For small programs without empty-width tests: the NFA a value is finished with when the cache cannot
+    /// hold its states.
+    private let bitParallel: BitParallelNFA?
 
     static let maxStates = 2_048
     /// NFA threads remembered across all states (4 bytes each).
@@ -36,6 +40,7 @@ final class LazyDFA: Sendable {
         }
         boundaries = points.sorted()
         cache = Mutex(Cache(size: program.insts.count))
+        bitParallel = BitParallelNFA(program)
     }
 
     /// Context bits remembered from the previous rune: only programs with empty-width tests use them.
@@ -175,8 +180,10 @@ final class LazyDFA: Sendable {
                 if next == -2 { return false }
                 state = next
                 position += width
-                if resets > Self.maxResetsPerMatch {
+                // The bit-parallel NFA is nearly as fast as a warm DFA: hand over at the first drop.
+                if resets > (bitParallel == nil ? Self.maxResetsPerMatch : 0) {
                     let key = cache.keys[Int(state)]
+                    if let bitParallel { return bitParallel.matches(bytes, from: position, seeds: key.seeds) }
                     return uncachedMatch(&cache, bytes, from: position, seeds: key.seeds, before: key.before)
                 }
             }

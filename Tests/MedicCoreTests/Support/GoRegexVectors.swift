@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(MedicCore)
-    import MedicCore
+    @testable import MedicCore
 #endif
 
 /// Runs Go's regular-expression test vectors (`re2-search.txt`, `re2-exhaustive.txt`, from Go's
@@ -131,7 +131,12 @@ struct GoRegexVectors {
                             "line \(lineNumber): `\(pattern)` matches \(shown) = \(fields[1] == "-"), want \(fields[1] != "-")"
                         )
                     }
-                    if regex.wholeMatch(bytes: bytes) != (fields[0] != "-") {
+                    if let nfa = BitParallelNFA(regex.program),
+                    nfa.matches(bytes, from: 0, seeds: [Int32(regex.program.start)]) != (fields[0] != "-")
+                {
+                    outcome.failures.append("line \(lineNumber): `\(pattern)` bit-parallel NFA \(shown) disagrees")
+                }
+                if regex.wholeMatch(bytes: bytes) != (fields[0] != "-") {
                         outcome.failures.append(
                             "line \(lineNumber): `\(pattern)` wholeMatch \(shown) = \(fields[0] == "-"), want \(fields[0] != "-")"
                         )
