@@ -10,9 +10,9 @@ import Testing
         "shared/fixtures/go-regexp")
 
     @Test("every case of Go's re2-search.txt: search and full match, with submatches")
-    func re2Search() throws {
+    func re2Search() async throws {
         let text = try String(contentsOf: Self.vectors.appendingPathComponent("re2-search.txt"), encoding: .utf8)
-        let outcome = GoRegexVectors.run(text)
+        let outcome = try await offCooperativePool { GoRegexVectors.run(text) }
         #expect(outcome.failures.isEmpty, "\(outcome.failures.prefix(20).joined(separator: "\n"))")
         #expect(outcome.cases == 1_888)
         // Only what Go's own test skips: \C patterns and \B on multi-byte input.
@@ -20,7 +20,7 @@ import Testing
     }
 
     @Test("a sample of Go's re2-exhaustive.txt (all of it runs in scripts/regex-vectors.sh)")
-    func re2ExhaustiveSample() throws {
+    func re2ExhaustiveSample() async throws {
         // Through a file: Foundation reads a 59 MB pipe slowly.
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("re2-exhaustive-\(UUID()).txt")
         defer { try? FileManager.default.removeItem(at: scratch) }
@@ -33,7 +33,7 @@ import Testing
         try #require(process.terminationStatus == 0, "bzcat failed")
         let data = try Data(contentsOf: scratch)
         // One block of inputs in 1,000 (a debug build is slow): every group of patterns is still visited.
-        let outcome = GoRegexVectors.run(bytes: [UInt8](data), every: 1_000)
+        let outcome = try await offCooperativePool { GoRegexVectors.run(bytes: [UInt8](data), every: 1_000) }
         #expect(outcome.failures.isEmpty, "\(outcome.failures.prefix(20).joined(separator: "\n"))")
         #expect(outcome.cases > 4_000)
     }
@@ -101,12 +101,15 @@ import Testing
             ("(a|aa)*c", String(repeating: "a", count: 102_400), false),
             ("(a*)*b", String(repeating: "a", count: 102_400) + "b", true),
         ])
-    func hostile(_ pattern: String, _ value: String, _ expected: Bool) throws {
-        let regex = try GoRegex(pattern)
-        #expect(regex.wholeMatch(value) == expected)
-        // A `!~` matcher on it is the exact negation: no "gave up, so no match".
-        let matcher = LabelMatcher(name: "v", op: .regexNoMatch, value: pattern)
-        #expect(matcher.matches(["v": value]) == !expected)
+    func hostile(_ pattern: String, _ value: String, _ expected: Bool) async throws {
+        let (whole, negated) = try await offCooperativePool {
+            let regex = try GoRegex(pattern)
+            // A `!~` matcher on it is the exact negation: no "gave up, so no match".
+            let matcher = LabelMatcher(name: "v", op: .regexNoMatch, value: pattern)
+            return (regex.wholeMatch(value), matcher.matches(["v": value]))
+        }
+        #expect(whole == expected)
+        #expect(negated == !expected)
     }
 
     @Test("a DFA that outgrows its cache starts over and still answers correctly")

@@ -118,7 +118,7 @@ public enum RunbookSchema {
                     "type": ["string", "number", "boolean", "array"],
                     "description": "Value used when no other source gives one.",
                 ],
-                "pattern": string("Regular expression (fully anchored) every value must match."),
+                "pattern": string("Go regular expression (RE2 syntax), fully anchored as Alertmanager anchors matchers, that every value must match."),
                 "min": ["type": ["number", "string"], "description": "Lower bound (int, duration; list length)."],
                 "max": ["type": ["number", "string"], "description": "Upper bound (int, duration; list length)."],
                 "enum": list(["type": ["string", "number", "boolean"]], "The only values allowed.", minItems: 1),
@@ -129,7 +129,9 @@ public enum RunbookSchema {
             DSLKeys.trigger,
             [
                 "match": list(
-                    string("An Alertmanager matcher: name=\"v\", name!=\"v\", name=~\"re\", name!~\"re\"."),
+                    string(
+                        "One Alertmanager matchers item: name=\"v\", name!=\"v\", name=~\"re\", name!~\"re\", several separated by commas, optionally in braces (read as Alertmanager 0.27+ reads a route's matchers item)."
+                    ),
                     "All matchers must hold (AND).", minItems: 1),
                 "status": choice(
                     TriggerStatus.allCases.map(\.rawValue), "Alert status that starts the runbook (default firing)."),
