@@ -57,6 +57,20 @@ extension DiagnosticMessage {
             "invalid regular expression '\(pattern)': \(error) at character \(error.offset + 1) of the pattern; "
                 + "the syntax is Go's regexp (RE2), as in Alertmanager")
     }
+    static func invalidTarget(_ text: String) -> Self {
+        .init(
+            id: "invalid-target",
+            "'\(text)' is not a target; write `local` or `{ssh: '{{ params.node }}', user: NAME, port: 22}`")
+    }
+    static func invalidHost(_ problem: String) -> Self {
+        .init(id: "invalid-host", "invalid ssh host: \(problem)")
+    }
+    static func extractWithoutGroup(_ pattern: String) -> Self {
+        .init(
+            id: "invalid-regex",
+            "`extract` '\(pattern)' has no capturing group; the value becomes what the first group captures, "
+                + "e.g. '([^:]+)(?::[0-9]+)?'")
+    }
     static func malformedMatcher(_ text: String, _ problem: String) -> Self {
         .init(id: "malformed-matcher", "malformed matcher '\(text)': \(problem)")
     }

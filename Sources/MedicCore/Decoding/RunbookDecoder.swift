@@ -48,6 +48,9 @@ public struct RunbookDecoder {
         if let node = fields["policy"] {
             runbook.policy = decodePolicy(node, at: path / "policy")
         }
+        if let node = fields["target"] {
+            runbook.target = decodeTarget(node, at: path / "target")
+        }
         if let node = fields["steps"] {
             runbook.steps = decodeSteps(node, at: path / "steps")
         } else {
@@ -89,6 +92,15 @@ public struct RunbookDecoder {
                 param.source = parsed
             } else {
                 reader.report(.invalidSource(text), at: path / "from")
+            }
+        }
+        if let extract = fields["extract"], let text = reader.string(extract, at: path / "extract") {
+            if reader.checkRegex(text, at: path / "extract", node: extract) {
+                if let regex = try? GoRegex.alertmanager(text), regex.captureCount == 0 {
+                    reader.report(.extractWithoutGroup(text), at: path / "extract")
+                } else {
+                    param.extract = text
+                }
             }
         }
         if let pattern = fields["pattern"], let text = reader.string(pattern, at: path / "pattern") {
@@ -348,6 +360,9 @@ public struct RunbookDecoder {
             reader.report(.missingKey("id", in: "step"), at: path)
         }
         step.description = fields["description"].flatMap { reader.string($0, at: path / "description") }
+        if let node = fields["target"] {
+            step.target = decodeTarget(node, at: path / "target")
+        }
         step.body = decodeBody(fields, at: path)
         if let needs = fields["needs"] {
             step.needs =
@@ -374,6 +389,42 @@ public struct RunbookDecoder {
             step.rollback = decodeBody(rollbackFields, at: path / "rollback")
         }
         return step
+    }
+
+    /// `local`, or `{ssh: TEMPLATE, user: NAME, port: INT}`.
+    private mutating func decodeTarget(_ node: DocumentNode, at path: DocumentPath) -> StepTarget? {
+        if let scalar = node.scalar {
+            if scalar.text == "local" { return .local }
+            reader.report(.invalidTarget(scalar.text), at: path)
+            return nil
+        }
+        guard let fields = reader.fields(node, at: path, what: "target", allowed: DSLKeys.target) else { return nil }
+        guard let hostNode = fields["ssh"] else {
+            reader.report(.missingKey("ssh", in: "target"), at: path)
+            return nil
+        }
+        guard let host = reader.template(hostNode, at: path / "ssh") else { return nil }
+        var target = SSHTarget(host: host)
+        if host.isLiteral, let problem = SSHTarget.problem(withHost: host.source) {
+            reader.report(.invalidHost(problem), at: path / "ssh")
+        }
+        if let userNode = fields["user"], let user = reader.string(userNode, at: path / "user") {
+            if SSHTarget.isUserName(user) {
+                target.user = user
+            } else {
+                reader.report(
+                    .invalidIdentifier(user, kind: "user name", shape: "letters, digits, '_', '-', '.', not starting with '-'"),
+                    at: path / "user")
+            }
+        }
+        if let portNode = fields["port"], let port = reader.int(portNode, at: path / "port") {
+            if (1...65_535).contains(port) {
+                target.port = port
+            } else {
+                reader.report(.outOfRange("port", "between 1 and 65535"), at: path / "port")
+            }
+        }
+        return .ssh(target)
     }
 
     private mutating func decodeBody(_ fields: [String: DocumentNode], at path: DocumentPath) -> StepBody {

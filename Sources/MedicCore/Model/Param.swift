@@ -11,11 +11,14 @@ public struct Param: Sendable, Equatable {
     public var max: ParamValue?
     public var allowed: [ParamValue]?
     public var secret: Bool
+    /// A regular expression with one capturing group, matched against the whole raw value; the value becomes
+    /// what the group captured (`([^:]+)(?::\d+)?` turns `node7:9100` into `node7`).
+    public var extract: String?
 
     public init(
         name: String, type: ParamType = .string, description: String? = nil, source: ParamSource? = nil,
         defaultValue: ParamValue? = nil, pattern: String? = nil, min: ParamValue? = nil, max: ParamValue? = nil,
-        allowed: [ParamValue]? = nil, secret: Bool = false
+        allowed: [ParamValue]? = nil, secret: Bool = false, extract: String? = nil
     ) {
         self.name = name
         self.type = type
@@ -27,6 +30,7 @@ public struct Param: Sendable, Equatable {
         self.max = max
         self.allowed = allowed
         self.secret = secret
+        self.extract = extract
     }
 
     /// A param with neither a source nor a default must be given by the caller (`--param`).

@@ -8,10 +8,12 @@ public struct Runbook: Sendable, Equatable {
     public var triggers: [Trigger]
     public var policy: Policy
     public var steps: [Step]
+    /// Where every step runs unless it says otherwise; nil is `local`.
+    public var target: StepTarget?
 
     public init(
         id: String, description: String? = nil, owner: String? = nil, params: [Param] = [],
-        triggers: [Trigger] = [], policy: Policy = Policy(), steps: [Step] = []
+        triggers: [Trigger] = [], policy: Policy = Policy(), steps: [Step] = [], target: StepTarget? = nil
     ) {
         self.id = id
         self.description = description
@@ -20,6 +22,7 @@ public struct Runbook: Sendable, Equatable {
         self.triggers = triggers
         self.policy = policy
         self.steps = steps
+        self.target = target
     }
 
     public func param(named name: String) -> Param? {

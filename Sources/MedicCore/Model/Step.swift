@@ -10,10 +10,13 @@ public struct Step: Sendable, Equatable {
     public var readonly: Bool
     public var continueOnFailure: Bool
     public var rollback: StepBody?
+    /// Overrides the runbook's `target`; the rollback runs here too.
+    public var target: StepTarget?
 
     public init(
         id: String, description: String? = nil, body: StepBody, needs: [String]? = nil, when: Expression? = nil,
-        readonly: Bool = false, continueOnFailure: Bool = false, rollback: StepBody? = nil
+        readonly: Bool = false, continueOnFailure: Bool = false, rollback: StepBody? = nil,
+        target: StepTarget? = nil
     ) {
         self.id = id
         self.description = description
@@ -23,6 +26,7 @@ public struct Step: Sendable, Equatable {
         self.readonly = readonly
         self.continueOnFailure = continueOnFailure
         self.rollback = rollback
+        self.target = target
     }
 }
 

@@ -70,7 +70,21 @@ public enum ParamResolver {
                 }
             }
             let value: ParamValue
-            if let text, let origin {
+            if var text, let origin {
+                if let extract = param.extract {
+                    // Validation compiled it; the value must match it whole, and becomes what group 1 took.
+                    guard let regex = try? GoRegex.alertmanager(extract), let slots = regex.firstMatch(in: text),
+                        slots.count >= 4, slots[2] >= 0
+                    else {
+                        problems.append(
+                            Problem(
+                                param: param.name,
+                                message: "\(shown(text, param)) from \(origin) does not match extract '\(extract)'"))
+                        continue
+                    }
+                    let bytes = Array(text.utf8)
+                    text = String(decoding: bytes[slots[2]..<slots[3]], as: UTF8.self)
+                }
                 guard let parsed = ParamValue.parse(text, as: param.type) else {
                     problems.append(
                         Problem(

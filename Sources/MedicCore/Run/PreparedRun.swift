@@ -10,6 +10,8 @@ public struct PreparedRun: Sendable {
     /// PATH, LANG and the `inherit_env` variables; each step adds MEDIC_* and its own `env`.
     public var baseEnvironment: [String: String]
     public var redactor: Redactor
+    /// Where each step runs that does not run here (step id -> its SSH target, host rendered and checked).
+    public var targets: [String: ResolvedTarget] = [:]
 
     /// Why a run cannot be prepared.
     public struct Problems: Error, Sendable, Equatable, CustomStringConvertible {
@@ -44,11 +46,24 @@ public struct PreparedRun: Sendable {
         for name in runbook.policy.inheritEnv {
             if let value = environment[name] { base[name] = value }
         }
-        return .success(
-            PreparedRun(
-                runbook: runbook, graph: graph,
-                context: RunContext(runID: runID, params: resolved.values, alert: alert),
-                params: resolved, baseEnvironment: base, redactor: Redactor(secrets: resolved.secrets)))
+        let context = RunContext(runID: runID, params: resolved.values, alert: alert)
+        var targets: [String: ResolvedTarget] = [:]
+        var problems: [String] = []
+        for step in runbook.steps {
+            guard case .ssh(let ssh) = runbook.target(of: step) else { continue }
+            let host = ssh.host.render(in: context)
+            if let problem = SSHTarget.problem(withHost: host) {
+                problems.append("target of step \(step.id): \(problem)")
+                continue
+            }
+            targets[step.id] = ResolvedTarget(host: host, user: ssh.user, port: ssh.port)
+        }
+        if !problems.isEmpty { return .failure(Problems(messages: problems)) }
+        var prepared = PreparedRun(
+            runbook: runbook, graph: graph, context: context, params: resolved, baseEnvironment: base,
+            redactor: Redactor(secrets: resolved.secrets))
+        prepared.targets = targets
+        return .success(prepared)
     }
 
     /// A fresh run id: time-ordered, unique enough across replicas (`20261125T103955Z-3f9a1c2e`).

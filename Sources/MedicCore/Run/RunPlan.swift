@@ -26,6 +26,8 @@ public struct RunPlan: Sendable {
         public var whenResult: Bool?
         public var rollback: (command: Command, timeout: Duration?)?
         public var probe: Probe?
+        /// `local`, or `ssh://user@host:port`; the rollback runs there too.
+        public var target: String = "local"
 
         public static func == (lhs: StepPlan, rhs: StepPlan) -> Bool {
             lhs.id == rhs.id && lhs.command == rhs.command && lhs.env == rhs.env && lhs.whenResult == rhs.whenResult
@@ -80,13 +82,15 @@ public struct RunPlan: Sendable {
             }
             var env: [String: String] = [:]
             for entry in step.body.env { env[entry.name] = render(entry.value) }
-            return StepPlan(
+            var plan = StepPlan(
                 id: id, needs: prepared.graph.dependencies[id, default: []], command: command(step.body), env: env,
                 workdir: step.body.workdir.map(render), timeout: step.body.timeout,
                 killGrace: step.body.killGrace ?? StepBody.defaultKillGrace, retry: step.body.retry,
                 readonly: step.readonly, continueOnFailure: step.continueOnFailure, when: step.when?.source,
                 whenResult: whenResult, rollback: step.rollback.map { (command($0), $0.timeout) },
                 probe: probes[id].map { Probe(result: $0.redacted(by: redactor)) })
+            plan.target = prepared.targets[id].map { redactor.redact($0.description) } ?? "local"
+            return plan
         }
         rollbackOrder = prepared.graph.rollbackOrder.filter { prepared.runbook.step(withID: $0)?.rollback != nil }
     }
@@ -110,6 +114,7 @@ public struct RunPlan: Sendable {
                 steps.map { step in
                     var members: [String: JSONValue] = [
                         "id": .string(step.id), "needs": .array(step.needs.map(JSONValue.string)),
+                        "target": .string(step.target),
                         "env": .object(step.env.mapValues(JSONValue.string)),
                         "timeout_ms": step.timeout.map { JSONValue(Int($0.milliseconds)) } ?? .null,
                         "kill_grace_ms": JSONValue(Int(step.killGrace.milliseconds)),
@@ -181,6 +186,7 @@ public struct RunPlan: Sendable {
             }
             if step.continueOnFailure { traits.append("continue on failure") }
             lines.append("  \(step.id)  [\(traits.joined(separator: "; "))]")
+            if step.target != "local" { lines.append("    on: \(step.target)") }
             if !step.needs.isEmpty { lines.append("    needs: \(step.needs.joined(separator: ", "))") }
             if let when = step.when {
                 let verdict =

@@ -81,10 +81,14 @@ public struct RunStateMachine: Sendable {
     /// - Parameters:
     ///   - baseEnvironment: what every step's environment starts from (`PATH`, `LANG`, `inherit_env`).
     ///   - seed: seeds the jitter of retry delays (tests pass a fixed one).
+    /// Steps that run on another host (a rollback runs where its step ran).
+    let targets: [String: ResolvedTarget]
+
     public init(
         runbook: Runbook, graph: StepGraph, context: RunContext, baseEnvironment: [String: String],
-        maxParallel: Int = 4, seed: UInt64 = 0x6D65_6469_63
+        maxParallel: Int = 4, seed: UInt64 = 0x6D65_6469_63, targets: [String: ResolvedTarget] = [:]
     ) {
+        self.targets = targets
         self.runbook = runbook
         self.graph = graph
         self.context = context
@@ -402,7 +406,7 @@ public struct RunStateMachine: Sendable {
         return AttemptRequest(
             step: id, phase: phase, attempt: attempt, command: command, environment: environment,
             workdir: body.workdir.map { $0.render(in: context) }, timeout: body.timeout,
-            killGrace: body.killGrace ?? StepBody.defaultKillGrace)
+            killGrace: body.killGrace ?? StepBody.defaultKillGrace, target: targets[id])
     }
 }
 

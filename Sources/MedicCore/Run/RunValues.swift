@@ -44,10 +44,13 @@ public struct AttemptRequest: Sendable, Equatable {
     public var workdir: String?
     public var timeout: Duration?
     public var killGrace: Duration
+    /// Where to run it; nil runs it here.
+    public var target: ResolvedTarget?
 
     public init(
         step: String, phase: AttemptPhase, attempt: Int, command: Command, environment: [String: String],
-        workdir: String? = nil, timeout: Duration? = nil, killGrace: Duration = StepBody.defaultKillGrace
+        workdir: String? = nil, timeout: Duration? = nil, killGrace: Duration = StepBody.defaultKillGrace,
+        target: ResolvedTarget? = nil
     ) {
         self.step = step
         self.phase = phase
@@ -57,6 +60,7 @@ public struct AttemptRequest: Sendable, Equatable {
         self.workdir = workdir
         self.timeout = timeout
         self.killGrace = killGrace
+        self.target = target
     }
 }
 

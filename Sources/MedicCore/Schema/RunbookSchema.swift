@@ -91,6 +91,7 @@ public enum RunbookSchema {
             "readonly": boolean("A probe that changes nothing: dry-run may execute it (default false)."),
             "continue_on_failure": boolean("A failure of this step does not fail the run (default false)."),
             "rollback": ref("body", "Undoes this step when the run fails after it succeeded."),
+            "target": ref("target", "Where this step (and its rollback) runs; overrides the runbook's target."),
         ]) { first, _ in first }
         var step = object(DSLKeys.step, stepProperties, required: ["id"], description: "One step of the graph.")
         var body = object(DSLKeys.body, bodyProperties, description: "A command with its limits (used by rollback).")
@@ -123,6 +124,9 @@ public enum RunbookSchema {
                 "max": ["type": ["number", "string"], "description": "Upper bound (int, duration; list length)."],
                 "enum": list(["type": ["string", "number", "boolean"]], "The only values allowed.", minItems: 1),
                 "secret": boolean("Redact the value everywhere (default false)."),
+                "extract": string(
+                    "Go regular expression with a capturing group, matched against the whole raw value; the value becomes what the first group captured."
+                ),
             ], description: "A typed input.")
 
         let trigger = object(
@@ -201,6 +205,7 @@ public enum RunbookSchema {
                 ],
                 "triggers": list(["$ref": "#/$defs/trigger"], "Alerts that start this runbook."),
                 "policy": ref("policy", "Safety policy."),
+                "target": ref("target", "Where every step runs unless it says otherwise (default local)."),
                 "steps": list(["$ref": "#/$defs/step"], "The step graph.", minItems: 1),
             ], required: ["runbook", "steps"], description: "A Medic runbook (DSL v1).")
 
@@ -212,6 +217,19 @@ public enum RunbookSchema {
             "duration": string("A duration such as 500ms, 10s, 5m, 1h or 1h30m.", pattern: durationPattern),
             "template": ["type": ["string", "number", "boolean"], "description": "Text with {{ reference }} holes."],
             "param": param, "trigger": trigger, "policy": policy, "retry": retry, "step": step, "body": body,
+            "target": [
+                "description": "local, or a host reached over SSH.",
+                "oneOf": [
+                    ["const": "local"],
+                    object(
+                        DSLKeys.target,
+                        [
+                            "ssh": ref("template", "The host: a hostname or IP address, usually a template."),
+                            "user": string("Login user (default: from ssh_config).", pattern: "^[A-Za-z0-9_.][A-Za-z0-9_.-]*$"),
+                            "port": ["type": "integer", "minimum": 1, "maximum": 65535, "description": "SSH port."],
+                        ], required: ["ssh"], description: "A host reached over SSH."),
+                ],
+            ],
         ]
         return .object(members)
     }

@@ -189,9 +189,20 @@ public struct RunbookValidator {
         }
     }
 
+    /// A target's host is rendered before any step runs, from params and the alert only.
+    private mutating func checkTarget(_ target: StepTarget?, at path: DocumentPath) {
+        guard case .ssh(let ssh) = target else { return }
+        checkTemplate(ssh.host, at: path / "ssh", scope: .beforeSteps("target"))
+        for case .param(let name) in ssh.host.references where runbook.param(named: name)?.secret == true {
+            report(.secretInArgv(name), at: path / "ssh")
+        }
+    }
+
     private mutating func checkSteps() {
+        checkTarget(runbook.target, at: .root / "target")
         for (index, step) in runbook.steps.enumerated() where !step.id.isEmpty {
             let path = steps / index
+            checkTarget(step.target, at: path / "target")
             let ancestors = graph?.ancestors(of: step.id) ?? []
             checkBody(step.body, at: path, scope: .step(id: step.id, visible: ancestors))
             if let rollback = step.rollback {

@@ -58,7 +58,7 @@ public struct Executor: Sendable {
         var machine = RunStateMachine(
             runbook: prepared.runbook, graph: prepared.graph, context: prepared.context,
             baseEnvironment: prepared.baseEnvironment, maxParallel: maxParallel,
-            seed: UInt64.random(in: 0...UInt64.max))
+            seed: UInt64.random(in: 0...UInt64.max), targets: prepared.targets)
         let now = self.now
         let startedAt = now()
         let start = ContinuousClock.now

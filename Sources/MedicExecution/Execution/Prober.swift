@@ -14,7 +14,7 @@ public struct Prober: Sendable {
         var results: [String: AttemptResult] = [:]
         var machine = RunStateMachine(
             runbook: prepared.runbook, graph: prepared.graph, context: prepared.context,
-            baseEnvironment: prepared.baseEnvironment, maxParallel: 1)
+            baseEnvironment: prepared.baseEnvironment, maxParallel: 1, targets: prepared.targets)
         var context = prepared.context
         for id in prepared.graph.topologicalOrder {
             guard let step = prepared.runbook.step(withID: id), step.readonly else { continue }

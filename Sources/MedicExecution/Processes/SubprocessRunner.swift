@@ -57,6 +57,10 @@ public struct SubprocessRunner: ProcessRunner {
         func failed(_ reason: String) -> AttemptResult {
             AttemptResult(termination: .launchFailed(reason), duration: ContinuousClock.now - started)
         }
+        // Never run here what was meant for another host.
+        if let target = request.target {
+            return failed("could not start: \(target) is a remote target, and this build cannot reach remote targets yet")
+        }
         guard let program = argv.first, !program.isEmpty else { return failed("could not start: empty command") }
         let executable: String
         switch ExecutableLookup.resolve(program, path: request.environment["PATH"]) {
