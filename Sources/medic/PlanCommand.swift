@@ -21,10 +21,14 @@ struct PlanCommand: AsyncParsableCommand {
     @Option(help: "Output format: text or json.")
     var format: OutputFormat = .text
 
+    @Option(help: "ssh_config file for remote targets, for --probe (ssh -F FILE); default: the user's own.")
+    var sshConfig: String?
+
     func run() async throws {
         try await Self.reporting {
             let (prepared, _, _) = try input.prepare(runID: "plan")
-            let probes = probe ? await Prober().probe(prepared) : [:]
+            let runner = SubprocessRunner(ssh: SSHSettings(configFile: sshConfig))
+            let probes = probe ? await Prober(runner: runner).probe(prepared) : [:]
             let plan = RunPlan(prepared, probes: probes)
             switch format {
             case .json: print(plan.json.rendered())

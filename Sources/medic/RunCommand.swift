@@ -30,6 +30,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Also append every event to this JSON Lines file.")
     var events: String?
 
+    @Option(help: "ssh_config file for remote targets (ssh -F FILE); default: the user's own.")
+    var sshConfig: String?
+
     @Option(help: "Most steps to run at once.")
     var maxParallel = 4
 
@@ -51,7 +54,8 @@ struct RunCommand: AsyncParsableCommand {
             }
             let audit = logs.count == 1 ? logs[0] : CompositeAuditLog(logs)
             let executor = Executor(
-                audit: audit, maxParallel: maxParallel, initiator: "operator:\(ProcessInfo.processInfo.userName)")
+                runner: SubprocessRunner(ssh: SSHSettings(configFile: sshConfig)), audit: audit,
+                maxParallel: maxParallel, initiator: "operator:\(ProcessInfo.processInfo.userName)")
             let cancel = StopSignal()
             let interrupts = InterruptHandler(cancel: cancel)
             defer { interrupts.restore() }

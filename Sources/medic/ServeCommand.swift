@@ -54,11 +54,14 @@ struct ServeCommand: AsyncParsableCommand {
             "How long an alert stays deduplicated after it was last seen, unless it resolves (default 24h); keep it above Alertmanager's repeat_interval."
     )
     var dedupWindow: String?
+    @Option(help: "ssh_config file for remote targets (ssh -F FILE); default: the user's own.")
+    var sshConfig: String?
 
     var flags: ServeSettings.Flags {
         var flags = ServeSettings.Flags()
         flags.listen = listen
         flags.runbooks = runbooks
+        flags.sshConfig = sshConfig
         flags.audit = location.audit
         flags.shadow = shadow ? true : nil
         flags.intakeTokenFile = intakeTokenFile
@@ -107,6 +110,7 @@ struct ServeCommand: AsyncParsableCommand {
                 throw CommandFailure("runbooks in \(runbooks) have errors; fix them (medic validate \(runbooks))")
             }
             let audit = try await location.open(create: true, writer: .background)
+            let runner = SubprocessRunner(ssh: SSHSettings(configFile: settings.sshConfig))
             let metrics = ServerMetrics()
             metrics.runbooksLoaded(initial.count)
             let narrator = AuditEventLogger(logger: logger)
@@ -114,7 +118,7 @@ struct ServeCommand: AsyncParsableCommand {
             // Runs a dead Medic left behind whose runbook says `on_interrupt: rollback` are undone before any new
             // alert is taken, so nothing new acts on a target that is still half-changed.
             let recovery = InterruptedRunRecovery(
-                executor: Executor(audit: observed, initiator: "recovery"), runbooks: initial,
+                executor: Executor(runner: runner, audit: observed, initiator: "recovery"), runbooks: initial,
                 environment: stepEnvironment)
             let abandoned = try await offload { try audit.markInterruptedRuns(recovering: true).recovering }
             for runID in abandoned {
@@ -130,7 +134,7 @@ struct ServeCommand: AsyncParsableCommand {
             let history = try await offload { try audit.policyHistory(since: cutoff) }
             let dispatcher = Dispatcher(
                 runbooks: initial, audit: observed, history: history, configuration: configuration,
-                environment: stepEnvironment,
+                environment: stepEnvironment, runner: runner,
                 trouble: { trouble in
                     metrics.trouble(trouble)
                     logger.error("\(trouble)")

@@ -257,6 +257,7 @@ public struct RunStateMachine: Sendable {
 
     static func isRetryable(_ result: AttemptResult, _ retry: RetryPolicy) -> Bool {
         if result.cancelled { return false }
+        if result.unreachable { return true }
         if result.timedOut { return retry.onTimeout }
         switch result.termination {
         case .launchFailed: return false

@@ -74,6 +74,9 @@ public struct AttemptResult: Sendable, Equatable {
     }
 
     public var termination: Termination
+    /// A remote target could not be reached (ssh's own failure): nothing ran there, and the attempt may be
+    /// retried like a failed one.
+    public var unreachable = false
     /// Decided by Medic's timer, not by the exit status.
     public var timedOut: Bool
     /// Torn down because the run was stopping (another step failed, deadline, cancel).

@@ -35,9 +35,30 @@ public struct SubprocessRunner: ProcessRunner {
     /// The program that starts each step's leader (`StepLauncher`); tests use the `/proc/self/exe` fallback.
     var launcher = StepLauncher.defaultLauncher
 
-    public init(outputLimit: Int = 64 * 1024, clock: any Clock<Duration> = ContinuousClock()) {
+    /// How remote targets are reached (`--ssh-config`).
+    public var ssh: SSHSettings
+
+    public init(
+        outputLimit: Int = 64 * 1024, clock: any Clock<Duration> = ContinuousClock(), ssh: SSHSettings = SSHSettings()
+    ) {
         self.outputLimit = outputLimit
         self.clock = clock
+        self.ssh = ssh
+    }
+
+    /// A remote attempt's handle for stopping it: the target and the token its processes carry.
+    struct Remote: Sendable {
+        var target: ResolvedTarget
+        var token: String
+        var settings: SSHSettings
+        /// What stopping it did on the target, for the attempt's record.
+        let notes = Notes()
+
+        final class Notes: Sendable {
+            private let lines = Mutex<[String]>([])
+            func add(_ line: String) { lines.withLock { $0.append(line) } }
+            var all: [String] { lines.withLock { $0 } }
+        }
     }
 
     private enum Piece: Sendable {
@@ -53,21 +74,36 @@ public struct SubprocessRunner: ProcessRunner {
 
     public func run(_ request: AttemptRequest, stop: StopSignal) async -> AttemptResult {
         let started = ContinuousClock.now
-        let argv = request.command.argv
-        func failed(_ reason: String) -> AttemptResult {
-            AttemptResult(termination: .launchFailed(reason), duration: ContinuousClock.now - started)
+        func failed(_ reason: String, unreachable: Bool = false) -> AttemptResult {
+            var result = AttemptResult(termination: .launchFailed(reason), duration: ContinuousClock.now - started)
+            result.unreachable = unreachable
+            return result
         }
-        // Never run here what was meant for another host.
+        // A remote attempt runs the local `ssh` client, with the step sent as a script on its stdin.
+        var argv = request.command.argv
+        var environment = request.environment
+        var workdir = request.workdir
+        var input: [UInt8]?
+        var remote: Remote?
         if let target = request.target {
-            return failed("could not start: \(target) is a remote target, and this build cannot reach remote targets yet")
+            let token = (0..<4).map { _ in String(UInt32.random(in: 0...UInt32.max), radix: 16) }.joined()
+            switch SSHTransport.script(for: request, token: token) {
+            case .success(let script): input = Array(script.utf8)
+            case .failure(let problem): return failed("could not start on \(target): \(problem.reason)")
+            }
+            argv = SSHTransport.arguments(
+                for: target, settings: ssh, shared: true, remoteCommand: "exec /bin/sh -s")
+            environment = SSHTransport.localEnvironment()
+            workdir = nil
+            remote = Remote(target: target, token: token, settings: ssh)
         }
         guard let program = argv.first, !program.isEmpty else { return failed("could not start: empty command") }
         let executable: String
-        switch ExecutableLookup.resolve(program, path: request.environment["PATH"]) {
+        switch ExecutableLookup.resolve(program, path: environment["PATH"]) {
         case .success(let path): executable = path
         case .failure(let problem): return failed("could not start: \(problem.message)")
         }
-        if let workdir = request.workdir {
+        if let workdir {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: workdir, isDirectory: &isDirectory), isDirectory.boolValue
             else {
@@ -92,85 +128,119 @@ public struct SubprocessRunner: ProcessRunner {
         }
         let launch = StepLauncher.launch(
             executable: executable, program: program, arguments: Array(argv.dropFirst()), launcher: launcher)
-        var environment: [Environment.Key: String] = [:]
-        for (key, value) in request.environment.merging(launch.environment, uniquingKeysWith: { $1 }) {
-            if let name = Environment.Key(rawValue: key) { environment[name] = value }
+        var processEnvironment: [Environment.Key: String] = [:]
+        for (key, value) in environment.merging(launch.environment, uniquingKeysWith: { $1 }) {
+            if let name = Environment.Key(rawValue: key) { processEnvironment[name] = value }
         }
         let configuration = Configuration(
             executable: .path(FilePath(launch.executable)),
             arguments: Arguments(executablePathOverride: launch.argv0, remainingValues: launch.arguments),
-            environment: .custom(environment),
-            workingDirectory: request.workdir.map { FilePath($0) },
+            environment: .custom(processEnvironment),
+            workingDirectory: workdir.map { FilePath($0) },
             platformOptions: options)
 
-        let limit = outputLimit
-        let clock = self.clock
         // Why the attempt ended is decided once, by whoever acts first (timer, stop request), before any
         // signal is sent; the process's own exit only says "exited" if nothing else was decided.
         let decision = Decision()
         do {
-            let result = try await Subprocess.run(configuration, input: .none, output: .sequence, error: .sequence) {
-                execution -> (BoundedCapture, BoundedCapture, Ending) in
-                let pid = execution.processIdentifier.value
-                let pidfd = execution.processIdentifier.processDescriptor
-                let processGroup = ProcessGroup(leader: pid, pidfd: pidfd)
-                let captured: (BoundedCapture, BoundedCapture, Ending) = await withTaskGroup(of: Piece.self) {
-                    group in
-                    group.addTask { .stdout(await Self.capture(execution.standardOutput, limit: limit)) }
-                    group.addTask { .stderr(await Self.capture(execution.standardError, limit: limit)) }
-                    group.addTask {
-                        .ended(
-                            await Self.watch(
-                                group: processGroup, request: request, stop: stop, clock: clock, decision: decision))
-                    }
-                    var out = BoundedCapture(limit: limit)
-                    var err = BoundedCapture(limit: limit)
-                    var ending: Ending?
-                    var streamsOpen = 2
-                    while let piece = await group.next() {
-                        switch piece {
-                        case .stdout(let capture):
-                            out = capture
-                            streamsOpen -= 1
-                        case .stderr(let capture):
-                            err = capture
-                            streamsOpen -= 1
-                        case .ended(let value):
-                            ending = value
-                        }
-                        if streamsOpen == 0, ending == nil {
-                            // Both streams closed: the process has exited or is about to (the kernel closes its
-                            // files just before it becomes a zombie), or it closed its output and lives on, in
-                            // which case the watcher keeps its timeout running.
-                            if await ExitWatcher(pid: pid, pidfd: pidfd).exitedSoon() {
-                                ending = .exited
-                                group.cancelAll()
-                            }
-                        }
-                    }
-                    return (out, err, ending ?? .exited)
+            let (out, err, status) =
+                if let input {
+                    try await execute(
+                        configuration, input: .array(input), request: request, stop: stop, decision: decision,
+                        remote: remote)
+                } else {
+                    try await execute(
+                        configuration, input: .none, request: request, stop: stop, decision: decision, remote: remote)
                 }
-                // Anything the step left (for example `sleep 300 &` with its output redirected) dies with it. A
-                // launcher that exited has done that already; one that runs still (the task was cancelled) gets the
-                // kill order. Still inside the body: swift-subprocess has not reaped the leader, so the group id is
-                // the leader's.
-                await StepLauncher.killTree(processGroup, exit: ExitWatcher(pid: pid, pidfd: pidfd))
-                return captured
-            }
-            let (out, err, _) = result.closureResult
             let ending = decision.value ?? .exited
             let termination: AttemptResult.Termination
-            switch result.terminationStatus {
+            switch status {
             case .exited(let code): termination = .exited(code)
             case .signaled(let signal): termination = .signaled(signal)
             }
+            var stderr = err.text
+            if let remote {
+                // ssh's own failure (255 before the remote shell said it started): nothing ran on the target.
+                let started = stderr.contains(SSHTransport.startMarker)
+                stderr = stderr.replacingOccurrences(of: SSHTransport.startMarker + "\n", with: "")
+                if !started, case .exited(255) = termination, ending == .exited {
+                    let reason = stderr.split(separator: "\n").last.map(String.init) ?? "ssh failed"
+                    switch SSHTransport.failure(stderr: stderr) {
+                    case .hostKeyUnknown: return failed("host key unknown: \(remote.target): \(reason)")
+                    case .hostKeyChanged: return failed("host key changed: \(remote.target): \(reason)")
+                    case .unreachable:
+                        return failed("ssh: cannot reach \(remote.target): \(reason)", unreachable: true)
+                    }
+                }
+                for note in remote.notes.all { stderr += (stderr.isEmpty || stderr.hasSuffix("\n") ? "" : "\n") + note + "\n" }
+            }
             return AttemptResult(
                 termination: termination, timedOut: ending == .timedOut, cancelled: ending == .stopped,
-                stdout: out.text, stderr: err.text, stdoutBytes: out.totalBytes, stderrBytes: err.totalBytes,
+                stdout: out.text, stderr: stderr, stdoutBytes: out.totalBytes, stderrBytes: err.totalBytes,
                 duration: ContinuousClock.now - started)
         } catch {
             return failed("could not start: \(program): \(error)")
         }
+    }
+
+    /// Starts `configuration` with `input` on its stdin and watches it to its end.
+    private func execute<Input: InputProtocol>(
+        _ configuration: Configuration, input: Input, request: AttemptRequest, stop: StopSignal, decision: Decision,
+        remote: Remote?
+    ) async throws -> (BoundedCapture, BoundedCapture, TerminationStatus) {
+        let limit = outputLimit
+        let clock = self.clock
+        let result = try await Subprocess.run(configuration, input: input, output: .sequence, error: .sequence) {
+            execution -> (BoundedCapture, BoundedCapture, Ending) in
+            let pid = execution.processIdentifier.value
+            let pidfd = execution.processIdentifier.processDescriptor
+            let processGroup = ProcessGroup(leader: pid, pidfd: pidfd)
+            let captured: (BoundedCapture, BoundedCapture, Ending) = await withTaskGroup(of: Piece.self) {
+                group in
+                group.addTask { .stdout(await Self.capture(execution.standardOutput, limit: limit)) }
+                group.addTask { .stderr(await Self.capture(execution.standardError, limit: limit)) }
+                group.addTask {
+                    .ended(
+                        await Self.watch(
+                            group: processGroup, request: request, stop: stop, clock: clock, decision: decision,
+                            remote: remote))
+                }
+                var out = BoundedCapture(limit: limit)
+                var err = BoundedCapture(limit: limit)
+                var ending: Ending?
+                var streamsOpen = 2
+                while let piece = await group.next() {
+                    switch piece {
+                    case .stdout(let capture):
+                        out = capture
+                        streamsOpen -= 1
+                    case .stderr(let capture):
+                        err = capture
+                        streamsOpen -= 1
+                    case .ended(let value):
+                        ending = value
+                    }
+                    if streamsOpen == 0, ending == nil {
+                        // Both streams closed: the process has exited or is about to (the kernel closes its
+                        // files just before it becomes a zombie), or it closed its output and lives on, in
+                        // which case the watcher keeps its timeout running.
+                        if await ExitWatcher(pid: pid, pidfd: pidfd).exitedSoon() {
+                            ending = .exited
+                            group.cancelAll()
+                        }
+                    }
+                }
+                return (out, err, ending ?? .exited)
+            }
+            // Anything the step left (for example `sleep 300 &` with its output redirected) dies with it. A
+            // launcher that exited has done that already; one that runs still (the task was cancelled) gets the
+            // kill order. Still inside the body: swift-subprocess has not reaped the leader, so the group id is
+            // the leader's.
+            await StepLauncher.killTree(processGroup, exit: ExitWatcher(pid: pid, pidfd: pidfd))
+            return captured
+        }
+        let (out, err, _) = result.closureResult
+        return (out, err, result.terminationStatus)
     }
 
     private static func capture(_ sequence: SubprocessOutputSequence, limit: Int) async -> BoundedCapture {
@@ -190,7 +260,7 @@ public struct SubprocessRunner: ProcessRunner {
     /// the output pipes close even when a background child still holds them (a launcher has done so already).
     private static func watch(
         group processGroup: ProcessGroup, request: AttemptRequest, stop: StopSignal, clock: any Clock<Duration>,
-        decision: Decision
+        decision: Decision, remote: Remote?
     ) async -> Ending {
         let exit = ExitWatcher(pid: processGroup.leader, pidfd: processGroup.pidfd)
         let ending: Ending? = await withTaskGroup(of: Ending?.self) { group in
@@ -249,6 +319,11 @@ public struct SubprocessRunner: ProcessRunner {
         case .exited:
             await StepLauncher.killTree(processGroup, exit: exit)
         case .timedOut, .stopped:
+            if let remote {
+                // Closing the channel would leave the remote command running: stop it there first, through a
+                // connection of its own.
+                await stopRemote(remote, exit: exit, grace: request.killGrace, clock: clock)
+            }
             processGroup.signal(SIGTERM)
             let exited = await withTaskGroup(of: Bool.self) { group in
                 group.addTask {
@@ -268,6 +343,44 @@ public struct SubprocessRunner: ProcessRunner {
             await StepLauncher.killTree(processGroup, exit: exit)
         }
         return ending
+    }
+}
+
+extension SubprocessRunner {
+    /// SIGTERM to the remote processes, `grace` for them (and so the local ssh) to end, then SIGKILL to what is
+    /// left; each step noted for the record, `kill unconfirmed` when the target could not be reached.
+    static func stopRemote(_ remote: Remote, exit: ExitWatcher, grace: Duration, clock: any Clock<Duration>) async {
+        let where_ = "\(remote.target) (processes carrying MEDIC_REMOTE_TOKEN=\(remote.token))"
+        guard let termed = await SSHTransport.signalRemote(
+            remote.target, token: remote.token, signal: "TERM", settings: remote.settings)
+        else {
+            remote.notes.add("medic: kill unconfirmed: could not reach \(where_) to send SIGTERM")
+            return
+        }
+        remote.notes.add("medic: sent SIGTERM on \(where_): pids \(termed.map(String.init).joined(separator: " "))")
+        _ = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await exit.wait()
+                return true
+            }
+            group.addTask {
+                try? await clock.sleep(for: grace)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        guard let killed = await SSHTransport.signalRemote(
+            remote.target, token: remote.token, signal: "KILL", settings: remote.settings)
+        else {
+            remote.notes.add("medic: kill unconfirmed: could not reach \(where_) to send SIGKILL")
+            return
+        }
+        if !killed.isEmpty {
+            remote.notes.add(
+                "medic: sent SIGKILL on \(where_) after \(grace.dslDescription): pids \(killed.map(String.init).joined(separator: " "))")
+        }
     }
 }
 

@@ -22,6 +22,7 @@ public struct ServeConfiguration: Sendable, Equatable {
     public var dedupWindow: String?
     public var logLevel: String?
     public var logFormat: String?
+    public var sshConfig: String?
 
     public init() {}
 
@@ -30,6 +31,7 @@ public struct ServeConfiguration: Sendable, Equatable {
         "intake_token_env",
         "api_token_env", "hmac_secret_env", "max_body",
         "max_concurrent_runs", "max_queued_runs", "insecure_no_auth", "shutdown_grace", "dedup_window", "log_level", "log_format",
+        "ssh_config",
     ]
 
     /// Reads the file; every problem is reported as `file:line:col: message`.
@@ -82,6 +84,7 @@ public struct ServeConfiguration: Sendable, Equatable {
             switch name {
             case "listen": configuration.listen = value
             case "runbooks": configuration.runbooks = value
+            case "ssh_config": configuration.sshConfig = value
             case "audit": configuration.audit = value
             case "shadow": configuration.shadow = flag()
             case "intake_token_file": configuration.intakeTokenFile = value

@@ -30,6 +30,8 @@ public struct ServeSettings: Sendable {
     public var hmacSecret: String?
     /// The environment variables that hold Medic's own secrets: hidden from every runbook.
     public var secretVariables: Set<String>
+    /// `ssh -F` for remote targets; nil reads the user's own ssh configuration.
+    public var sshConfig: String?
 
     /// Resolves `flags` over the file at `config` (if any); `environment` supplies `--*-env` secrets.
     public static func resolve(
@@ -107,6 +109,10 @@ public struct ServeSettings: Sendable {
         if !loopback, intakeToken == nil && hmacSecret == nil || apiToken == nil, !insecureNoAuth {
             problems.append(Message.refusingOpenListener(host))
         }
+        let sshConfig = flags.sshConfig ?? file.sshConfig
+        if let sshConfig, !FileManager.default.isReadableFile(atPath: sshConfig) {
+            problems.append("ssh_config: cannot read \(sshConfig)")
+        }
         guard problems.isEmpty, let level, let format, let grace, let dedupWindow else {
             return .failure(ServeConfiguration.ProblemList(messages: problems))
         }
@@ -117,7 +123,7 @@ public struct ServeSettings: Sendable {
                 maxBodyBytes: maxBody, maxConcurrentRuns: maxConcurrentRuns, maxQueuedRuns: maxQueuedRuns,
                 insecureNoAuth: insecureNoAuth, logLevel: level, logFormat: format, shutdownGrace: grace,
                 dedupWindow: dedupWindow, intakeToken: intakeToken, apiToken: apiToken, hmacSecret: hmacSecret,
-                secretVariables: Set(variables.compactMap { $0 })))
+                secretVariables: Set(variables.compactMap { $0 }), sshConfig: sshConfig))
     }
 
     /// A secret comes from a file or from an environment variable, never both and never from the config text.

@@ -27,7 +27,8 @@ final class SSHServer: Sendable {
     /// The current user, the one the client logs in as.
     let user: String
 
-    private let sshd = Mutex<Process?>(nil)
+    /// The running sshd's pid, until it is reaped.
+    private let sshd = Mutex<pid_t?>(nil)
 
     private init(address: String, port: Int, directory: URL, user: String) {
         self.address = address
@@ -159,28 +160,19 @@ final class SSHServer: Sendable {
             try FileManager.default.createDirectory(
                 atPath: "/run/sshd", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         }
-        let log = directory.appending(path: "sshd.log")
-        if !FileManager.default.fileExists(atPath: log.path) { try Data().write(to: log) }
-        let output = try FileHandle(forWritingTo: log)
-        defer { try? output.close() }
-        try output.seekToEnd()
-        let process = Process()
         // sshd re-executes itself, so it must be started by absolute path.
-        process.executableURL = try Self.executable("sshd")
-        process.arguments = ["-D", "-e", "-f", directory.appending(path: "sshd_config").path]
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        sshd.withLock { $0 = process }
+        let pid = try Self.spawn(
+            Self.executable("sshd"), ["-D", "-e", "-f", directory.appending(path: "sshd_config").path],
+            output: directory.appending(path: "sshd.log"))
+        sshd.withLock { $0 = pid }
 
         let deadline = Date.now.addingTimeInterval(10)
-        while Date.now < deadline {
-            guard process.isRunning else { break }
+        while Date.now < deadline, Self.isRunning(pid) {
             let probe = try Self.run(
                 "ssh",
                 [
-                    "-F", configFile.path, "-o", "UserKnownHostsFile=\(directory.appending(path: "known_hosts.current").path)",
+                    "-F", configFile.path,
+                    "-o", "UserKnownHostsFile=\(directory.appending(path: "known_hosts.current").path)",
                     "-p", "\(port)", "--", address, "true",
                 ])
             // 255 is ssh's own failure; anything else is the remote command's status, so sshd is serving.
@@ -191,14 +183,20 @@ final class SSHServer: Sendable {
         throw SSHServerError.notReady(address: address, port: port, log: logTail())
     }
 
+    /// SIGTERM by pid, SIGKILL if it is still running after 5 s, then reaps it.
     private func stopSSHD() {
-        guard let process = sshd.withLock({ $0.take() }) else { return }
-        let pid = process.processIdentifier
-        if process.isRunning { kill(pid, SIGTERM) }
+        guard let pid = sshd.withLock({ $0.take() }) else { return }
+        kill(pid, SIGTERM)
         let deadline = Date.now.addingTimeInterval(5)
-        while process.isRunning && Date.now < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        if process.isRunning { kill(pid, SIGKILL) }
-        process.waitUntilExit()
+        while Self.isRunning(pid) {
+            guard Date.now < deadline else {
+                kill(pid, SIGKILL)
+                var status: Int32 = 0
+                waitpid(pid, &status, 0)
+                return
+            }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
     }
 
     private func logTail() -> String {
@@ -274,20 +272,43 @@ final class SSHServer: Sendable {
         throw SSHServerError.missingTool(name)
     }
 
-    /// Runs `name` to completion with no input; returns its status and its stdout and stderr together.
+    /// Runs `name` to completion with no input; returns its exit status (128 + the signal if killed) and its
+    /// stdout and stderr together.
     @discardableResult
     static func run(_ name: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = try executable(name)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+        let outputFile = FileManager.default.temporaryDirectory.appending(path: "medic-ssh-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: outputFile) }
+        let pid = try spawn(executable(name), arguments, output: outputFile)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        let output = (try? Data(contentsOf: outputFile)) ?? Data()
+        let code = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + status & 0x7f
+        return (code, String(decoding: output, as: UTF8.self))
+    }
+
+    /// Starts `executable` with stdin from /dev/null and stdout and stderr appended to `output`.
+    private static func spawn(_ executable: URL, _ arguments: [String], output: URL) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, output.path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([executable.path] + arguments).map { strdup($0) } + [nil]
+        defer { for argument in argv { free(argument) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, executable.path, &actions, nil, argv, environ)
+        guard rc == 0 else {
+            throw SSHServerError.commandFailed(
+                command: executable.path, status: -1, output: String(cString: strerror(rc)))
+        }
+        return pid
+    }
+
+    /// Whether `pid`, a child of this process, has not exited; reaps it if it has.
+    private static func isRunning(_ pid: pid_t) -> Bool {
+        var status: Int32 = 0
+        return waitpid(pid, &status, WNOHANG) == 0
     }
 }
 

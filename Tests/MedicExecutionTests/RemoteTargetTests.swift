@@ -1,0 +1,230 @@
+import Foundation
+import Synchronization
+import MedicCore
+import MedicExecution
+import Testing
+
+/// Steps on other hosts, over real sshd servers on 127.0.0.2 and 127.0.0.3 (`SSHServer`): each step runs where
+/// its target says, with strict host keys, arguments that arrive as one literal word, secrets off every
+/// command line, and nothing left running on the target after a timeout.
+@Suite(.serialized) struct RemoteTargetTests {
+    let directory: URL
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("medic-remote-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    func run(
+        _ text: String, config: URL, params: [String: String] = [:], during: (@Sendable () async -> Void)? = nil
+    ) async throws -> (RunReport, [AuditEvent]) {
+        let source = RunbookSource.check(data: Data(text.utf8), path: "remote.yaml")
+        let runbook = try #require(source.runbook, "\(source.diagnostics.map(\.text))")
+        let prepared = try PreparedRun.prepare(
+            runbook, runID: "remote-1", given: params, alert: nil,
+            environment: ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? ""]
+        ).get()
+        let audit = InMemoryAuditLog()
+        let executor = Executor(
+            runner: SubprocessRunner(ssh: SSHSettings(configFile: config.path)), audit: audit)
+        async let report = executor.run(prepared, cancel: StopSignal())
+        if let during { await during() }
+        return (try await report, await audit.events)
+    }
+
+    func read(_ name: String) -> String? {
+        try? String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
+    }
+
+    @Test("each step runs on its own host, with retries, a failing step and the rollback where its step ran")
+    func twoHosts() async throws {
+        let first = try SSHServer.start(address: "127.0.0.2")
+        defer { first.stop() }
+        let second = try SSHServer.start(address: "127.0.0.3")
+        defer { second.stop() }
+        let config = try SSHServer.sharedConfig(for: [first, second], in: directory)
+        let out = directory.path
+        let text = """
+            runbook: remote
+            params:
+              first: { type: string, default: '127.0.0.2' }
+            target: { ssh: '{{ params.first }}', port: \(first.port) }
+            steps:
+              - id: change
+                run: [sh, -c, 'echo "$SSH_CONNECTION" > \(out)/change']
+                timeout: 20s
+                rollback:
+                  run: [sh, -c, 'echo "$SSH_CONNECTION" > \(out)/undo']
+                  timeout: 20s
+              - id: local-note
+                target: local
+                run: [sh, -c, 'echo "${SSH_CONNECTION:-local}" > \(out)/note']
+                timeout: 5s
+              - id: flaky
+                target: { ssh: 127.0.0.3, port: \(second.port) }
+                run: [sh, -c, 'echo "$SSH_CONNECTION" >> \(out)/flaky; exit 3']
+                timeout: 20s
+                retry: { attempts: 2, delay: 10ms }
+            """
+        let (report, _) = try await run(text, config: config)
+        #expect(report.outcome == .failed)
+        // `$SSH_CONNECTION` ends with the server's address and port.
+        #expect(read("change")?.contains("127.0.0.2 \(first.port)") == true, "\(read("change") ?? "nil")")
+        #expect(read("undo")?.contains("127.0.0.2 \(first.port)") == true, "\(read("undo") ?? "nil")")
+        #expect(read("note") == "local\n")
+        let flaky = read("flaky")?.split(separator: "\n") ?? []
+        #expect(flaky.count == 2 && flaky.allSatisfy { $0.hasSuffix("127.0.0.3 \(second.port)") }, "\(flaky)")
+        #expect(report.steps.first { $0.id == "flaky" }?.attempts.count == 2)
+    }
+
+    @Test("a host whose key is not known runs nothing, is not retried, and the audit says host key unknown")
+    func unknownHostKey() async throws {
+        let server = try SSHServer.start(address: "127.0.0.2")
+        defer { server.stop() }
+        try server.forgetHostKey()
+        let text = """
+            runbook: remote
+            target: { ssh: 127.0.0.2, port: \(server.port) }
+            steps:
+              - id: touch
+                run: [touch, \(directory.path)/touched]
+                timeout: 20s
+                retry: { attempts: 3, delay: 10ms }
+            """
+        let (report, events) = try await run(text, config: server.configFile)
+        #expect(report.outcome == .failed)
+        #expect(read("touched") == nil)
+        let attempts = events.filter { $0.kind == .attemptFinished }
+        #expect(attempts.count == 1)
+        #expect("\(attempts.first?.body ?? [:])".contains("host key unknown"), "\(attempts)")
+    }
+
+    @Test("a hostile value reaches the remote command as one literal argument")
+    func hostileArgument() async throws {
+        let server = try SSHServer.start(address: "127.0.0.2")
+        defer { server.stop() }
+        let hostile = "a'b\"c $(touch \(directory.path)/pwned) `id` ; rm -rf /nonexistent\n-x *"
+        let text = """
+            runbook: remote
+            params:
+              value: { type: string }
+            target: { ssh: 127.0.0.2, port: \(server.port) }
+            steps:
+              - id: echo
+                run: [sh, -c, 'printf %s "$1" > "$2"', sh, '{{ params.value }}', \(directory.path)/value]
+                timeout: 20s
+            """
+        let (report, _) = try await run(text, config: server.configFile, params: ["value": hostile])
+        #expect(report.outcome == .succeeded)
+        #expect(read("value") == hostile)
+        #expect(read("pwned") == nil)
+    }
+
+    @Test(
+        "a hostile value as a host is refused before anything runs",
+        arguments: ["-oProxyCommand=touch /tmp/x", "host name", "a@b", "db1;reboot", "$(id)", "node7:9100", ""])
+    func hostileHost(_ host: String) throws {
+        let text = """
+            runbook: remote
+            params:
+              node: { type: string }
+            target: { ssh: '{{ params.node }}' }
+            steps:
+              - id: a
+                run: ["true"]
+                timeout: 5s
+            """
+        let source = RunbookSource.check(data: Data(text.utf8), path: "remote.yaml")
+        let runbook = try #require(source.runbook)
+        let prepared = PreparedRun.prepare(
+            runbook, runID: "r", given: ["node": host], alert: nil, environment: [:])
+        guard case .failure(let problems) = prepared else {
+            Issue.record("\(host.debugDescription) was accepted as a host")
+            return
+        }
+        #expect(problems.messages.joined().contains("target of step a"))
+    }
+
+    @Test("an instance label with a port gives its host through extract")
+    func extractHost() throws {
+        let text = """
+            runbook: remote
+            params:
+              node: { type: string, from: alert.labels.instance, extract: '([^:]+)(?::[0-9]+)?' }
+            target: { ssh: '{{ params.node }}' }
+            steps:
+              - id: a
+                run: ["true"]
+                timeout: 5s
+            """
+        let source = RunbookSource.check(data: Data(text.utf8), path: "remote.yaml")
+        let runbook = try #require(source.runbook, "\(source.diagnostics.map(\.text))")
+        let alert = Alert(source: .alertmanager, status: .firing, labels: ["instance": "node7:9100"])
+        let prepared = try PreparedRun.prepare(runbook, runID: "r", given: [:], alert: alert, environment: [:]).get()
+        #expect(prepared.targets["a"] == ResolvedTarget(host: "node7"))
+        #expect(RunPlan(prepared).text(probed: false).contains("on: ssh://node7"))
+    }
+
+    @Test("a secret passed in env to a remote step is on no command line, on either side, while it runs")
+    func secretOffCommandLines() async throws {
+        let server = try SSHServer.start(address: "127.0.0.2")
+        defer { server.stop() }
+        let secret = "s3cret-\(UUID().uuidString)"
+        let text = """
+            runbook: remote
+            params:
+              token: { type: string, secret: true }
+            target: { ssh: 127.0.0.2, port: \(server.port) }
+            steps:
+              - id: use
+                run: [sh, -c, 'printf %s "$TOKEN" > \(directory.path)/seen; sleep 2']
+                env: { TOKEN: '{{ params.token }}' }
+                timeout: 20s
+            """
+        let seen = Mutex<[String]>([])
+        let (report, _) = try await run(text, config: server.configFile, params: ["token": secret]) {
+            // Sample every process's command line while the step sleeps (bounded).
+            for _ in 0..<30 {
+                let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+                for pid in entries where Int(pid) != nil {
+                    guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { continue }
+                    let line = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+                    if line.contains(secret) { seen.withLock { $0.append(line) } }
+                }
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        #expect(report.outcome == .succeeded)
+        #expect(read("seen") == secret)
+        #expect(seen.withLock { $0 }.isEmpty, "\(seen.withLock { $0 })")
+    }
+
+    @Test("after a timeout, a remote step that ignores SIGTERM and its background child are gone")
+    func remoteTimeoutKillsTree() async throws {
+        let server = try SSHServer.start(address: "127.0.0.2")
+        defer { server.stop() }
+        let pids = directory.appendingPathComponent("pids").path
+        let text = """
+            runbook: remote
+            target: { ssh: 127.0.0.2, port: \(server.port) }
+            steps:
+              - id: stubborn
+                run: [sh, -c, 'trap "" TERM; sleep 300 & echo $! > \(pids); echo $$ >> \(pids); while :; do sleep 1; done']
+                timeout: 2s
+                kill_grace: 1s
+            """
+        let started = ContinuousClock.now
+        let (report, events) = try await run(text, config: server.configFile)
+        #expect(report.outcome == .failed)
+        let listed = (read("pids") ?? "").split(separator: "\n").compactMap { Int32($0) }
+        #expect(listed.count == 2, "\(read("pids") ?? "nil")")
+        // Every process the step started on the target is gone within kill_grace + 5 s of its timeout.
+        let deadline = started + .seconds(2 + 1 + 5 + 10)
+        while ContinuousClock.now < deadline, listed.contains(where: { kill($0, 0) == 0 }) {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        for pid in listed { #expect(kill(pid, 0) != 0, "pid \(pid) still runs") }
+        let record = "\(events.filter { $0.kind == .attemptFinished })"
+        #expect(record.contains("SIGTERM on ssh://127.0.0.2"), "\(record)")
+    }
+}
