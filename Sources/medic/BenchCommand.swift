@@ -1,5 +1,7 @@
 import ArgumentParser
 import MedicBench
+import MedicCore
+import MedicExecution
 import MedicStore
 
 /// `medic bench ...`: the benchmark harness (MedicBench), for developers; scripts/bench.sh and bench.py call it.
@@ -51,9 +53,22 @@ struct StepsBench: AsyncParsableCommand {
     @Option(help: "Durability of the audit log in the durable row: full (fsync per commit) or normal.")
     var durability: SQLiteAuditLog.Durability = .full
     @Option(help: "Output format: text or json.") var format: OutputFormat = .text
+    @Option(help: "Instead: remote /bin/true steps on this host over SSH, against a plain ssh loop.") var ssh: String?
+    @Option(help: "With --ssh: the port.") var sshPort: Int?
+    @Option(help: "With --ssh: the login user.") var sshUser: String?
+    @Option(help: "With --ssh: the ssh_config file (ssh -F FILE).") var sshConfig: String?
 
     func run() async throws {
         try await BenchCommand.usage {
+            if let ssh {
+                if let problem = SSHTarget.problem(withHost: ssh) { throw BenchFailure("--ssh: \(problem)") }
+                try await SSHStepsBenchmark(
+                    target: ResolvedTarget(host: ssh, user: sshUser, port: sshPort),
+                    settings: SSHSettings(configFile: sshConfig), count: count, repetitions: repetitions,
+                    json: format == .json
+                ).run()
+                return
+            }
             try await StepsBenchmark(
                 count: count, repetitions: repetitions, durability: durability, json: format == .json
             ).run()

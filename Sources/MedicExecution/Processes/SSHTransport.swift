@@ -30,7 +30,7 @@ public struct SSHSettings: Sendable, Equatable {
 /// apart from the command's), exports a token unique to the attempt, and execs the command. To stop it, a
 /// second connection signals every process on the target whose environment carries the token: the
 /// command, its group, and anything it started that kept its environment.
-enum SSHTransport {
+public enum SSHTransport {
     /// Written by the remote shell before it runs anything; removed from the captured stderr.
     static let startMarker = "\u{1E}medic-remote-started\u{1E}"
 
@@ -50,7 +50,7 @@ enum SSHTransport {
     }()
 
     /// The argv of the local `ssh` process; `shared`: through the ControlMaster connection to the host.
-    static func arguments(
+    public static func arguments(
         for target: ResolvedTarget, settings: SSHSettings, shared: Bool, remoteCommand: String
     ) -> [String] {
         var argv = ["ssh"]
