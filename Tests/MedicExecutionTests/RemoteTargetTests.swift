@@ -199,6 +199,26 @@ import Testing
         #expect(seen.withLock { $0 }.isEmpty, "\(seen.withLock { $0 })")
     }
 
+    @Test("what a remote step leaves running when it exits dies with it, as locally")
+    func leftoversDie() async throws {
+        let server = try SSHServer.start(address: "127.0.0.2")
+        defer { server.stop() }
+        let pidFile = directory.appendingPathComponent("left").path
+        let text = """
+            runbook: remote
+            target: { ssh: 127.0.0.2, port: \(server.port) }
+            steps:
+              - id: leave
+                run: [sh, -c, 'sleep 300 & echo $! > \(pidFile); exit 0']
+                timeout: 20s
+            """
+        let (report, _) = try await run(text, config: server.configFile)
+        #expect(report.outcome == .succeeded)
+        let pid = try #require(Int32((read("left") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)))
+        for _ in 0..<50 where kill(pid, 0) == 0 { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(kill(pid, 0) != 0, "pid \(pid) still runs")
+    }
+
     @Test("after a timeout, a remote step that ignores SIGTERM and its background child are gone")
     func remoteTimeoutKillsTree() async throws {
         let server = try SSHServer.start(address: "127.0.0.2")

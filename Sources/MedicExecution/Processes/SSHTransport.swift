@@ -27,7 +27,8 @@ public struct SSHSettings: Sendable, Equatable {
 /// Every argument is quoted for the remote POSIX shell and arrives as exactly one argument.
 ///
 /// The remote shell marks its start on standard error (so that ssh's own failures, exit 255, are told
-/// apart from the command's), exports a token unique to the attempt, and execs the command. To stop it, a
+/// apart from the command's), exports a token unique to the attempt, runs the command, then kills whatever
+/// the command left behind that carries the token, and exits with the command's status. To stop it early, a
 /// second connection signals every process on the target whose environment carries the token: the
 /// command, its group, and anything it started that kept its environment.
 public enum SSHTransport {
@@ -117,10 +118,18 @@ public enum SSHTransport {
             if let bad = argv.first(where: { $0.unicodeScalars.contains("\0") }) {
                 return .failure(Unsendable(reason: "argument \(quote(bad)) contains a NUL byte"))
             }
-            lines.append("exec " + argv.map(quote).joined(separator: " ") + " </dev/null")
+            lines.append(argv.map(quote).joined(separator: " ") + " </dev/null")
         case .shell(let body):
-            lines.append("exec /bin/sh -eu -c \(quote(body)) medic-step </dev/null")
+            lines.append("/bin/sh -eu -c \(quote(body)) medic-step </dev/null")
         }
+        // As locally, what the step left running dies with it: the shell itself does not carry the token
+        // (it exported it after it started), and once it is unset the finder's own processes do not either.
+        lines += [
+            "medic_status=$?", "unset MEDIC_REMOTE_TOKEN",
+            "for d in /proc/[0-9]*; do if tr '\\000' '\\n' < \"$d/environ\" 2>/dev/null | grep -qx 'MEDIC_REMOTE_TOKEN=\(token)'; "
+                + "then kill -s KILL \"${d#/proc/}\" 2>/dev/null; fi; done",
+            "exit \"$medic_status\"",
+        ]
         return .success(lines.joined(separator: "\n") + "\n")
     }
 
