@@ -29,6 +29,7 @@ struct PlanCommand: AsyncParsableCommand {
             let (prepared, _, _) = try input.prepare(runID: "plan")
             let runner = SubprocessRunner(ssh: SSHSettings(configFile: sshConfig))
             let probes = probe ? await Prober(runner: runner).probe(prepared) : [:]
+            if probe, !prepared.targets.isEmpty { await SSHTransport.closeConnections(runner.ssh) }
             let plan = RunPlan(prepared, probes: probes)
             switch format {
             case .json: print(plan.json.rendered())

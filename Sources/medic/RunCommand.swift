@@ -97,6 +97,9 @@ struct RunCommand: AsyncParsableCommand {
                 live?.clear()
                 return result!
             }
+            if !prepared.targets.isEmpty {
+                await SSHTransport.closeConnections(SSHSettings(configFile: sshConfig))
+            }
             switch format {
             case .json: print(report.json.rendered())
             case .text: printer.summary(report, audit: location.path)

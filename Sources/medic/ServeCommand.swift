@@ -181,6 +181,7 @@ struct ServeCommand: AsyncParsableCommand {
                     gracefulShutdownSignals: [.sigterm, .sigint],
                     logger: app.logger))
             try await group.run()
+            await SSHTransport.closeConnections(runner.ssh)
         }
     }
 }

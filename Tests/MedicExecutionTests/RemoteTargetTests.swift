@@ -15,8 +15,16 @@ import Testing
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
 
+    /// A short private directory for ControlMaster sockets (a socket path may not exceed 108 bytes).
+    static func controlDirectory() throws -> String {
+        var template = Array("/tmp/mcm-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw CocoaError(.fileWriteUnknown) }
+        return String(cString: made)
+    }
+
     func run(
-        _ text: String, config: URL, params: [String: String] = [:], during: (@Sendable () async -> Void)? = nil
+        _ text: String, config: URL, params: [String: String] = [:], controlDirectory: String? = nil,
+        during: (@Sendable () async -> Void)? = nil
     ) async throws -> (RunReport, [AuditEvent]) {
         let source = RunbookSource.check(data: Data(text.utf8), path: "remote.yaml")
         let runbook = try #require(source.runbook, "\(source.diagnostics.map(\.text))")
@@ -25,11 +33,16 @@ import Testing
             environment: ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? ""]
         ).get()
         let audit = InMemoryAuditLog()
-        let executor = Executor(
-            runner: SubprocessRunner(ssh: SSHSettings(configFile: config.path)), audit: audit)
+        let ownDirectory = controlDirectory == nil ? try Self.controlDirectory() : nil
+        let settings = SSHSettings(configFile: config.path, controlDirectory: controlDirectory ?? ownDirectory)
+        let executor = Executor(runner: SubprocessRunner(ssh: settings), audit: audit)
         async let report = executor.run(prepared, cancel: StopSignal())
         if let during { await during() }
-        return (try await report, await audit.events)
+        let finished = try await report
+        // No master outlives the test.
+        await SSHTransport.closeConnections(settings)
+        if let ownDirectory { try? FileManager.default.removeItem(atPath: ownDirectory) }
+        return (finished, await audit.events)
     }
 
     func read(_ name: String) -> String? {
@@ -99,6 +112,54 @@ import Testing
         #expect("\(attempts.first?.body ?? [:])".contains("host key unknown"), "\(attempts)")
     }
 
+    @Test("a changed host key runs nothing and says so; an ssh_config that says otherwise cannot weaken it")
+    func changedHostKey() async throws {
+        let server = try SSHServer.start(address: "127.0.0.2")
+        defer { server.stop() }
+        try server.replaceHostKey()
+        // Options that come first in a config file win over later ones, but not over Medic's command line.
+        let weakened = directory.appendingPathComponent("weak_config")
+        let original = try String(contentsOf: server.configFile, encoding: .utf8)
+        try ("StrictHostKeyChecking no\nLogLevel QUIET\nBatchMode no\n" + original).write(
+            to: weakened, atomically: true, encoding: .utf8)
+        let text = """
+            runbook: remote
+            target: { ssh: 127.0.0.2, port: \(server.port) }
+            steps:
+              - id: touch
+                run: [touch, \(directory.path)/touched]
+                timeout: 20s
+                retry: { attempts: 3, delay: 10ms }
+            """
+        let (report, events) = try await run(text, config: weakened)
+        #expect(report.outcome == .failed)
+        #expect(read("touched") == nil)
+        let attempts = events.filter { $0.kind == .attemptFinished }
+        #expect(attempts.count == 1)
+        #expect("\(attempts.first?.body ?? [:])".contains("host key changed"), "\(attempts)")
+    }
+
+    @Test("a ControlMaster directory another user could have made is refused before anything is sent")
+    func unsafeControlDirectory() async throws {
+        let server = try SSHServer.start(address: "127.0.0.2")
+        defer { server.stop() }
+        let open = try Self.controlDirectory()
+        defer { try? FileManager.default.removeItem(atPath: open) }
+        chmod(open, 0o777)
+        let text = """
+            runbook: remote
+            target: { ssh: 127.0.0.2, port: \(server.port) }
+            steps:
+              - id: touch
+                run: [touch, \(directory.path)/touched]
+                timeout: 20s
+            """
+        let (report, events) = try await run(text, config: server.configFile, controlDirectory: open)
+        #expect(report.outcome == .failed)
+        #expect(read("touched") == nil)
+        #expect("\(events.filter { $0.kind == .attemptFinished })".contains("must be a directory of ours with mode 0700"))
+    }
+
     @Test("a hostile value reaches the remote command as one literal argument")
     func hostileArgument() async throws {
         let server = try SSHServer.start(address: "127.0.0.2")
@@ -111,12 +172,14 @@ import Testing
             target: { ssh: 127.0.0.2, port: \(server.port) }
             steps:
               - id: echo
-                run: [sh, -c, 'printf %s "$1" > "$2"', sh, '{{ params.value }}', \(directory.path)/value]
+                run: [sh, -c, 'printf %s "$1" > "$2"; printf %s "$HOSTILE" > "$3"', sh, '{{ params.value }}', \(directory.path)/value, \(directory.path)/env]
+                env: { HOSTILE: '{{ params.value }}' }
                 timeout: 20s
             """
         let (report, _) = try await run(text, config: server.configFile, params: ["value": hostile])
         #expect(report.outcome == .succeeded)
         #expect(read("value") == hostile)
+        #expect(read("env") == hostile)
         #expect(read("pwned") == nil)
     }
 
@@ -229,7 +292,7 @@ import Testing
             target: { ssh: 127.0.0.2, port: \(server.port) }
             steps:
               - id: stubborn
-                run: [sh, -c, 'trap "" TERM; sleep 300 & echo $! > \(pids); echo $$ >> \(pids); while :; do sleep 1; done']
+                run: [sh, -c, 'trap "" TERM; sleep 300 & echo $! > \(pids); env -i sh -c "trap \\"\\" TERM; echo \\$\\$ >> \(pids); exec sleep 301" & echo $$ >> \(pids); while :; do sleep 1; done']
                 timeout: 2s
                 kill_grace: 1s
             """
@@ -237,9 +300,10 @@ import Testing
         let (report, events) = try await run(text, config: server.configFile)
         #expect(report.outcome == .failed)
         let listed = (read("pids") ?? "").split(separator: "\n").compactMap { Int32($0) }
-        #expect(listed.count == 2, "\(read("pids") ?? "nil")")
-        // Every process the step started on the target is gone within kill_grace + 5 s of its timeout.
-        let deadline = started + .seconds(2 + 1 + 5 + 10)
+        #expect(listed.count == 3, "\(read("pids") ?? "nil")")
+        // Every process the step started on the target, even one that cleared its environment, is gone within
+        // kill_grace + 5 s of its timeout (the run itself returns only after the kill).
+        let deadline = started + .seconds(2 + 1 + 5)
         while ContinuousClock.now < deadline, listed.contains(where: { kill($0, 0) == 0 }) {
             try await Task.sleep(for: .milliseconds(100))
         }

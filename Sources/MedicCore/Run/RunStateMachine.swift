@@ -392,7 +392,9 @@ public struct RunStateMachine: Sendable {
     public func request(for id: String, phase: AttemptPhase, attempt: Int) -> AttemptRequest {
         let step = stepsByID[id]!
         let body = phase == .rollback ? step.rollback! : step.body
-        var environment = baseEnvironment
+        // A remote step gets its own `env` and a standard PATH, never the Medic host's PATH, LANG or
+        // `inherit_env` values (which may hold Medic's own credentials).
+        var environment = targets[id] == nil ? baseEnvironment : ["PATH": PreparedRun.defaultPath]
         for entry in body.env {
             environment[entry.name] = entry.value.render(in: context)
         }

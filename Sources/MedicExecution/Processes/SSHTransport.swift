@@ -35,20 +35,50 @@ public enum SSHTransport {
     /// Written by the remote shell before it runs anything; removed from the captured stderr.
     static let startMarker = "\u{1E}medic-remote-started\u{1E}"
 
-    /// Options a `ssh_config` cannot weaken: given first on the command line, they win.
+    /// Options a `ssh_config` cannot weaken: given first on the command line, they win. `LogLevel=ERROR` keeps
+    /// ssh's host-key messages, which tell "unknown" from "changed"; nothing is forwarded to a sick host.
     static let fixedOptions = [
-        "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=10",
-        "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3",
+        "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10",
+        "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3", "-o", "ForwardAgent=no",
+        "-o", "ClearAllForwardings=yes", "-o", "PermitLocalCommand=no",
     ]
 
-    /// The private ControlMaster directory of this process, made on first use (mode 0700).
-    static let defaultControlDirectory: String = {
-        let path = FileManager.default.temporaryDirectory
-            .appendingPathComponent("medic-ssh-\(getuid())-\(getpid())").path
-        try? FileManager.default.createDirectory(
-            atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        return path
+    /// The private ControlMaster directory of this process: made by `mkdtemp` (a fresh name, mode 0700), so
+    /// that no other user can have placed a directory or a socket there first.
+    static let defaultControlDirectory: Result<String, Unsendable> = {
+        var template = Array((FileManager.default.temporaryDirectory.path + "/medic-ssh-XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else {
+            return .failure(Unsendable(reason: "cannot make a private ControlMaster directory: \(errno)"))
+        }
+        return .success(String(cString: made))
     }()
+
+    /// A directory ControlMaster sockets may live in: ours, mode 0700, not a symlink. Anything else would let
+    /// another local user stand in for the master and read what Medic sends (secrets included).
+    static func controlDirectory(_ settings: SSHSettings) -> Result<String, Unsendable> {
+        guard let configured = settings.controlDirectory else { return defaultControlDirectory }
+        var info = stat()
+        guard lstat(configured, &info) == 0 else {
+            return .failure(Unsendable(reason: "ControlMaster directory \(configured) does not exist"))
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR, info.st_uid == geteuid(), info.st_mode & 0o077 == 0 else {
+            return .failure(
+                Unsendable(reason: "ControlMaster directory \(configured) must be a directory of ours with mode 0700"))
+        }
+        return .success(configured)
+    }
+
+    /// Closes every ControlMaster connection in this process's directory and removes it (on shutdown).
+    public static func closeConnections(_ settings: SSHSettings = SSHSettings()) async {
+        guard case .success(let directory) = controlDirectory(settings) else { return }
+        let sockets = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        for socket in sockets {
+            _ = try? await Subprocess.run(
+                .name("ssh"), arguments: ["-o", "ControlPath=\(directory)/\(socket)", "-O", "exit", "medic-master"],
+                output: .discarded, error: .discarded)
+        }
+        if settings.controlDirectory == nil { try? FileManager.default.removeItem(atPath: directory) }
+    }
 
     /// The argv of the local `ssh` process; `shared`: through the ControlMaster connection to the host.
     public static func arguments(
@@ -57,8 +87,7 @@ public enum SSHTransport {
         var argv = ["ssh"]
         if let config = settings.configFile { argv += ["-F", config] }
         argv += fixedOptions
-        if shared {
-            let directory = settings.controlDirectory ?? defaultControlDirectory
+        if shared, case .success(let directory) = controlDirectory(settings) {
             argv += ["-o", "ControlMaster=auto", "-o", "ControlPath=\(directory)/%C", "-o", "ControlPersist=60"]
         } else {
             argv += ["-o", "ControlMaster=no", "-o", "ControlPath=none"]
@@ -97,7 +126,9 @@ public enum SSHTransport {
 
     /// The script the remote `/bin/sh -s` reads, or why something cannot be sent (a NUL byte).
     static func script(for request: AttemptRequest, token: String) -> Result<String, Unsendable> {
-        var lines = ["printf '%s\\n' \(quote(startMarker)) >&2", "MEDIC_REMOTE_TOKEN=\(token)", "export MEDIC_REMOTE_TOKEN"]
+        // The shell outlives a SIGTERM sent to the attempt (a handler, not an ignored signal, so the command
+        // still gets the default), so that it can sweep its session once the command is gone.
+        var lines = ["printf '%s\\n' \(quote(startMarker)) >&2", "trap : TERM"]
         for name in request.environment.keys.sorted() {
             let value = request.environment[name]!
             guard !value.unicodeScalars.contains("\0") else { return .failure(Unsendable(reason: "env \(name) contains a NUL byte")) }
@@ -109,6 +140,8 @@ public enum SSHTransport {
             guard isName else { return .failure(Unsendable(reason: "env name \(name) is not a shell variable name")) }
             lines.append("\(name)=\(quote(value)); export \(name)")
         }
+        // Last, so that no `env` entry can replace it.
+        lines += ["MEDIC_REMOTE_TOKEN=\(token)", "export MEDIC_REMOTE_TOKEN"]
         if let workdir = request.workdir {
             lines.append("cd -- \(quote(workdir)) || exit 126")
         }
@@ -122,12 +155,15 @@ public enum SSHTransport {
         case .shell(let body):
             lines.append("/bin/sh -eu -c \(quote(body)) medic-step </dev/null")
         }
-        // As locally, what the step left running dies with it: the shell itself does not carry the token
-        // (it exported it after it started), and once it is unset the finder's own processes do not either.
+        // As locally, what the step left running dies with it: whatever carries the token, and whatever is in
+        // the shell's session (sshd made the shell a session leader), even with its environment cleared. The
+        // shell itself does not carry the token (it exported it after it started); the list is made before
+        // the kills, by processes that have exited by then.
         lines += [
             "medic_status=$?", "unset MEDIC_REMOTE_TOKEN",
-            "for d in /proc/[0-9]*; do if tr '\\000' '\\n' < \"$d/environ\" 2>/dev/null | grep -qx 'MEDIC_REMOTE_TOKEN=\(token)'; "
-                + "then kill -s KILL \"${d#/proc/}\" 2>/dev/null; fi; done",
+            "medic_left=$( { grep -lzx 'MEDIC_REMOTE_TOKEN=\(token)' /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3; "
+                + Self.sessionMembers("$$") + "; } | sort -un )",
+            "for p in $medic_left; do [ \"$p\" = \"$$\" ] || kill -s KILL \"$p\" 2>/dev/null; done",
             "exit \"$medic_status\"",
         ]
         return .success(lines.joined(separator: "\n") + "\n")
@@ -152,16 +188,40 @@ public enum SSHTransport {
         return .unreachable
     }
 
-    /// Signals, on the target, every process whose environment carries `token`, through a connection of its
-    /// own (the attempt's may be stuck). Returns the pids signalled, or nil when the target could not be
-    /// reached.
+    /// The remote command of an attempt: its shell, named by the token on its command line (not a secret), so
+    /// that a kill can find its session even when every process in it has cleared its environment.
+    static func remoteCommand(token: String) -> String {
+        "exec /bin/sh -s medic-\(token)"
+    }
+
+    /// Finds, in one pass over /proc, the attempt's processes: those whose environment carries the token and
+    /// every process in the session of the attempt's shell (sshd gives each session its own), then signals
+    /// them and prints their pids. The patterns are written so that the finder never matches itself.
+    static func finderScript(token: String, signal: String) -> String {
+        let head = String(token.prefix(1))
+        let rest = String(token.dropFirst())
+        return [
+            "sid=$(grep -lzx 'medic-[\(head)]\(rest)' /proc/[0-9]*/cmdline 2>/dev/null | head -n 1 | cut -d/ -f3)",
+            "{ grep -lzx 'MEDIC_REMOTE_TOKEN=[\(head)]\(rest)' /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3",
+            "  if [ -n \"$sid\" ]; then " + sessionMembers("\"$sid\"") + "; fi",
+            "} | sort -un | while read -r p; do kill -s \(signal) \"$p\" 2>/dev/null && echo \"$p\"; done",
+            "echo medic-kill-done",
+        ].joined(separator: "\n")
+    }
+
+    /// A shell command printing the pids of the processes in session `sid` (a shell word), from /proc/*/stat:
+    /// the session is the fourth field after the command name, which may itself hold spaces and parentheses.
+    static func sessionMembers(_ sid: String) -> String {
+        "awk -v sid=\(sid) '{ line = $0; sub(/.*\\) /, \"\", line); split(line, f, \" \"); "
+            + "if (f[4] == sid) { split(FILENAME, p, \"/\"); print p[3] } }' /proc/[0-9]*/stat 2>/dev/null"
+    }
+
+    /// Signals, on the target, the attempt's processes (`finderScript`), through a connection of its own (the
+    /// attempt's may be stuck). Returns the pids signalled, or nil when the target could not be reached.
     static func signalRemote(
         _ target: ResolvedTarget, token: String, signal: String, settings: SSHSettings, timeout: Duration = .seconds(10)
     ) async -> [Int]? {
-        let finder =
-            "for d in /proc/[0-9]*; do "
-            + "if tr '\\000' '\\n' < \"$d/environ\" 2>/dev/null | grep -qx 'MEDIC_REMOTE_TOKEN=\(token)'; then "
-            + "p=${d#/proc/}; kill -s \(signal) \"$p\" 2>/dev/null && echo \"$p\"; fi; done; echo medic-kill-done"
+        let finder = finderScript(token: token, signal: signal)
         let argv = arguments(
             for: target, settings: settings, shared: false, remoteCommand: "exec /bin/sh -c \(quote(finder))")
         var environment: [Environment.Key: String] = [:]

@@ -91,8 +91,11 @@ public struct SubprocessRunner: ProcessRunner {
             case .success(let script): input = Array(script.utf8)
             case .failure(let problem): return failed("could not start on \(target): \(problem.reason)")
             }
+            if case .failure(let problem) = SSHTransport.controlDirectory(ssh) {
+                return failed("could not start on \(target): \(problem.reason)")
+            }
             argv = SSHTransport.arguments(
-                for: target, settings: ssh, shared: true, remoteCommand: "exec /bin/sh -s")
+                for: target, settings: ssh, shared: true, remoteCommand: SSHTransport.remoteCommand(token: token))
             environment = SSHTransport.localEnvironment()
             workdir = nil
             remote = Remote(target: target, token: token, settings: ssh)
@@ -170,6 +173,17 @@ public struct SubprocessRunner: ProcessRunner {
                     case .hostKeyChanged: return failed("host key changed: \(remote.target): \(reason)")
                     case .unreachable:
                         return failed("ssh: cannot reach \(remote.target): \(reason)", unreachable: true)
+                    }
+                }
+                if started, case .exited(255) = termination, ending == .exited {
+                    // The connection was lost while the command ran: nothing of it may go on there unseen.
+                    if let swept = await SSHTransport.signalRemote(
+                        remote.target, token: remote.token, signal: "KILL", settings: remote.settings)
+                    {
+                        remote.notes.add(
+                            "medic: connection to \(remote.target) lost; killed what was left of the attempt: pids \(swept.map(String.init).joined(separator: " "))")
+                    } else {
+                        remote.notes.add("medic: connection to \(remote.target) lost; kill unconfirmed")
                     }
                 }
                 for note in remote.notes.all { stderr += (stderr.isEmpty || stderr.hasSuffix("\n") ? "" : "\n") + note + "\n" }
@@ -351,13 +365,13 @@ extension SubprocessRunner {
     /// left; each step noted for the record, `kill unconfirmed` when the target could not be reached.
     static func stopRemote(_ remote: Remote, exit: ExitWatcher, grace: Duration, clock: any Clock<Duration>) async {
         let where_ = "\(remote.target) (processes carrying MEDIC_REMOTE_TOKEN=\(remote.token))"
-        guard let termed = await SSHTransport.signalRemote(
+        if let termed = await SSHTransport.signalRemote(
             remote.target, token: remote.token, signal: "TERM", settings: remote.settings)
-        else {
-            remote.notes.add("medic: kill unconfirmed: could not reach \(where_) to send SIGTERM")
-            return
+        {
+            remote.notes.add("medic: sent SIGTERM on \(where_): pids \(termed.map(String.init).joined(separator: " "))")
+        } else {
+            remote.notes.add("medic: could not reach \(where_) to send SIGTERM; trying SIGKILL after the grace")
         }
-        remote.notes.add("medic: sent SIGTERM on \(where_): pids \(termed.map(String.init).joined(separator: " "))")
         _ = await withTaskGroup(of: Bool.self) { group in
             group.addTask {
                 await exit.wait()
