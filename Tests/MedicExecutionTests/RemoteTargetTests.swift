@@ -160,6 +160,29 @@ import Testing
         #expect("\(events.filter { $0.kind == .attemptFinished })".contains("must be a directory of ours with mode 0700"))
     }
 
+    @Test("ssh's own failure (nothing listening) runs nothing, says so, and is retried like a failed attempt")
+    func unreachableIsRetried() async throws {
+        let server = try SSHServer.start(address: "127.0.0.2")
+        let port = server.port
+        let config = directory.appendingPathComponent("config")
+        try FileManager.default.copyItem(at: server.configFile, to: config)
+        server.stop()
+        let text = """
+            runbook: remote
+            target: { ssh: 127.0.0.2, port: \(port) }
+            steps:
+              - id: touch
+                run: [touch, \(directory.path)/touched]
+                timeout: 20s
+                retry: { attempts: 2, delay: 10ms }
+            """
+        let (report, events) = try await run(text, config: config)
+        #expect(report.outcome == .failed)
+        let attempts = events.filter { $0.kind == .attemptFinished }
+        #expect(attempts.count == 2)
+        #expect("\(attempts.first?.body ?? [:])".contains("ssh: cannot reach ssh://127.0.0.2:\(port)"), "\(attempts)")
+    }
+
     @Test("a hostile value reaches the remote command as one literal argument")
     func hostileArgument() async throws {
         let server = try SSHServer.start(address: "127.0.0.2")

@@ -42,6 +42,21 @@ import Testing
         #expect(settings.dedupWindow == .seconds(48 * 3600))
     }
 
+    @Test("ssh_config comes from the flag or the file, and must be readable")
+    func sshConfig() throws {
+        #expect(try Self.resolve().get().sshConfig == nil)
+        let sshConfig = try ServerFixtures.file("Host *\n  User remediator\n")
+        let config = try ServerFixtures.file("ssh_config: \(sshConfig)\n")
+        #expect(try Self.resolve(config: config).get().sshConfig == sshConfig)
+        var flags = ServeSettings.Flags()
+        flags.sshConfig = "/nonexistent/ssh_config"
+        guard case .failure(let problems) = Self.resolve(flags, config: config) else {
+            Issue.record("an unreadable ssh_config was accepted")
+            return
+        }
+        #expect(problems.messages.contains { $0.contains("ssh_config: cannot read /nonexistent/ssh_config") })
+    }
+
     @Test("several bad values are reported together, each naming its flag or its key in the file")
     func everyProblemWithItsOrigin() throws {
         let config = try ServerFixtures.file("log_format: yaml\nmax_queued_runs: none\nshutdown_grace: soon\n")
