@@ -79,8 +79,13 @@ import Testing
                 timeout: 20s
                 retry: { attempts: 2, delay: 10ms }
             """
-        let (report, _) = try await run(text, config: config)
+        let (report, events) = try await run(text, config: config)
         #expect(report.outcome == .failed)
+        // The audit log says where each attempt ran.
+        let targets = events.filter { $0.kind == .attemptStarted }.map { $0.body["target"] }
+        #expect(targets.contains(.string("ssh://127.0.0.2:\(first.port)")))
+        #expect(targets.contains(.string("ssh://127.0.0.3:\(second.port)")))
+        #expect(targets.contains(nil))
         // `$SSH_CONNECTION` ends with the server's address and port.
         #expect(read("change")?.contains("127.0.0.2 \(first.port)") == true, "\(read("change") ?? "nil")")
         #expect(read("undo")?.contains("127.0.0.2 \(first.port)") == true, "\(read("undo") ?? "nil")")
@@ -110,6 +115,30 @@ import Testing
         let attempts = events.filter { $0.kind == .attemptFinished }
         #expect(attempts.count == 1)
         #expect("\(attempts.first?.body ?? [:])".contains("host key unknown"), "\(attempts)")
+    }
+
+    @Test("medic plan --probe runs a remote readonly step on its host and uses its output")
+    func probeRemotely() async throws {
+        let server = try SSHServer.start(address: "127.0.0.2")
+        defer { server.stop() }
+        let text = """
+            runbook: remote
+            target: { ssh: 127.0.0.2, port: \(server.port) }
+            steps:
+              - id: where
+                run: [sh, -c, 'echo "$SSH_CONNECTION"']
+                timeout: 20s
+                readonly: true
+            """
+        let source = RunbookSource.check(data: Data(text.utf8), path: "remote.yaml")
+        let runbook = try #require(source.runbook)
+        let prepared = try PreparedRun.prepare(runbook, runID: "plan", given: [:], alert: nil, environment: [:]).get()
+        let control = try Self.controlDirectory()
+        let settings = SSHSettings(configFile: server.configFile.path, controlDirectory: control)
+        let probes = await Prober(runner: SubprocessRunner(ssh: settings)).probe(prepared)
+        await SSHTransport.closeConnections(settings)
+        try? FileManager.default.removeItem(atPath: control)
+        #expect(probes["where"]?.stdout.contains("127.0.0.2 \(server.port)") == true, "\(probes)")
     }
 
     @Test("a changed host key runs nothing and says so; an ssh_config that says otherwise cannot weaken it")

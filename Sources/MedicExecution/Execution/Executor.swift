@@ -123,6 +123,8 @@ public struct Executor: Sendable {
                         case .argv(let argv): body["argv"] = .array(redactor.redact(argv).map(JSONValue.string))
                         case .shell(let script): body["shell"] = .string(script)
                         }
+                        // Where it runs, for auditors (absent: on the Medic host).
+                        if let target = request.target { body["target"] = .string(redactor.redact(target.description)) }
                         record(.attemptStarted, body)
                         await flush()
                         if auditError != nil && request.phase == .main {
