@@ -8,6 +8,7 @@ vectors=../shared/fixtures/go-regexp
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 swiftc -O -module-name RegexVectors Sources/MedicCore/Regex/*.swift \
+    Sources/MedicCore/Matching/GoStringLiteral.swift Sources/MedicCore/Matching/MatcherSyntaxError.swift \
     Tests/MedicCoreTests/Support/GoRegexVectors.swift scripts/regex-vectors/main.swift -o "$work/regex-vectors"
 "$work/regex-vectors" "$vectors/re2-search.txt"
 bzcat "$vectors/re2-exhaustive.txt.bz2" > "$work/re2-exhaustive.txt"

@@ -80,10 +80,7 @@ public struct SSHStepsBenchmark: Sendable {
         print("figure (\(count) x /bin/true on \(target), per step)   medic      baseline   ratio")
         for (key, label) in rows {
             let value = BenchClock.median(times[key]!)
-            print(
-                String(
-                    format: "%@ %7.3fms   %7.3fms   %.2fx", label.padding(toLength: 44, withPad: " ", startingAt: 0),
-                    value * 1000 / Double(count), floor * 1000 / Double(count), value / floor))
+            print(BenchClock.perStepRow(label, value, floor, count: count))
         }
         print("baseline: `ssh HOST /bin/true` in a loop over the same ControlMaster socket; median of \(repetitions)")
     }

@@ -91,10 +91,7 @@ public struct StepsBenchmark: Sendable {
         print("figure (\(count) x /bin/true, per step)              medic      baseline   ratio")
         for (key, label) in rows {
             let value = BenchClock.median(times[key]!)
-            print(
-                String(
-                    format: "%@ %7.3fms   %7.3fms   %.2fx", label.padding(toLength: 44, withPad: " ", startingAt: 0),
-                    value * 1000 / Double(count), spawn * 1000 / Double(count), value / spawn))
+            print(BenchClock.perStepRow(label, value, spawn, count: count))
         }
         print(
             "baseline: a posix_spawn + waitpid loop (the physical limit); median of \(repetitions); target for medic: 1.5x"

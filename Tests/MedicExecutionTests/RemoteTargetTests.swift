@@ -45,6 +45,30 @@ import Testing
         return (finished, await audit.events)
     }
 
+    /// A runbook whose steps (YAML list items, indented two spaces) all run on 127.0.0.2:`port`.
+    static func onHost(port: Int, steps: String) -> String {
+        "runbook: remote\ntarget: { ssh: 127.0.0.2, port: \(port) }\nsteps:\n" + steps
+    }
+
+    /// Runs a step that would touch a file on 127.0.0.2:`port` (`retries` attempts allowed) where it must not
+    /// run; checks that the run failed and nothing was touched, and returns the attempts' records.
+    func attemptsOfRefusedStep(
+        port: Int, config: URL, retries: Int = 3, controlDirectory: String? = nil
+    ) async throws -> [AuditEvent] {
+        let text = Self.onHost(
+            port: port,
+            steps: """
+                  - id: touch
+                    run: [touch, \(directory.path)/touched]
+                    timeout: 20s
+                    retry: { attempts: \(retries), delay: 10ms }
+                """)
+        let (report, events) = try await run(text, config: config, controlDirectory: controlDirectory)
+        #expect(report.outcome == .failed)
+        #expect(read("touched") == nil)
+        return events.filter { $0.kind == .attemptFinished }
+    }
+
     func read(_ name: String) -> String? {
         try? String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
     }
@@ -100,19 +124,7 @@ import Testing
         let server = try SSHServer.start(address: "127.0.0.2")
         defer { server.stop() }
         try server.forgetHostKey()
-        let text = """
-            runbook: remote
-            target: { ssh: 127.0.0.2, port: \(server.port) }
-            steps:
-              - id: touch
-                run: [touch, \(directory.path)/touched]
-                timeout: 20s
-                retry: { attempts: 3, delay: 10ms }
-            """
-        let (report, events) = try await run(text, config: server.configFile)
-        #expect(report.outcome == .failed)
-        #expect(read("touched") == nil)
-        let attempts = events.filter { $0.kind == .attemptFinished }
+        let attempts = try await attemptsOfRefusedStep(port: server.port, config: server.configFile)
         #expect(attempts.count == 1)
         #expect("\(attempts.first?.body ?? [:])".contains("host key unknown"), "\(attempts)")
     }
@@ -121,15 +133,14 @@ import Testing
     func probeRemotely() async throws {
         let server = try SSHServer.start(address: "127.0.0.2")
         defer { server.stop() }
-        let text = """
-            runbook: remote
-            target: { ssh: 127.0.0.2, port: \(server.port) }
-            steps:
-              - id: where
-                run: [sh, -c, 'echo "$SSH_CONNECTION"']
-                timeout: 20s
-                readonly: true
-            """
+        let text = Self.onHost(
+            port: server.port,
+            steps: """
+                  - id: where
+                    run: [sh, -c, 'echo "$SSH_CONNECTION"']
+                    timeout: 20s
+                    readonly: true
+                """)
         let source = RunbookSource.check(data: Data(text.utf8), path: "remote.yaml")
         let runbook = try #require(source.runbook)
         let prepared = try PreparedRun.prepare(runbook, runID: "plan", given: [:], alert: nil, environment: [:]).get()
@@ -151,19 +162,7 @@ import Testing
         let original = try String(contentsOf: server.configFile, encoding: .utf8)
         try ("StrictHostKeyChecking no\nLogLevel QUIET\nBatchMode no\n" + original).write(
             to: weakened, atomically: true, encoding: .utf8)
-        let text = """
-            runbook: remote
-            target: { ssh: 127.0.0.2, port: \(server.port) }
-            steps:
-              - id: touch
-                run: [touch, \(directory.path)/touched]
-                timeout: 20s
-                retry: { attempts: 3, delay: 10ms }
-            """
-        let (report, events) = try await run(text, config: weakened)
-        #expect(report.outcome == .failed)
-        #expect(read("touched") == nil)
-        let attempts = events.filter { $0.kind == .attemptFinished }
+        let attempts = try await attemptsOfRefusedStep(port: server.port, config: weakened)
         #expect(attempts.count == 1)
         #expect("\(attempts.first?.body ?? [:])".contains("host key changed"), "\(attempts)")
     }
@@ -175,18 +174,9 @@ import Testing
         let open = try Self.controlDirectory()
         defer { try? FileManager.default.removeItem(atPath: open) }
         chmod(open, 0o777)
-        let text = """
-            runbook: remote
-            target: { ssh: 127.0.0.2, port: \(server.port) }
-            steps:
-              - id: touch
-                run: [touch, \(directory.path)/touched]
-                timeout: 20s
-            """
-        let (report, events) = try await run(text, config: server.configFile, controlDirectory: open)
-        #expect(report.outcome == .failed)
-        #expect(read("touched") == nil)
-        #expect("\(events.filter { $0.kind == .attemptFinished })".contains("must be a directory of ours with mode 0700"))
+        let attempts = try await attemptsOfRefusedStep(
+            port: server.port, config: server.configFile, retries: 1, controlDirectory: open)
+        #expect("\(attempts)".contains("must be a directory of ours with mode 0700"))
     }
 
     @Test("ssh's own failure (nothing listening) runs nothing, says so, and is retried like a failed attempt")
@@ -196,18 +186,7 @@ import Testing
         let config = directory.appendingPathComponent("config")
         try FileManager.default.copyItem(at: server.configFile, to: config)
         server.stop()
-        let text = """
-            runbook: remote
-            target: { ssh: 127.0.0.2, port: \(port) }
-            steps:
-              - id: touch
-                run: [touch, \(directory.path)/touched]
-                timeout: 20s
-                retry: { attempts: 2, delay: 10ms }
-            """
-        let (report, events) = try await run(text, config: config)
-        #expect(report.outcome == .failed)
-        let attempts = events.filter { $0.kind == .attemptFinished }
+        let attempts = try await attemptsOfRefusedStep(port: port, config: config, retries: 2)
         #expect(attempts.count == 2)
         #expect("\(attempts.first?.body ?? [:])".contains("ssh: cannot reach ssh://127.0.0.2:\(port)"), "\(attempts)")
     }
@@ -319,14 +298,13 @@ import Testing
         let server = try SSHServer.start(address: "127.0.0.2")
         defer { server.stop() }
         let pidFile = directory.appendingPathComponent("left").path
-        let text = """
-            runbook: remote
-            target: { ssh: 127.0.0.2, port: \(server.port) }
-            steps:
-              - id: leave
-                run: [sh, -c, 'sleep 300 & echo $! > \(pidFile); exit 0']
-                timeout: 20s
-            """
+        let text = Self.onHost(
+            port: server.port,
+            steps: """
+                  - id: leave
+                    run: [sh, -c, 'sleep 300 & echo $! > \(pidFile); exit 0']
+                    timeout: 20s
+                """)
         let (report, _) = try await run(text, config: server.configFile)
         #expect(report.outcome == .succeeded)
         let pid = try #require(Int32((read("left") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)))
@@ -339,15 +317,14 @@ import Testing
         let server = try SSHServer.start(address: "127.0.0.2")
         defer { server.stop() }
         let pids = directory.appendingPathComponent("pids").path
-        let text = """
-            runbook: remote
-            target: { ssh: 127.0.0.2, port: \(server.port) }
-            steps:
-              - id: stubborn
-                run: [sh, -c, 'trap "" TERM; sleep 300 & echo $! > \(pids); env -i sh -c "trap \\"\\" TERM; echo \\$\\$ >> \(pids); exec sleep 301" & echo $$ >> \(pids); while :; do sleep 1; done']
-                timeout: 2s
-                kill_grace: 1s
-            """
+        let text = Self.onHost(
+            port: server.port,
+            steps: """
+                  - id: stubborn
+                    run: [sh, -c, 'trap "" TERM; sleep 300 & echo $! > \(pids); env -i sh -c "trap \\"\\" TERM; echo \\$\\$ >> \(pids); exec sleep 301" & echo $$ >> \(pids); while :; do sleep 1; done']
+                    timeout: 2s
+                    kill_grace: 1s
+                """)
         let started = ContinuousClock.now
         let (report, events) = try await run(text, config: server.configFile)
         #expect(report.outcome == .failed)

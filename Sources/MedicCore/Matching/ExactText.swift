@@ -32,6 +32,13 @@ extension String {
     }
 }
 
+extension Array where Element == String {
+    /// Same length, and each element `isExactly` its counterpart.
+    func isExactly(_ other: [String]) -> Bool {
+        count == other.count && zip(self, other).allSatisfy { $0.isExactly($1) }
+    }
+}
+
 extension String {
     /// Whether `needle`'s bytes occur in this string's bytes (`contains` on `String` compares characters, so
     /// `"e\u{301}".contains("e")` is false and canonically equivalent spellings match).

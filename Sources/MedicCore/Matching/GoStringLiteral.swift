@@ -7,6 +7,14 @@
 enum GoStringLiteral {
     /// `content` is what lies between the quotes; `column` is the column of its first scalar.
     static func unquote(_ content: ArraySlice<Unicode.Scalar>, column: Int) throws(MatcherSyntaxError) -> String {
+        guard let text = String(validating: try bytes(content, column: column), as: UTF8.self) else {
+            throw MatcherSyntaxError(message: "a quoted string's escapes make invalid UTF-8", column: column - 1)
+        }
+        return text
+    }
+
+    /// The bytes the literal stands for, valid UTF-8 or not (Go's regexp test vectors hold invalid bytes).
+    static func bytes(_ content: ArraySlice<Unicode.Scalar>, column: Int) throws(MatcherSyntaxError) -> [UInt8] {
         var bytes: [UInt8] = []
         var index = content.startIndex
         func fail(_ message: String, at position: Int) -> MatcherSyntaxError {
@@ -64,10 +72,7 @@ enum GoStringLiteral {
                         + "backslash", at: start)
             }
         }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw MatcherSyntaxError(message: "a quoted string's escapes make invalid UTF-8", column: column - 1)
-        }
-        return text
+        return bytes
     }
 
     private static func number(_ scalars: ArraySlice<Unicode.Scalar>, from start: Int, digits: Int, radix: UInt32)

@@ -35,9 +35,6 @@ public struct LabelMatcher: Sendable, Hashable, CustomStringConvertible {
         hasher.combine(ExactText(value))
     }
 
-    /// The regex as Alertmanager runs it: `^(?:value)$`.
-    public var anchoredPattern: String { "^(?:\(value))$" }
-
     /// Compiles the value as Go's `regexp` does (Alertmanager anchors it: `GoRegex.wholeMatch`); throws when
     /// Go would refuse it.
     public func compiledRegex() throws(GoRegex.SyntaxError) -> GoRegex {

@@ -68,7 +68,7 @@ public enum ParamValue: Sendable, Hashable, CustomStringConvertible {
         case (.int(let a), .int(let b)): a == b
         case (.bool(let a), .bool(let b)): a == b
         case (.duration(let a), .duration(let b)): a == b
-        case (.list(let a), .list(let b)): a.count == b.count && zip(a, b).allSatisfy { $0.isExactly($1) }
+        case (.list(let a), .list(let b)): a.isExactly(b)
         default: false
         }
     }

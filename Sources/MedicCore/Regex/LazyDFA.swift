@@ -201,6 +201,21 @@ final class LazyDFA: Sendable {
     private func step(_ cache: inout Cache, _ seeds: [Int32], _ before: Before, rune: UInt32?) -> (
         next: [Int32], matches: Bool
     ) {
+        var next: [Int32] = []
+        let matches = follow(&cache, seeds, before, rune: rune, into: &next)
+        next.sort()
+        var unique: [Int32] = []
+        unique.reserveCapacity(next.count)
+        for seed in next where unique.last != seed { unique.append(seed) }
+        return (unique, matches)
+    }
+
+    /// One step of Go's NFA without submatches: walks the empty transitions from `seeds` (each instruction
+    /// once, by the visited marks), appends to `next` where each rune instruction that accepts `rune` leads,
+    /// and says whether a match instruction was reached.
+    private func follow(
+        _ cache: inout Cache, _ seeds: [Int32], _ before: Before, rune: UInt32?, into next: inout [Int32]
+    ) -> Bool {
         let condition = EmptyWidth.context(before: before.rune, after: rune)
         cache.pass &+= 1
         if cache.pass == 0 {
@@ -210,7 +225,6 @@ final class LazyDFA: Sendable {
         let pass = cache.pass
         cache.stack.removeAll(keepingCapacity: true)
         for seed in seeds.reversed() { cache.stack.append(seed) }
-        var next: [Int32] = []
         var matches = false
         while let pc = cache.stack.popLast() {
             guard pc != 0, cache.visited[Int(pc)] != pass else { continue }
@@ -230,11 +244,7 @@ final class LazyDFA: Sendable {
                 cache.stack.append(inst.out)
             }
         }
-        next.sort()
-        var unique: [Int32] = []
-        unique.reserveCapacity(next.count)
-        for seed in next where unique.last != seed { unique.append(seed) }
-        return (unique, matches)
+        return matches
     }
 
     private func computeNext(_ cache: inout Cache, _ state: Int32, rune: UInt32) -> Int32 {
@@ -275,32 +285,8 @@ final class LazyDFA: Sendable {
         var position = start
         while position < bytes.count {
             let (rune, width) = UTF8Decoding.decode(bytes, at: position)
-            let condition = EmptyWidth.context(before: before.rune, after: rune)
-            cache.pass &+= 1
-            if cache.pass == 0 {
-                for i in cache.visited.indices { cache.visited[i] = 0 }
-                cache.pass = 1
-            }
-            let pass = cache.pass
             next.removeAll(keepingCapacity: true)
-            cache.stack.removeAll(keepingCapacity: true)
-            for seed in current.reversed() { cache.stack.append(seed) }
-            while let pc = cache.stack.popLast() {
-                guard pc != 0, cache.visited[Int(pc)] != pass else { continue }
-                cache.visited[Int(pc)] = pass
-                let inst = program.insts[Int(pc)]
-                switch inst.op {
-                case .fail, .match: break
-                case .rune: if accepts(rune, classIndex: inst.arg) { next.append(inst.out) }
-                case .alt:
-                    cache.stack.append(inst.arg)
-                    cache.stack.append(inst.out)
-                case .emptyWidth:
-                    if EmptyWidth(rawValue: UInt8(inst.arg)).isSubset(of: condition) { cache.stack.append(inst.out) }
-                case .nop, .capture:
-                    cache.stack.append(inst.out)
-                }
-            }
+            _ = follow(&cache, current, before, rune: rune, into: &next)
             if next.isEmpty { return false }
             swap(&current, &next)
             before = normalized(Before(rune: rune))

@@ -100,7 +100,6 @@ struct PikeVM {
 
         let count = bytes.count
         var position = 0
-        var before: UInt32? = nil
         var (rune, width): (UInt32?, Int) = count > 0 ? UTF8Decoding.decode(bytes, at: 0) : (nil, 0)
         var condition = EmptyWidth.context(before: nil, after: rune)
         scratch.withUnsafeMutableBufferPointer { scratchSlots in
@@ -149,14 +148,12 @@ struct PikeVM {
                 runQueue.dense.removeAll(keepingCapacity: true)
                 if rune == nil { break }
                 position = nextPosition
-                before = rune
                 rune = nextRune
                 width = nextWidth
                 condition = nextCondition
                 swap(&runQueue, &nextQueue)
             }
         }
-        _ = before
         return matched
     }
 }

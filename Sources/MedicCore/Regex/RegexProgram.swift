@@ -215,32 +215,27 @@ struct RegexProgram: @unchecked Sendable {
                 start: split.start, holes: first.holes + second.holes, nullable: first.nullable || second.nullable)
         }
 
-        mutating func quest(_ body: Fragment, _ nonGreedy: Bool) throws(GoRegex.SyntaxError) -> Fragment {
-            let split = try single(.alt)
-            var holes: [Hole]
+        /// An `alt` whose preferred branch enters `body` (the other when non-greedy); the branch that skips
+        /// `body` is left as the returned hole.
+        mutating func split(into body: Fragment, _ nonGreedy: Bool) throws(GoRegex.SyntaxError) -> (Int32, Hole) {
+            let split = try single(.alt).start
             if nonGreedy {
-                insts[Int(split.start)].arg = body.start
-                holes = [Hole(inst: split.start, isArg: false)]
-            } else {
-                insts[Int(split.start)].out = body.start
-                holes = [Hole(inst: split.start, isArg: true)]
+                insts[Int(split)].arg = body.start
+                return (split, Hole(inst: split, isArg: false))
             }
-            holes += body.holes
-            return Fragment(start: split.start, holes: holes, nullable: true)
+            insts[Int(split)].out = body.start
+            return (split, Hole(inst: split, isArg: true))
+        }
+
+        mutating func quest(_ body: Fragment, _ nonGreedy: Bool) throws(GoRegex.SyntaxError) -> Fragment {
+            let (split, skip) = try split(into: body, nonGreedy)
+            return Fragment(start: split, holes: [skip] + body.holes, nullable: true)
         }
 
         mutating func loop(_ body: Fragment, _ nonGreedy: Bool) throws(GoRegex.SyntaxError) -> Fragment {
-            let split = try single(.alt)
-            var holes: [Hole]
-            if nonGreedy {
-                insts[Int(split.start)].arg = body.start
-                holes = [Hole(inst: split.start, isArg: false)]
-            } else {
-                insts[Int(split.start)].out = body.start
-                holes = [Hole(inst: split.start, isArg: true)]
-            }
-            patch(body.holes, to: split.start)
-            return Fragment(start: split.start, holes: holes, nullable: true)
+            let (split, exit) = try split(into: body, nonGreedy)
+            patch(body.holes, to: split)
+            return Fragment(start: split, holes: [exit], nullable: true)
         }
 
         mutating func star(_ body: Fragment, _ nonGreedy: Bool) throws(GoRegex.SyntaxError) -> Fragment {

@@ -224,11 +224,12 @@ public enum SSHTransport {
         let finder = finderScript(token: token, signal: signal)
         let argv = arguments(
             for: target, settings: settings, shared: false, remoteCommand: "exec /bin/sh -c \(quote(finder))")
+        let local = localEnvironment()
         var environment: [Environment.Key: String] = [:]
-        for (key, value) in localEnvironment() {
+        for (key, value) in local {
             if let name = Environment.Key(rawValue: key) { environment[name] = value }
         }
-        guard let executable = try? ExecutableLookup.resolve("ssh", path: localEnvironment()["PATH"]).get() else {
+        guard let executable = try? ExecutableLookup.resolve("ssh", path: local["PATH"]).get() else {
             return nil
         }
         var options = PlatformOptions()

@@ -339,20 +339,7 @@ public struct SubprocessRunner: ProcessRunner {
                 await stopRemote(remote, exit: exit, grace: request.killGrace, clock: clock)
             }
             processGroup.signal(SIGTERM)
-            let exited = await withTaskGroup(of: Bool.self) { group in
-                group.addTask {
-                    await exit.wait()
-                    return true
-                }
-                group.addTask {
-                    try? await clock.sleep(for: request.killGrace)
-                    return false
-                }
-                let first = await group.next() ?? false
-                group.cancelAll()
-                return first
-            }
-            _ = exited
+            _ = await waitForExit(exit, upTo: request.killGrace, clock: clock)
             // Kill the tree either way: members that trapped SIGTERM must not outlive the step.
             await StepLauncher.killTree(processGroup, exit: exit)
         }
@@ -361,18 +348,9 @@ public struct SubprocessRunner: ProcessRunner {
 }
 
 extension SubprocessRunner {
-    /// SIGTERM to the remote processes, `grace` for them (and so the local ssh) to end, then SIGKILL to what is
-    /// left; each step noted for the record, `kill unconfirmed` when the target could not be reached.
-    static func stopRemote(_ remote: Remote, exit: ExitWatcher, grace: Duration, clock: any Clock<Duration>) async {
-        let where_ = "\(remote.target) (processes carrying MEDIC_REMOTE_TOKEN=\(remote.token))"
-        if let termed = await SSHTransport.signalRemote(
-            remote.target, token: remote.token, signal: "TERM", settings: remote.settings)
-        {
-            remote.notes.add("medic: sent SIGTERM on \(where_): pids \(termed.map(String.init).joined(separator: " "))")
-        } else {
-            remote.notes.add("medic: could not reach \(where_) to send SIGTERM; trying SIGKILL after the grace")
-        }
-        _ = await withTaskGroup(of: Bool.self) { group in
+    /// Whether the process exits within `grace` (false: the grace ran out first).
+    static func waitForExit(_ exit: ExitWatcher, upTo grace: Duration, clock: any Clock<Duration>) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
             group.addTask {
                 await exit.wait()
                 return true
@@ -385,6 +363,20 @@ extension SubprocessRunner {
             group.cancelAll()
             return first
         }
+    }
+
+    /// SIGTERM to the remote processes, `grace` for them (and so the local ssh) to end, then SIGKILL to what is
+    /// left; each step noted for the record, `kill unconfirmed` when the target could not be reached.
+    static func stopRemote(_ remote: Remote, exit: ExitWatcher, grace: Duration, clock: any Clock<Duration>) async {
+        let where_ = "\(remote.target) (processes carrying MEDIC_REMOTE_TOKEN=\(remote.token))"
+        if let termed = await SSHTransport.signalRemote(
+            remote.target, token: remote.token, signal: "TERM", settings: remote.settings)
+        {
+            remote.notes.add("medic: sent SIGTERM on \(where_): pids \(termed.map(String.init).joined(separator: " "))")
+        } else {
+            remote.notes.add("medic: could not reach \(where_) to send SIGTERM; trying SIGKILL after the grace")
+        }
+        _ = await waitForExit(exit, upTo: grace, clock: clock)
         guard let killed = await SSHTransport.signalRemote(
             remote.target, token: remote.token, signal: "KILL", settings: remote.settings)
         else {

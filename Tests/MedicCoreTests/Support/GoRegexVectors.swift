@@ -172,48 +172,6 @@ struct GoRegexVectors {
     static func decodeGoString(_ literal: String) -> [UInt8]? {
         let scalars = Array(literal.unicodeScalars)
         guard scalars.count >= 2, scalars.first == "\"", scalars.last == "\"" else { return nil }
-        var bytes: [UInt8] = []
-        var index = 1
-        func hex(_ count: Int) -> UInt32? {
-            guard index + count <= scalars.count - 1 else { return nil }
-            let text = String(String.UnicodeScalarView(scalars[index..<(index + count)]))
-            index += count
-            return UInt32(text, radix: 16)
-        }
-        while index < scalars.count - 1 {
-            let c = scalars[index]
-            index += 1
-            guard c == "\\" else {
-                bytes += Array(String(c).utf8)
-                continue
-            }
-            let e = scalars[index]
-            index += 1
-            switch e {
-            case "a": bytes.append(7)
-            case "b": bytes.append(8)
-            case "f": bytes.append(12)
-            case "n": bytes.append(10)
-            case "r": bytes.append(13)
-            case "t": bytes.append(9)
-            case "v": bytes.append(11)
-            case "\\", "\"", "'": bytes.append(UInt8(e.value))
-            case "x":
-                guard let value = hex(2) else { return nil }
-                bytes.append(UInt8(value))
-            case "u", "U":
-                guard let value = hex(e == "u" ? 4 : 8), let scalar = Unicode.Scalar(value) else { return nil }
-                bytes += Array(String(scalar).utf8)
-            case "0"..."7":
-                guard index + 2 <= scalars.count - 1 else { return nil }
-                let text = String(String.UnicodeScalarView([e] + scalars[index..<(index + 2)]))
-                index += 2
-                guard let value = UInt8(text, radix: 8) else { return nil }
-                bytes.append(value)
-            default:
-                return nil
-            }
-        }
-        return bytes
+        return try? GoStringLiteral.bytes(scalars[1..<(scalars.count - 1)], column: 1)
     }
 }
