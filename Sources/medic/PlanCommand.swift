@@ -24,6 +24,10 @@ struct PlanCommand: AsyncParsableCommand {
     @Option(help: "ssh_config file for remote targets, for --probe (ssh -F FILE); default: the user's own.")
     var sshConfig: String?
 
+    func validate() throws {
+        try checkSSHConfig(sshConfig)
+    }
+
     func run() async throws {
         try await Self.reporting {
             let (prepared, _, _) = try input.prepare(runID: "plan")

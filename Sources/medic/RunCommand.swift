@@ -38,6 +38,7 @@ struct RunCommand: AsyncParsableCommand {
 
     func validate() throws {
         if maxParallel < 1 { throw ValidationError("--max-parallel must be at least 1") }
+        try checkSSHConfig(sshConfig)
     }
 
     func run() async throws {

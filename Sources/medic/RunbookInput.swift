@@ -124,6 +124,13 @@ struct RunbookInput: ParsableArguments {
 }
 
 /// A failure the command reports in one message and maps to exit code 1.
+/// `--ssh-config FILE` must be readable, or every remote step would fail with ssh's own words (exit 64).
+func checkSSHConfig(_ path: String?) throws {
+    if let path, !FileManager.default.isReadableFile(atPath: path) {
+        throw ValidationError("--ssh-config: cannot read \(path)")
+    }
+}
+
 struct CommandFailure: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }

@@ -93,6 +93,8 @@ import Testing
         arguments: [
             ["validate"], ["validate", "/no/such/path.yaml"], ["validate", "--format", "xml", "runbooks"],
             ["frobnicate"],
+            ["plan", "examples/hello.yaml", "--ssh-config", "/no/such/ssh_config"],
+            ["run", "examples/hello.yaml", "--ssh-config", "/no/such/ssh_config"],
         ])
     func usage(arguments: [String]) throws {
         let result = try Self.medicSync(arguments)
