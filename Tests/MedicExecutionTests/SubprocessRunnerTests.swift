@@ -107,7 +107,7 @@ import Testing
         let elapsed = ContinuousClock.now - started
         #expect(result.timedOut)
         #expect(result.termination == .signaled(SIGTERM))
-        #expect(elapsed < .seconds(5))
+        #expect(elapsed < Bounds.promptly)
         let pids = Self.pids(in: try String(contentsOfFile: pidFile, encoding: .utf8))
         #expect(pids.count == 2)
         try await Task.sleep(for: .milliseconds(100))
@@ -137,7 +137,7 @@ import Testing
         #expect(result.timedOut)
         #expect(result.termination == .signaled(SIGKILL))
         #expect(elapsed >= .milliseconds(1000))
-        #expect(elapsed < .seconds(5))
+        #expect(elapsed < Bounds.promptly)
         // Medic signals the launcher, which passes SIGTERM on to the step's group: once, not once from each.
         #expect(result.stdout.components(separatedBy: "term\n").count - 1 == 1, "\(result.stdout)")
         for pid in Self.pids(in: result.stdout) {
@@ -150,7 +150,7 @@ import Testing
         let started = ContinuousClock.now
         let result = await runner.run(Self.sh("sleep 300 & echo $!; exit 0", timeout: .seconds(60)), stop: StopSignal())
         #expect(result.termination == .exited(0))
-        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(ContinuousClock.now - started < Bounds.promptly)
         let child = try #require(Self.pids(in: result.stdout).first)
         try await Task.sleep(for: .milliseconds(100))
         #expect(!Self.isAlive(child))
@@ -239,7 +239,7 @@ import Testing
         let started = ContinuousClock.now
         running.cancel()
         let result = await running.value
-        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(ContinuousClock.now - started < Bounds.promptly)
         #expect(result.termination == .signaled(SIGKILL))
         for pid in pids {
             #expect(!Self.isAlive(pid), "pid \(pid) survived")
