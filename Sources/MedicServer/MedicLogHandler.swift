@@ -160,10 +160,12 @@ public struct AuditEventLogger: Sendable {
         switch event.kind {
         case .attemptStarted, .retryScheduled: return .debug
         case .breakerOpened, .runStopping, .escalationFailed: return .warning
+        case .runEscalated: return .error
         case .attemptFinished:
             let clean =
                 event.body["exit_code"]?.intValue == 0 && event.body["timed_out"] != .bool(true)
                 && event.body["error"] == nil
+            if event.body["kill_unconfirmed"] != nil { return .error }
             return clean ? .info : .warning
         case .rollbackFinished:
             return event.body["succeeded"] == .bool(true) ? .info : .error

@@ -59,6 +59,8 @@ public final class ServerMetrics: Sendable {
         switch trouble {
         case .recordsLost: what = "audit_write"
         case .escalationFailed: what = "escalation"
+        // Counted as an escalation (`run.escalated`) already; logged, not a failure of Medic's.
+        case .escalatedWithoutHook: return
         }
         registry.makeCounter(
             descriptor: Self.name(
@@ -140,6 +142,17 @@ public final class ServerMetrics: Sendable {
                     buckets: Self.remediationBuckets
                 ).record(max(0, event.time.timeIntervalSince(since)))
             }
+        case .runEscalated:
+            registry.makeCounter(
+                descriptor: Self.name(
+                    "escalations", "total",
+                    "Runs that ended needing people, by runbook and most urgent reason (kill_unconfirmed, rollback_failed, breaker_opened)."
+                ),
+                labels: [
+                    ("runbook", event.body["runbook"]?.stringValue ?? ""),
+                    ("reason", event.body["reason"]?.stringValue ?? ""),
+                ]
+            ).increment()
         default:
             break
         }

@@ -262,6 +262,47 @@ import Testing
         #expect(await audit.events.contains { $0.kind == .breakerOpened })
     }
 
+    @Test("a failed rollback escalates once: run.escalated, and the hook learns why and which run")
+    func rollbackFailedEscalates() async throws {
+        let audit = InMemoryAuditLog()
+        let pager = "\(directory.path)/pager.log"
+        let text = """
+            runbook: fragile
+            triggers:
+              - match: ['alertname="Down"']
+            policy:
+              mode: autonomous
+              circuit_breaker: { failures: 1, within: 1h }
+              escalate:
+                shell: 'printf "%s|%s|%s|%s|%s\\n" "$MEDIC_ESCALATION_REASON" "$MEDIC_ESCALATION_REASONS" "$MEDIC_RUN_ID" "$MEDIC_RUNBOOK" "$MEDIC_ESCALATION_RUN_ID" >> \(pager)'
+                timeout: 5s
+            steps:
+              - id: change
+                run: ['true']
+                rollback: { run: ['false'], timeout: 5s }
+                timeout: 5s
+              - id: check
+                run: ['false']
+                timeout: 5s
+            """
+        let fragile = try #require(RunbookSource.check(data: Data(text.utf8), path: "fragile.yaml").runbook)
+        let dispatcher = Dispatcher(runbooks: [fragile], audit: audit, environment: ["PATH": "/usr/bin:/bin"])
+        try await withDispatcher(dispatcher) { dispatcher in
+            _ = try await dispatcher.receive([Self.alert("db1")], payloadDigest: "d")
+            try await eventually { lines("pager").count == 1 }
+        }
+        let events = await audit.events
+        let finished = try #require(events.first { $0.kind == .runFinished && $0.body["outcome"] == "rollback_failed" })
+        let escalated = events.filter { $0.kind == .runEscalated }
+        #expect(escalated.count == 1)
+        #expect(escalated.first?.runID == finished.runID)
+        // Both reasons, most urgent first, in one escalation (one page, not two).
+        #expect(escalated.first?.body["reasons"] == ["rollback_failed", "breaker_opened"])
+        let hook = try #require(events.first { $0.kind == .runStarted && $0.body["escalates"] == .string(finished.runID) })
+        #expect(lines("pager") == ["rollback_failed|rollback_failed,breaker_opened|\(finished.runID)|fragile|\(hook.runID)"])
+        #expect(hook.body["initiator"] == "escalation")
+    }
+
     @Test("a breaker.opened that cannot be written and an escalation that fails are reported, recorded when possible")
     func troubleIsNotSwallowed() async throws {
         let audit = FlakyAuditLog()
@@ -278,7 +319,8 @@ import Testing
             try await eventually { await reported.all.count >= 2 }
         }
         let troubles = await reported.all
-        #expect(troubles.contains(.recordsLost(kinds: [.breakerOpened], error: "Refused()")), "\(troubles)")
+        // The breaker.opened is lost with the run.escalated committed beside it.
+        #expect(troubles.contains(.recordsLost(kinds: [.breakerOpened, .runEscalated], error: "Refused()")), "\(troubles)")
         #expect(troubles.contains { if case .escalationFailed(let runbook, _) = $0 { runbook == "flaky" } else { false } })
         let events = await audit.events
         #expect(events.contains { $0.kind == .escalationFailed && $0.body["runbook"] == "flaky" })

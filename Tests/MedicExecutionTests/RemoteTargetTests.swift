@@ -339,5 +339,143 @@ import Testing
         for pid in listed { #expect(kill(pid, 0) != 0, "pid \(pid) still runs") }
         let record = "\(events.filter { $0.kind == .attemptFinished })"
         #expect(record.contains("SIGTERM on ssh://127.0.0.2"), "\(record)")
+        // As locally: a step that outlived SIGTERM ended by SIGKILL.
+        #expect(report.steps.first?.attempts.first?.result.termination == .signaled(SIGKILL))
+    }
+
+    @Test("a remote step stopped at its timeout ends by SIGTERM, as a local one does, not as exit 143")
+    func remoteTimeoutReadsAsSignal() async throws {
+        let server = try SSHServer.start(address: "127.0.0.2")
+        defer { server.stop() }
+        let text = Self.onHost(
+            port: server.port,
+            steps: """
+                  - id: slow
+                    run: [sleep, '300']
+                    timeout: 1s
+                """)
+        let (report, events) = try await run(text, config: server.configFile)
+        #expect(report.outcome == .failed)
+        let result = try #require(report.steps.first?.attempts.first?.result)
+        #expect(result.timedOut)
+        #expect(result.termination == .signaled(SIGTERM), "\(result)")
+        #expect(result.killUnconfirmed == nil)
+        let record = try #require(events.first { $0.kind == .attemptFinished })
+        #expect(record.body["signal"] == JSONValue(Int(SIGTERM)))
+        #expect(record.body["exit_code"] == .null)
+    }
+    @Test("a kill the target cannot confirm: the attempt says kill unconfirmed, is not retried, and the run escalates")
+    func killUnconfirmedEscalates() async throws {
+        let server = try SSHServer.start(address: "127.0.0.2")
+        defer { server.stop() }
+        let pidFile = directory.appendingPathComponent("remote-pid").path
+        let pager = directory.appendingPathComponent("pager.log").path
+        let text = """
+            runbook: stuck
+            triggers:
+              - match: ['alertname="Down"']
+            target: { ssh: 127.0.0.2, port: \(server.port) }
+            policy:
+              mode: autonomous
+              escalate:
+                shell: 'printf "%s|%s\\n" "$MEDIC_ESCALATION_REASON" "$MEDIC_RUN_ID" >> \(pager)'
+                timeout: 5s
+            steps:
+              - id: hang
+                run: [sh, -c, 'echo $$ > \(pidFile); exec sleep 300']
+                timeout: 2s
+                kill_grace: 500ms
+                retry: { attempts: 3, delay: 10ms }
+            """
+        let source = RunbookSource.check(data: Data(text.utf8), path: "stuck.yaml")
+        let runbook = try #require(source.runbook, "\(source.diagnostics.map(\.text))")
+        let controlDirectory = try Self.controlDirectory()
+        let settings = SSHSettings(configFile: server.configFile.path, controlDirectory: controlDirectory)
+        let audit = InMemoryAuditLog()
+        let dispatcher = Dispatcher(
+            runbooks: [runbook], audit: audit, environment: ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? ""],
+            runner: SubprocessRunner(ssh: settings))
+        var remotePID: Int32?
+        defer { if let remotePID { kill(remotePID, SIGKILL) } }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await dispatcher.run() }
+            _ = try? await dispatcher.receive(
+                [Alert(source: .alertmanager, status: .firing, labels: ["alertname": "Down"], startsAt: Date())],
+                payloadDigest: "d")
+            // The step runs on the target; then the target stops answering new connections.
+            for _ in 0..<100 where remotePID == nil {
+                remotePID = Int32((read("remote-pid") ?? "").trimmingCharacters(in: .whitespacesAndNewlines))
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+            server.stopListening()
+            for _ in 0..<400 where !(await audit.events.contains { $0.kind == .runEscalated }) {
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+            for _ in 0..<100 where ((try? String(contentsOfFile: pager, encoding: .utf8)) ?? "").isEmpty {
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+            await dispatcher.finishQueue()
+            await group.waitForAll()
+        }
+        await SSHTransport.closeConnections(settings)
+        try? FileManager.default.removeItem(atPath: controlDirectory)
+        let pid = try #require(remotePID)
+        // Honest: the remote process was out of reach, and it still runs (the test kills it by pid).
+        #expect(kill(pid, 0) == 0, "the remote process was killed after all: the test proves nothing")
+        let events = await audit.events
+        let attempts = events.filter { $0.kind == .attemptFinished && $0.body["step"] == "hang" }
+        #expect(attempts.count == 1, "a second attempt started while the first may still run: \(attempts)")
+        let unconfirmed = attempts.first?.body["kill_unconfirmed"]?.stringValue ?? ""
+        #expect(unconfirmed.contains("ssh://127.0.0.2"), "\(attempts)")
+        let escalated = try #require(events.first { $0.kind == .runEscalated })
+        #expect(escalated.body["reason"] == "kill_unconfirmed")
+        let details = "\(escalated.body["details"] ?? .null)"
+        #expect(details.contains("kill unconfirmed: step hang attempt 1"), "\(details)")
+        let paged = (try? String(contentsOfFile: pager, encoding: .utf8)) ?? ""
+        #expect(paged == "kill_unconfirmed|\(escalated.runID)\n")
+    }
+    @Test("a jump host is checked as strictly as the target: an ssh_config that waives its key check is not obeyed")
+    func jumpHostKeyIsChecked() async throws {
+        let jump = try SSHServer.start(address: "127.0.0.2")
+        defer { jump.stop() }
+        let target = try SSHServer.start(address: "127.0.0.3")
+        defer { target.stop() }
+        let shared = try SSHServer.sharedConfig(for: [jump, target], in: directory)
+        let common = try String(contentsOf: shared, encoding: .utf8)
+        let step = """
+              - id: where
+                target: { ssh: 127.0.0.3, port: \(target.port) }
+                run: [sh, -c, 'echo "$SSH_CONNECTION" > \(directory.path)/where']
+                timeout: 20s
+            """
+        let text = "runbook: jumped\nsteps:\n" + step
+        // Through the jump host, with both keys known: the step runs on the target.
+        let through = directory.appendingPathComponent("through_config")
+        try ("Host 127.0.0.3\n  ProxyJump 127.0.0.2:\(jump.port)\n\nHost *\n" + common).write(
+            to: through, atomically: true, encoding: .utf8)
+        let (report, _) = try await run(text, config: through)
+        #expect(report.outcome == .succeeded, "\(report.steps.first?.attempts.first?.result.stderr ?? "")")
+        #expect(read("where")?.contains("127.0.0.3 \(target.port)") == true, "\(read("where") ?? "nil")")
+        try FileManager.default.removeItem(at: directory.appendingPathComponent("where"))
+
+        // The jump host's key is unknown and the config says not to check it: plain ssh would go through.
+        let waived = directory.appendingPathComponent("waived_config")
+        try """
+        Host 127.0.0.2
+          StrictHostKeyChecking no
+          UserKnownHostsFile /dev/null
+        Host 127.0.0.3
+          ProxyJump 127.0.0.2:\(jump.port)
+
+        Host *
+
+        """.appending(common).write(to: waived, atomically: true, encoding: .utf8)
+        let plain = try SSHServer.run(
+            "ssh", ["-F", waived.path, "-p", "\(target.port)", "--", "127.0.0.3", "true"])
+        #expect(plain.status == 0, "the waiver does not waive, so the test proves nothing: \(plain.output)")
+        let attempts = try await run(text, config: waived).1.filter { $0.kind == .attemptFinished }
+        #expect(read("where") == nil)
+        #expect(attempts.count == 1)
+        #expect("\(attempts.first?.body ?? [:])".contains("host key unknown"), "\(attempts)")
     }
 }

@@ -109,9 +109,12 @@ public struct AttemptFinishedBody: AuditBody, Equatable {
     public var stdout: String?
     public var stderr: String?
     public var error: String?
+    /// A remote kill that could not be confirmed: what may still run, and where.
+    public var killUnconfirmed: String?
 
     enum CodingKeys: String, CodingKey {
         case step, phase, attempt, signal, cancelled, stdout, stderr, error
+        case killUnconfirmed = "kill_unconfirmed"
         case exitCode = "exit_code"
         case timedOut = "timed_out"
         case durationMS = "duration_ms"

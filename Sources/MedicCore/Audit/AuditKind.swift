@@ -19,6 +19,8 @@ public enum AuditKind: String, Sendable, CaseIterable, Codable {
     case runStopping = "run.stopping"
     case runRecovering = "run.recovering"
     case runFinished = "run.finished"
+    /// A run that ended needing people (remote kill unconfirmed, rollback failed, breaker opened).
+    case runEscalated = "run.escalated"
 
     case attemptStarted = "attempt.started"
     case attemptFinished = "attempt.finished"

@@ -104,11 +104,12 @@ public struct Decider: Sendable {
         public var starts: [Start] = []
         /// Running runs to stop (cancelled): torn down and rolled back by their executor.
         public var stops: [String] = []
-        public var escalations: [PolicyGate.Candidate] = []
+        /// Runs that ended needing people (`policy.escalate`), their `run.escalated` among `records`.
+        public var escalations: [Escalation] = []
 
         public init(
             answer: Answer, records: [AuditEvent] = [], starts: [Start] = [], stops: [String] = [],
-            escalations: [PolicyGate.Candidate] = []
+            escalations: [Escalation] = []
         ) {
             self.answer = answer
             self.records = records
@@ -353,11 +354,26 @@ public struct Decider: Sendable {
     // MARK: Runs that end
 
     /// The executor recorded `run.finished` for a run it was handed: its slot, lock and place are released,
-    /// the next waiting runs start, and a breaker that opens is recorded and escalated.
-    public mutating func finished(_ runID: String, outcome: RunOutcome, now: Date) -> Transition<Void> {
+    /// the next waiting runs start, and a run that needs people (its breaker opened, its rollback failed, a
+    /// remote kill it could not confirm: `killsUnconfirmed`) is recorded and escalated.
+    public mutating func finished(
+        _ runID: String, outcome: RunOutcome, killsUnconfirmed: [String] = [], now: Date
+    ) -> Transition<Void> {
         var transition = Transition(answer: ())
         guard let run = runs.removeValue(forKey: runID) else { return transition }
         let aftermath = gate.runFinished(runID, candidate: run.candidate, outcome: outcome, now: now)
+        if aftermath.escalate {
+            transition.records.append(
+                PolicyGate.breakerRecord(
+                    opened: true, runbook: run.candidate.runbook.id, key: run.candidate.groupKey, now: now))
+        }
+        if let escalation = Escalation.of(
+            runID, candidate: run.candidate, outcome: outcome, breakerOpened: aftermath.escalate,
+            killsUnconfirmed: killsUnconfirmed)
+        {
+            transition.records.append(escalation.record(now: now))
+            transition.escalations.append(escalation)
+        }
         handOver(aftermath, candidate: run.candidate, now: now, into: &transition)
         return transition
     }
@@ -366,11 +382,6 @@ public struct Decider: Sendable {
         _ aftermath: PolicyGate.Aftermath, candidate: PolicyGate.Candidate, now: Date,
         into transition: inout Transition<Answer>
     ) {
-        if aftermath.escalate {
-            transition.records.append(
-                PolicyGate.breakerRecord(opened: true, runbook: candidate.runbook.id, key: candidate.groupKey, now: now))
-            transition.escalations.append(candidate)
-        }
         if let next = aftermath.dequeued, let waiting = runs[next] {
             // The lock passes to the next in line; a runbook in approval mode still needs its approval.
             if waiting.candidate.runbook.policy.mode == .approval {

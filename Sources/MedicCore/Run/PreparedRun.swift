@@ -12,6 +12,9 @@ public struct PreparedRun: Sendable {
     public var redactor: Redactor
     /// Where each step runs that does not run here (step id -> its SSH target, host rendered and checked).
     public var targets: [String: ResolvedTarget] = [:]
+    /// Set last in every step's environment, over Medic's own `MEDIC_*` (an escalation names the run it
+    /// escalates).
+    public var environmentOverrides: [String: String] = [:]
 
     /// Why a run cannot be prepared.
     public struct Problems: Error, Sendable, Equatable, CustomStringConvertible {

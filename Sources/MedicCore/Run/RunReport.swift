@@ -86,3 +86,20 @@ public struct RunReport: Sendable, Equatable {
         ]
     }
 }
+
+extension RunReport {
+    /// Remote kills that could not be confirmed, one line per attempt: the step, the attempt and what may
+    /// still run where. Any of them makes the run escalate.
+    public var killsUnconfirmed: [String] {
+        steps.flatMap { step in
+            func lines(_ attempts: [Attempt], _ phase: AttemptPhase) -> [String] {
+                attempts.compactMap { attempt in
+                    attempt.result.killUnconfirmed.map {
+                        "step \(step.id)\(phase == .rollback ? " (rollback)" : "") attempt \(attempt.number): \($0)"
+                    }
+                }
+            }
+            return lines(step.attempts, .main) + lines(step.rollbackAttempts, .rollback)
+        }
+    }
+}

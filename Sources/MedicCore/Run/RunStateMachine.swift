@@ -83,12 +83,15 @@ public struct RunStateMachine: Sendable {
     ///   - seed: seeds the jitter of retry delays (tests pass a fixed one).
     /// Steps that run on another host (a rollback runs where its step ran).
     let targets: [String: ResolvedTarget]
+    let environmentOverrides: [String: String]
 
     public init(
         runbook: Runbook, graph: StepGraph, context: RunContext, baseEnvironment: [String: String],
-        maxParallel: Int = 4, seed: UInt64 = 0x6D65_6469_63, targets: [String: ResolvedTarget] = [:]
+        maxParallel: Int = 4, seed: UInt64 = 0x6D65_6469_63, targets: [String: ResolvedTarget] = [:],
+        environmentOverrides: [String: String] = [:]
     ) {
         self.targets = targets
+        self.environmentOverrides = environmentOverrides
         self.runbook = runbook
         self.graph = graph
         self.context = context
@@ -256,7 +259,8 @@ public struct RunStateMachine: Sendable {
     }
 
     static func isRetryable(_ result: AttemptResult, _ retry: RetryPolicy) -> Bool {
-        if result.cancelled { return false }
+        // Another attempt must not start while the last one may still run on its target.
+        if result.cancelled || result.killUnconfirmed != nil { return false }
         if result.unreachable { return true }
         if result.timedOut { return retry.onTimeout }
         switch result.termination {
@@ -401,6 +405,7 @@ public struct RunStateMachine: Sendable {
         environment["MEDIC_RUN_ID"] = context.runID
         environment["MEDIC_STEP_ID"] = id
         environment["MEDIC_ATTEMPT"] = String(attempt)
+        environment.merge(environmentOverrides) { _, override in override }
         let command: Command
         switch body.action {
         case .run(let arguments): command = .argv(arguments.map { $0.render(in: context) })

@@ -77,6 +77,9 @@ public struct AttemptResult: Sendable, Equatable {
     /// A remote target could not be reached (ssh's own failure): nothing ran there, and the attempt may be
     /// retried like a failed one.
     public var unreachable = false
+    /// A remote attempt that was to be killed (timeout, cancel, lost connection) but whose target could not be
+    /// reached to confirm it: what may still run there, and where. Never retried; the run escalates.
+    public var killUnconfirmed: String?
     /// Decided by Medic's timer, not by the exit status.
     public var timedOut: Bool
     /// Torn down because the run was stopping (another step failed, deadline, cancel).
@@ -171,6 +174,7 @@ extension AttemptResult {
             "stdout_bytes": JSONValue(stdoutBytes), "stderr_bytes": JSONValue(stderrBytes),
         ]
         if let reason = launchFailure { fields["error"] = .string(reason) }
+        if let unconfirmed = killUnconfirmed { fields["kill_unconfirmed"] = .string(unconfirmed) }
         return fields
     }
 

@@ -59,12 +59,16 @@ public actor Dispatcher {
         case recordsLost(kinds: [AuditKind], error: String)
         /// `policy.escalate` could not run, or did not succeed.
         case escalationFailed(runbook: String, reason: String)
+        /// A run needs people and its runbook has no `policy.escalate`: the log is all there is.
+        case escalatedWithoutHook(runID: String, details: [String])
 
         public var description: String {
             switch self {
             case .recordsLost(let kinds, let error):
                 "audit records lost (\(kinds.map(\.rawValue).joined(separator: ", "))): \(error)"
             case .escalationFailed(let runbook, let reason): "escalation of \(runbook) failed: \(reason)"
+            case .escalatedWithoutHook(let runID, let details):
+                "run \(runID) needs people and its runbook has no policy.escalate: \(details.joined(separator: "; "))"
             }
         }
     }
@@ -348,25 +352,30 @@ public actor Dispatcher {
         shuttingDown ? nil : stops[runID]
     }
 
-    /// A run the executor finished: release what it held, start what waited, escalate an opened breaker.
-    private func finished(_ runID: String, outcome: RunOutcome) async {
+    /// A run the executor finished: release what it held, start what waited, escalate a run that needs people.
+    private func finished(_ runID: String, outcome: RunOutcome, killsUnconfirmed: [String] = []) async {
         stops[runID] = nil
-        let escalations: [PolicyGate.Candidate] =
+        let escalations: [Escalation] =
             (try? await perform(mustCommit: false) { decider, now in
-                let transition = decider.finished(runID, outcome: outcome, now: now)
+                let transition = decider.finished(
+                    runID, outcome: outcome, killsUnconfirmed: killsUnconfirmed, now: now)
                 return Decider.Transition(
                     answer: transition.escalations, records: transition.records, starts: transition.starts)
             }) ?? []
-        for candidate in escalations {
-            if let escalate = candidate.runbook.policy.escalate {
-                await runEscalation(escalate, for: candidate)
+        for escalation in escalations {
+            if let body = escalation.candidate.runbook.policy.escalate {
+                await runEscalation(body, for: escalation)
+            } else {
+                trouble(.escalatedWithoutHook(runID: escalation.runID, details: escalation.details))
             }
         }
     }
 
-    /// Runs `policy.escalate` as a one-step run of its own, audited like any other. A failure to prepare,
-    /// record or succeed is recorded (`escalation.failed`) when the log takes it, and reported either way.
-    private func runEscalation(_ body: StepBody, for candidate: PolicyGate.Candidate) async {
+    /// Runs `policy.escalate` as a one-step run of its own, audited like any other, with the escalation in its
+    /// environment (`Escalation.environment`). A failure to prepare, record or succeed is recorded
+    /// (`escalation.failed`) when the log takes it, and reported either way.
+    private func runEscalation(_ body: StepBody, for escalation: Escalation) async {
+        let candidate = escalation.candidate
         let runbook = Runbook(
             id: "\(candidate.runbook.id)-escalate", params: candidate.runbook.params,
             steps: [Step(id: "escalate", body: body)])
@@ -377,15 +386,22 @@ public actor Dispatcher {
         {
         case .failure(let problems):
             reason = "cannot prepare: " + problems.messages.joined(separator: "; ")
-        case .success(let prepared):
+        case .success(var prepared):
+            prepared.environmentOverrides = escalation.environment(escalationRunID: runID)
+            let initiator = escalation.reasons == [.breakerOpened] ? "breaker" : "escalation"
             let executor = Executor(
-                runner: runner, clock: clock, audit: audit, maxParallel: 1, initiator: "breaker", now: now)
+                runner: runner, clock: clock, audit: audit, maxParallel: 1, initiator: initiator, now: now)
             do {
                 // Stopped with the runs at the end of a shutdown's grace period, like any run.
                 let stop = StopSignal()
                 stops[runID] = stop
                 defer { stops[runID] = nil }
-                let report = try await executor.run(prepared, cancel: stop)
+                let report = try await executor.run(
+                    prepared, cancel: stop,
+                    provenance: [
+                        "escalates": .string(escalation.runID),
+                        "reasons": .array(escalation.reasons.map { .string($0.rawValue) }),
+                    ])
                 if report.outcome == .succeeded { return }
                 reason = "the escalation run \(runID) ended \(report.outcome.rawValue)"
             } catch {
@@ -397,7 +413,7 @@ public actor Dispatcher {
             time: now(), kind: .escalationFailed, runID: "",
             body: [
                 "runbook": .string(candidate.runbook.id), "group_key": .string(candidate.groupKey),
-                "reason": .string(reason),
+                "escalates": .string(escalation.runID), "reason": .string(reason),
             ])
         do {
             try await audit.append(record)
@@ -438,22 +454,25 @@ public actor Dispatcher {
                         runner: executorTemplate.0, clock: executorTemplate.1, audit: executorTemplate.2,
                         maxParallel: executorTemplate.3, initiator: "alert", now: executorTemplate.4)
                     let outcome: RunOutcome
+                    var killsUnconfirmed: [String] = []
                     do {
-                        outcome = try await withTaskCancellationHandler {
+                        let report = try await withTaskCancellationHandler {
                             try await executor.run(
                                 start.prepared, cancel: stop, provenance: ["decided_by": "policy gate"],
-                                recordStart: !start.startRecorded
-                            ).outcome
+                                recordStart: !start.startRecorded)
                         } onCancel: {
                             stop.trigger()
                         }
+                        outcome = report.outcome
+                        killsUnconfirmed = report.killsUnconfirmed
                     } catch let failure as Executor.AuditFailure {
                         outcome = failure.report.outcome
+                        killsUnconfirmed = failure.report.killsUnconfirmed
                         await self.recordLostEnd(start.runID, outcome: outcome, error: failure.underlying)
                     } catch {
                         outcome = .cancelled
                     }
-                    await self.finished(start.runID, outcome: outcome)
+                    await self.finished(start.runID, outcome: outcome, killsUnconfirmed: killsUnconfirmed)
                     await self.executionEnded()
                 }
             }

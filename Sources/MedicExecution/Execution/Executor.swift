@@ -58,7 +58,8 @@ public struct Executor: Sendable {
         var machine = RunStateMachine(
             runbook: prepared.runbook, graph: prepared.graph, context: prepared.context,
             baseEnvironment: prepared.baseEnvironment, maxParallel: maxParallel,
-            seed: UInt64.random(in: 0...UInt64.max), targets: prepared.targets)
+            seed: UInt64.random(in: 0...UInt64.max), targets: prepared.targets,
+            environmentOverrides: prepared.environmentOverrides)
         let now = self.now
         let startedAt = now()
         let start = ContinuousClock.now

@@ -34,6 +34,10 @@ public struct SSHSettings: Sendable, Equatable {
 public enum SSHTransport {
     /// Written by the remote shell before it runs anything; removed from the captured stderr.
     static let startMarker = "\u{1E}medic-remote-started\u{1E}"
+    /// Written by the remote shell after its sweep, right before it exits with the command's status: nothing
+    /// of the attempt is left on the target. Named by the attempt's token, which no label or output can
+    /// guess; removed from the captured stderr.
+    static func endMarker(token: String) -> String { "\u{1E}medic-remote-swept-\(token)\u{1E}" }
 
     /// Options a `ssh_config` cannot weaken: given first on the command line, they win. `LogLevel=ERROR` keeps
     /// ssh's host-key messages, which tell "unknown" from "changed"; nothing is forwarded to a sick host.
@@ -68,16 +72,64 @@ public enum SSHTransport {
         return .success(configured)
     }
 
+    /// The file given to `ssh -F`: Medic's fixed options first, then the user's configuration by `Include`
+    /// (`--ssh-config`, or else `~/.ssh/config` and `/etc/ssh/ssh_config`, which ssh reads when there is no
+    /// `-F`). In an ssh_config the first value of an option wins, so nothing included can weaken them, and
+    /// unlike `-o` options a file given with `-F` also governs the ssh that `ProxyJump` starts for each jump
+    /// host: a jump host's key is checked as strictly as the target's. Written once per configuration into
+    /// the private ControlMaster directory.
+    static func configFile(_ settings: SSHSettings) -> Result<String, Unsendable> {
+        let directory: String
+        switch controlDirectory(settings) {
+        case .success(let made): directory = made
+        case .failure(let problem): return .failure(problem)
+        }
+        let included: [String]
+        if let configured = settings.configFile {
+            included = [URL(fileURLWithPath: configured).standardizedFileURL.path]
+        } else {
+            included = [
+                URL(fileURLWithPath: NSHomeDirectory()).appendingPathComponent(".ssh/config").path,
+                "/etc/ssh/ssh_config",
+            ]
+        }
+        if let bad = included.first(where: { $0.contains("\"") || $0.contains("\n") || $0.contains("\r") }) {
+            return .failure(Unsendable(reason: "ssh config path \(quote(bad)) holds a quote or a line break"))
+        }
+        var lines = ["# Written by Medic: its own options first (the first value of an option wins), then yours."]
+        for index in stride(from: 0, to: fixedOptions.count, by: 2) {
+            lines.append(fixedOptions[index + 1].replacingOccurrences(of: "=", with: " "))
+        }
+        lines += included.map { "Include \"\($0)\"" }
+        let text = lines.joined(separator: "\n") + "\n"
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        let path = "\(directory)/config-\(String(hash, radix: 16))"
+        if (try? String(contentsOfFile: path, encoding: .utf8)) == text { return .success(path) }
+        do {
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+        } catch {
+            return .failure(Unsendable(reason: "cannot write \(path): \(error.localizedDescription)"))
+        }
+        return .success(path)
+    }
+
     /// Closes every ControlMaster connection in this process's directory and removes it (on shutdown).
     public static func closeConnections(_ settings: SSHSettings = SSHSettings()) async {
         guard case .success(let directory) = controlDirectory(settings) else { return }
-        let sockets = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        for socket in sockets {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        for socket in entries where !socket.hasPrefix("config-") {
             _ = try? await Subprocess.run(
                 .name("ssh"), arguments: ["-o", "ControlPath=\(directory)/\(socket)", "-O", "exit", "medic-master"],
                 output: .discarded, error: .discarded)
         }
-        if settings.controlDirectory == nil { try? FileManager.default.removeItem(atPath: directory) }
+        if settings.controlDirectory == nil {
+            try? FileManager.default.removeItem(atPath: directory)
+        } else {
+            for file in entries where file.hasPrefix("config-") {
+                try? FileManager.default.removeItem(atPath: "\(directory)/\(file)")
+            }
+        }
     }
 
     /// The argv of the local `ssh` process; `shared`: through the ControlMaster connection to the host.
@@ -85,7 +137,12 @@ public enum SSHTransport {
         for target: ResolvedTarget, settings: SSHSettings, shared: Bool, remoteCommand: String
     ) -> [String] {
         var argv = ["ssh"]
-        if let config = settings.configFile { argv += ["-F", config] }
+        // The attempt checked that the file could be written (`SubprocessRunner`); were it gone since, the
+        // user's own file still comes with the fixed options on the command line.
+        switch configFile(settings) {
+        case .success(let wrapper): argv += ["-F", wrapper]
+        case .failure: if let config = settings.configFile { argv += ["-F", config] }
+        }
         argv += fixedOptions
         if shared, case .success(let directory) = controlDirectory(settings) {
             argv += ["-o", "ControlMaster=auto", "-o", "ControlPath=\(directory)/%C", "-o", "ControlPersist=60"]
@@ -164,6 +221,7 @@ public enum SSHTransport {
             "medic_left=$( { grep -lzx 'MEDIC_REMOTE_TOKEN=\(token)' /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3; "
                 + Self.sessionMembers("$$") + "; } | sort -un )",
             "for p in $medic_left; do [ \"$p\" = \"$$\" ] || kill -s KILL \"$p\" 2>/dev/null; done",
+            "printf '%s\\n' \(quote(endMarker(token: token))) >&2",
             "exit \"$medic_status\"",
         ]
         return .success(lines.joined(separator: "\n") + "\n")

@@ -56,9 +56,16 @@ public struct SubprocessRunner: ProcessRunner {
 
         final class Notes: Sendable {
             private let lines = Mutex<[String]>([])
+            private let killReached = Mutex(false)
             func add(_ line: String) { lines.withLock { $0.append(line) } }
             var all: [String] { lines.withLock { $0 } }
+            /// Set when a final SIGKILL pass reached the target: nothing carrying the token is left there.
+            func killConfirmed() { killReached.withLock { $0 = true } }
+            var killWasConfirmed: Bool { killReached.withLock { $0 } }
         }
+
+        /// What may be left on the target when a kill cannot be confirmed.
+        var leftovers: String { "\(target) (processes carrying MEDIC_REMOTE_TOKEN=\(token))" }
     }
 
     private enum Piece: Sendable {
@@ -91,7 +98,7 @@ public struct SubprocessRunner: ProcessRunner {
             case .success(let script): input = Array(script.utf8)
             case .failure(let problem): return failed("could not start on \(target): \(problem.reason)")
             }
-            if case .failure(let problem) = SSHTransport.controlDirectory(ssh) {
+            if case .failure(let problem) = SSHTransport.configFile(ssh) {
                 return failed("could not start on \(target): \(problem.reason)")
             }
             argv = SSHTransport.arguments(
@@ -156,16 +163,21 @@ public struct SubprocessRunner: ProcessRunner {
                         configuration, input: .none, request: request, stop: stop, decision: decision, remote: remote)
                 }
             let ending = decision.value ?? .exited
-            let termination: AttemptResult.Termination
+            var termination: AttemptResult.Termination
             switch status {
             case .exited(let code): termination = .exited(code)
             case .signaled(let signal): termination = .signaled(signal)
             }
             var stderr = err.text
+            var killUnconfirmed: String?
             if let remote {
-                // ssh's own failure (255 before the remote shell said it started): nothing ran on the target.
+                // The shell's start and end marks: ssh's own failure (255 before the start) means nothing ran on
+                // the target; the end mark means the shell swept the attempt's processes before it exited.
                 let started = stderr.contains(SSHTransport.startMarker)
-                stderr = stderr.replacingOccurrences(of: SSHTransport.startMarker + "\n", with: "")
+                let swept = stderr.contains(SSHTransport.endMarker(token: remote.token))
+                for marker in [SSHTransport.startMarker, SSHTransport.endMarker(token: remote.token)] {
+                    stderr = stderr.replacingOccurrences(of: marker + "\n", with: "")
+                }
                 if !started, case .exited(255) = termination, ending == .exited {
                     let reason = stderr.split(separator: "\n").last.map(String.init) ?? "ssh failed"
                     switch SSHTransport.failure(stderr: stderr) {
@@ -175,23 +187,34 @@ public struct SubprocessRunner: ProcessRunner {
                         return failed("ssh: cannot reach \(remote.target): \(reason)", unreachable: true)
                     }
                 }
-                if started, case .exited(255) = termination, ending == .exited {
+                if started, !swept, ending == .exited {
                     // The connection was lost while the command ran: nothing of it may go on there unseen.
-                    if let swept = await SSHTransport.signalRemote(
+                    if let killed = await SSHTransport.signalRemote(
                         remote.target, token: remote.token, signal: "KILL", settings: remote.settings)
                     {
+                        remote.notes.killConfirmed()
                         remote.notes.add(
-                            "medic: connection to \(remote.target) lost; killed what was left of the attempt: pids \(swept.map(String.init).joined(separator: " "))")
+                            "medic: connection to \(remote.target) lost; killed what was left of the attempt: pids \(killed.map(String.init).joined(separator: " "))"
+                        )
                     } else {
                         remote.notes.add("medic: connection to \(remote.target) lost; kill unconfirmed")
+                        killUnconfirmed = "connection lost; could not reach \(remote.leftovers) to kill them"
                     }
+                }
+                if ending != .exited {
+                    if !swept, !remote.notes.killWasConfirmed {
+                        killUnconfirmed = "could not reach \(remote.leftovers) to kill them"
+                    }
+                    termination = Self.remoteTermination(termination, swept: swept, killed: remote.notes.killWasConfirmed)
                 }
                 for note in remote.notes.all { stderr += (stderr.isEmpty || stderr.hasSuffix("\n") ? "" : "\n") + note + "\n" }
             }
-            return AttemptResult(
+            var result = AttemptResult(
                 termination: termination, timedOut: ending == .timedOut, cancelled: ending == .stopped,
                 stdout: out.text, stderr: stderr, stdoutBytes: out.totalBytes, stderrBytes: err.totalBytes,
                 duration: ContinuousClock.now - started)
+            result.killUnconfirmed = killUnconfirmed
+            return result
         } catch {
             return failed("could not start: \(program): \(error)")
         }
@@ -366,9 +389,10 @@ extension SubprocessRunner {
     }
 
     /// SIGTERM to the remote processes, `grace` for them (and so the local ssh) to end, then SIGKILL to what is
-    /// left; each step noted for the record, `kill unconfirmed` when the target could not be reached.
+    /// left; each step noted for the record. A SIGKILL pass that reached the target confirms the kill; one that
+    /// could not leaves it unconfirmed (unless the remote shell swept and said so first).
     static func stopRemote(_ remote: Remote, exit: ExitWatcher, grace: Duration, clock: any Clock<Duration>) async {
-        let where_ = "\(remote.target) (processes carrying MEDIC_REMOTE_TOKEN=\(remote.token))"
+        let where_ = remote.leftovers
         if let termed = await SSHTransport.signalRemote(
             remote.target, token: remote.token, signal: "TERM", settings: remote.settings)
         {
@@ -380,13 +404,26 @@ extension SubprocessRunner {
         guard let killed = await SSHTransport.signalRemote(
             remote.target, token: remote.token, signal: "KILL", settings: remote.settings)
         else {
-            remote.notes.add("medic: kill unconfirmed: could not reach \(where_) to send SIGKILL")
+            remote.notes.add("medic: could not reach \(where_) to send SIGKILL")
             return
         }
+        remote.notes.killConfirmed()
         if !killed.isEmpty {
             remote.notes.add(
                 "medic: sent SIGKILL on \(where_) after \(grace.dslDescription): pids \(killed.map(String.init).joined(separator: " "))")
         }
+    }
+
+    /// How a remote attempt that Medic stopped ended, as a local one would read. The remote shell reports a
+    /// command killed by a signal as 128 + the signal, which for the signals Medic sends (TERM, then KILL) is
+    /// read as the signal; a shell that was itself killed (ssh then exits 255 with no status) died of SIGKILL.
+    static func remoteTermination(
+        _ termination: AttemptResult.Termination, swept: Bool, killed: Bool
+    ) -> AttemptResult.Termination {
+        guard case .exited(let code) = termination else { return termination }
+        if swept, code == 128 + SIGTERM || code == 128 + SIGKILL { return .signaled(code - 128) }
+        if !swept, killed, code == 255 { return .signaled(SIGKILL) }
+        return termination
     }
 }
 

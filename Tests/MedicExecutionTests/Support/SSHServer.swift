@@ -105,6 +105,12 @@ final class SSHServer: Sendable {
         try launch()
     }
 
+    /// Stops the listening sshd only: sessions already open go on, new connections are refused (a host that
+    /// drops off the network while a command runs there, as far as a second connection can tell).
+    func stopListening() {
+        stopSSHD()
+    }
+
     /// Stops sshd by pid (SIGTERM, then SIGKILL after 5 s) and removes `directory`. Idempotent.
     func stop() {
         stopSSHD()
