@@ -97,9 +97,11 @@ let package = Package(
             dependencies: ["MedicCore", "MedicStore", "MedicExecution"],
             exclude: ["Fixtures"]
         ),
+        // Real servers for tests (sshd on loopback), shared by the test targets that need them.
+        .target(name: "MedicTestSupport", path: "Tests/MedicTestSupport"),
         .testTarget(
             name: "MedicExecutionTests",
-            dependencies: ["MedicCore", "MedicExecution", "MedicServer", "CMedicStepLauncher"]
+            dependencies: ["MedicCore", "MedicExecution", "MedicServer", "CMedicStepLauncher", "MedicTestSupport"]
         ),
         .testTarget(
             name: "MedicServerTests",
@@ -112,7 +114,7 @@ let package = Package(
         ),
         .testTarget(
             name: "medicTests",
-            dependencies: ["medic", "MedicCore", "MedicStore"]
+            dependencies: ["medic", "MedicCore", "MedicStore", "MedicTestSupport"]
         ),
     ]
 )

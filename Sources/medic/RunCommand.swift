@@ -105,6 +105,10 @@ struct RunCommand: AsyncParsableCommand {
             case .json: print(report.json.rendered())
             case .text: printer.summary(report, audit: location.path)
             }
+            for line in report.killsUnconfirmed {
+                // Someone must look at that host: said on stderr whatever the format.
+                FileHandle.standardError.write(Data("medic: kill unconfirmed: \(line)\n".utf8))
+            }
             if report.outcome != .succeeded { throw ExitCode(1) }
         }
     }

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import MedicCore
 import MedicExecution
+import MedicTestSupport
 import Testing
 
 /// Steps on other hosts, over real sshd servers on 127.0.0.2 and 127.0.0.3 (`SSHServer`): each step runs where

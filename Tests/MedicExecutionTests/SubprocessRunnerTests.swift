@@ -435,3 +435,19 @@ import Testing
         #expect(capture.omittedBytes == 0)
     }
 }
+
+/// Where ControlMaster sockets live: a socket path has at most 107 bytes.
+@Suite struct ControlDirectoryTests {
+    @Test("a TMPDIR too deep for a socket path puts the ControlMaster directory in /tmp instead")
+    func deepTemporaryDirectory() {
+        let deep = "/tmp/" + String(repeating: "d", count: 60)
+        #expect(SSHTransport.controlBase(temporary: deep) == "/tmp")
+        #expect(SSHTransport.controlBase(temporary: "/var/tmp/") == "/var/tmp")
+        let configured = SSHSettings(controlDirectory: deep)
+        guard case .failure(let problem) = SSHTransport.controlDirectory(configured) else {
+            Issue.record("a directory too long for a socket was accepted")
+            return
+        }
+        #expect(problem.reason.contains("too long for a socket path"))
+    }
+}

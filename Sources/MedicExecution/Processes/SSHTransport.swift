@@ -50,17 +50,36 @@ public enum SSHTransport {
     /// The private ControlMaster directory of this process: made by `mkdtemp` (a fresh name, mode 0700), so
     /// that no other user can have placed a directory or a socket there first.
     static let defaultControlDirectory: Result<String, Unsendable> = {
-        var template = Array((FileManager.default.temporaryDirectory.path + "/medic-ssh-XXXXXX").utf8CString)
+        var template = Array(
+            (controlBase(temporary: FileManager.default.temporaryDirectory.path) + "/medic-ssh-XXXXXX").utf8CString)
         guard let made = mkdtemp(&template) else {
             return .failure(Unsendable(reason: "cannot make a private ControlMaster directory: \(errno)"))
         }
         return .success(String(cString: made))
     }()
 
+    /// The longest directory a ControlMaster socket fits in: a socket path has at most 107 bytes, and ssh
+    /// binds `DIR/%C` (40 hex digits) with a 17-byte temporary suffix first.
+    static let maximumControlDirectoryLength = 107 - 1 - 40 - 17
+
+    /// Where the private directory is made: the temporary directory, or `/tmp` when that is too long for a
+    /// socket path (a deep `TMPDIR` would otherwise fail every remote step with "ControlPath too long").
+    static func controlBase(temporary: String) -> String {
+        let base = temporary.hasSuffix("/") && temporary.count > 1 ? String(temporary.dropLast()) : temporary
+        return base.utf8.count + "/medic-ssh-XXXXXX".utf8.count <= maximumControlDirectoryLength ? base : "/tmp"
+    }
+
     /// A directory ControlMaster sockets may live in: ours, mode 0700, not a symlink. Anything else would let
     /// another local user stand in for the master and read what Medic sends (secrets included).
     static func controlDirectory(_ settings: SSHSettings) -> Result<String, Unsendable> {
         guard let configured = settings.controlDirectory else { return defaultControlDirectory }
+        guard configured.utf8.count <= maximumControlDirectoryLength else {
+            return .failure(
+                Unsendable(
+                    reason:
+                        "ControlMaster directory \(configured) is too long for a socket path (at most \(maximumControlDirectoryLength) bytes)"
+                ))
+        }
         var info = stat()
         guard lstat(configured, &info) == 0 else {
             return .failure(Unsendable(reason: "ControlMaster directory \(configured) does not exist"))

@@ -15,17 +15,17 @@ import Synchronization
 /// privilege separation and can only log that user in.
 ///
 /// Connect with `ssh -F server.configFile -p server.port -- server.address COMMAND`.
-final class SSHServer: Sendable {
+public final class SSHServer: Sendable {
     /// The loopback address sshd listens on, such as `127.0.0.2`.
-    let address: String
-    let port: Int
+    public let address: String
+    public let port: Int
     /// The temporary directory holding the keys, the configurations and `sshd.log`; removed by `stop()`.
-    let directory: URL
+    public let directory: URL
     /// An ssh_config for `ssh -F`: the client key, a known_hosts file holding this server's host key, strict host
     /// key checking, batch mode and the current user. It sets no port: pass `-p port`.
-    let configFile: URL
+    public let configFile: URL
     /// The current user, the one the client logs in as.
-    let user: String
+    public let user: String
 
     /// The running sshd's pid, until it is reaped.
     private let sshd = Mutex<pid_t?>(nil)
@@ -41,7 +41,7 @@ final class SSHServer: Sendable {
     deinit { stop() }
 
     /// Starts sshd on a free port of `address` and returns once `ssh -F configFile` runs a command on it.
-    static func start(address: String) throws -> SSHServer {
+    public static func start(address: String) throws -> SSHServer {
         var lastError: (any Error)?
         // A free port may be taken between choosing it and sshd binding it: try another one.
         for _ in 0..<3 {
@@ -69,7 +69,7 @@ final class SSHServer: Sendable {
 
     /// Writes `ssh_config` and `known_hosts` into `directory` for connecting to any of `servers` (they all authorize
     /// the same client key), and returns the ssh_config.
-    static func sharedConfig(for servers: [SSHServer], in directory: URL) throws -> URL {
+    public static func sharedConfig(for servers: [SSHServer], in directory: URL) throws -> URL {
         let knownHosts = directory.appending(path: "known_hosts")
         try servers.map { try $0.knownHostsLine() }.joined().write(to: knownHosts, atomically: true, encoding: .utf8)
         let config = directory.appending(path: "ssh_config")
@@ -91,12 +91,12 @@ final class SSHServer: Sendable {
     }
 
     /// Empties this server's known_hosts file, so that strict host key checking fails for an unknown key.
-    func forgetHostKey() throws {
+    public func forgetHostKey() throws {
         try Data().write(to: directory.appending(path: "known_hosts"))
     }
 
     /// Gives sshd a new host key and restarts it on the same port, leaving every known_hosts file stale.
-    func replaceHostKey() throws {
+    public func replaceHostKey() throws {
         stopSSHD()
         for name in ["host_key", "host_key.pub"] {
             try? FileManager.default.removeItem(at: directory.appending(path: name))
@@ -107,12 +107,12 @@ final class SSHServer: Sendable {
 
     /// Stops the listening sshd only: sessions already open go on, new connections are refused (a host that
     /// drops off the network while a command runs there, as far as a second connection can tell).
-    func stopListening() {
+    public func stopListening() {
         stopSSHD()
     }
 
     /// Stops sshd by pid (SIGTERM, then SIGKILL after 5 s) and removes `directory`. Idempotent.
-    func stop() {
+    public func stop() {
         stopSSHD()
         try? FileManager.default.removeItem(at: directory)
     }
@@ -281,7 +281,7 @@ final class SSHServer: Sendable {
     /// Runs `name` to completion with no input; returns its exit status (128 + the signal if killed) and its
     /// stdout and stderr together.
     @discardableResult
-    static func run(_ name: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    public static func run(_ name: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
         let outputFile = FileManager.default.temporaryDirectory.appending(path: "medic-ssh-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: outputFile) }
         let pid = try spawn(executable(name), arguments, output: outputFile)
@@ -319,14 +319,14 @@ final class SSHServer: Sendable {
 }
 
 /// Why an `SSHServer` could not be set up.
-enum SSHServerError: Error, CustomStringConvertible {
+public enum SSHServerError: Error, CustomStringConvertible {
     case missingTool(String)
     case commandFailed(command: String, status: Int32, output: String)
     case noUser(uid: uid_t)
     case noPort(address: String, errno: Int32)
     case notReady(address: String, port: Int, log: String)
 
-    var description: String {
+    public var description: String {
         switch self {
         case .missingTool(let name):
             "\(name) not found (install openssh-server and openssh-client)"

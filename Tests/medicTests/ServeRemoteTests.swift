@@ -1,0 +1,70 @@
+import Foundation
+import MedicTestSupport
+import Testing
+
+/// `medic serve` healing the host an alert names, over a real sshd on 127.0.0.2: the whole path from an
+/// Alertmanager webhook to a step on the target and back into the audit log, and the ControlMaster connection
+/// closed when serve stops.
+@Suite(.serialized) struct ServeRemoteTests {
+    @Test("an alert about 127.0.0.2:9100 runs its step on 127.0.0.2 through --ssh-config; stopping serve closes the connection")
+    func serveHealsTheAlertsHost() async throws {
+        let sshd = try SSHServer.start(address: "127.0.0.2")
+        defer { sshd.stop() }
+        let (directory, runbooks) = try ServeCommandTests.scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // Short: a ControlMaster socket path has at most 107 bytes.
+        var template = Array("/tmp/mst-XXXXXX".utf8CString)
+        let temporary = URL(fileURLWithPath: String(cString: try #require(mkdtemp(&template))))
+        defer { try? FileManager.default.removeItem(at: temporary) }
+        let marker = directory.appendingPathComponent("healed").path
+        try """
+        runbook: heal-node
+        params:
+          node: { type: string, from: alert.labels.instance, extract: '([^:]+)(?::[0-9]+)?' }
+        triggers:
+          - match: ['alertname="NodeSick"']
+        target: { ssh: '{{ params.node }}', port: \(sshd.port) }
+        steps:
+          - id: heal
+            run: [sh, -c, 'echo "$1 $SSH_CONNECTION" > \(marker)', heal, '{{ params.node }}']
+            timeout: 20s
+        """.write(to: runbooks.appendingPathComponent("heal.yaml"), atomically: true, encoding: .utf8)
+        let server = try await ServeCommandTests.Server(
+            [
+                "--runbooks", runbooks.path, "--audit", directory.appendingPathComponent("audit.db").path,
+                "--ssh-config", sshd.configFile.path,
+            ], in: directory, environment: ["TMPDIR": temporary.path])
+        var stopped = false
+        defer { if !stopped { _ = server.stop() } }
+
+        let alert = #"{"alerts":[{"status":"firing","labels":{"alertname":"NodeSick","instance":"127.0.0.2:9100"}}]}"#
+        #expect(try await server.request("/v1/alerts/alertmanager", body: alert).0 == 202)
+        var runID: String?
+        for _ in 0..<200 where runID == nil {
+            let (_, body) = try await server.request("/v1/runs", method: "GET")
+            let runs = (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [[String: Any]]) ?? []
+            runID = runs.first { $0["outcome"] as? String == "succeeded" }?["id"] as? String
+            if runID == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        let listing = try await server.request("/v1/runs", method: "GET").1
+        let id = try #require(runID, "no run succeeded: \(listing) \(server.logText)")
+        // On the target: sshd's SSH_CONNECTION ends with its own address and port.
+        let healed = try String(contentsOfFile: marker, encoding: .utf8)
+        #expect(healed.hasPrefix("127.0.0.2 ") && healed.hasSuffix(" 127.0.0.2 \(sshd.port)\n"), "\(healed)")
+        let (_, shown) = try await server.request("/v1/runs/\(id)", method: "GET")
+        #expect(shown.contains(#""target":"ssh:\/\/127.0.0.2:\#(sshd.port)""#) || shown.contains("\"target\":\"ssh://127.0.0.2:\(sshd.port)\""), "\(shown)")
+
+        // A ControlMaster connection is open while serve runs, in a private directory under its TMPDIR.
+        let masters = try FileManager.default.contentsOfDirectory(atPath: temporary.path).filter { $0.hasPrefix("medic-ssh-") }
+        #expect(masters.count == 1, "\(masters)")
+        #expect(server.stop() == 0)
+        stopped = true
+        // Closed on shutdown: the directory is gone, and no ssh master for this server is left.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: temporary.path).filter { $0.hasPrefix("medic-ssh-") }.isEmpty)
+        let left = try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap(Int32.init).filter { pid in
+            let line = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+            return line.contains(temporary.path) && line.hasPrefix("ssh")
+        }
+        #expect(left.isEmpty, "ssh masters left: \(left)")
+    }
+}
