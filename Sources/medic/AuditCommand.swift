@@ -66,6 +66,8 @@ struct AuditList: AsyncParsableCommand {
     @Option(help: "Only this outcome (succeeded, failed, ..., or running).") var outcome: String?
     @Option(help: "Only runs triggered by this alertname.") var alertname: String?
     @Option(help: "Only this initiator (alert, api, operator, operator:NAME).") var initiator: String?
+    @Option(help: "Only runs whose verification is none, pending, verified or unverified.")
+    var verification: RunVerification?
     @Option(help: "At most this many runs.") var limit = 50
     @Option(help: "Output format: text or json.") var format: OutputFormat = .text
 
@@ -75,7 +77,8 @@ struct AuditList: AsyncParsableCommand {
             let filter = RunFilter(
                 since: try since.map { try TimeArgument.parse($0) },
                 until: try until.map { try TimeArgument.parse($0) },
-                runbook: runbook, outcome: outcome, alertname: alertname, initiator: initiator, limit: limit)
+                runbook: runbook, outcome: outcome, alertname: alertname, initiator: initiator,
+                verification: verification, limit: limit)
             let runs = try log.runs(filter)
             if format == .json {
                 print(JSONValue.array(runs.map(\.json)).rendered())
@@ -86,7 +89,7 @@ struct AuditList: AsyncParsableCommand {
                 return
             }
             print(
-                "RUN ID                      STARTED                   DURATION  RUNBOOK                              ALERT                      OUTCOME"
+                "RUN ID                      STARTED                   DURATION  RUNBOOK                              ALERT                      OUTCOME          VERIFICATION"
             )
             for run in runs {
                 let duration = run.durationMilliseconds.map { String(format: "%.1fs", Double($0) / 1000) } ?? "-"
@@ -97,7 +100,8 @@ struct AuditList: AsyncParsableCommand {
                         duration.padding(toLength: 9, withPad: " ", startingAt: 0),
                         run.runbook.padding(toLength: 36, withPad: " ", startingAt: 0),
                         (run.alertname ?? "-").padding(toLength: 26, withPad: " ", startingAt: 0),
-                        run.outcome ?? "running",
+                        (run.outcome ?? "running").padding(toLength: 16, withPad: " ", startingAt: 0),
+                        run.verification.rawValue,
                     ].joined(separator: " "))
             }
         }
@@ -323,3 +327,4 @@ struct AuditPrune: AsyncParsableCommand {
 }
 
 extension SQLiteAuditLog.Durability: ExpressibleByArgument {}
+extension RunVerification: ExpressibleByArgument {}

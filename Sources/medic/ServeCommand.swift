@@ -135,6 +135,7 @@ struct ServeCommand: AsyncParsableCommand {
             let dispatcher = Dispatcher(
                 runbooks: initial, audit: observed, history: history, configuration: configuration,
                 environment: stepEnvironment, runner: runner,
+                runRecords: { runID in try await offload { try audit.records(run: runID) } },
                 trouble: { trouble in
                     metrics.trouble(trouble)
                     logger.error("\(trouble)")

@@ -57,13 +57,16 @@ public struct RunFinishedBody: AuditBody, Equatable {
     public var outcomeText: String
     public var reason: String?
     public var durationMS: Int?
+    /// `pending` when the run succeeded and waits for its proof (`verify`).
+    public var verification: String?
+    public var verify: VerifyPlanBody?
 
     /// The outcome, or nil for one this build does not know.
     public var outcome: RunOutcome? { RunOutcome(rawValue: outcomeText) }
 
     enum CodingKeys: String, CodingKey {
         case outcomeText = "outcome"
-        case reason
+        case reason, verification, verify
         case durationMS = "duration_ms"
     }
 }

@@ -19,6 +19,13 @@ public enum AuditKind: String, Sendable, CaseIterable, Codable {
     case runStopping = "run.stopping"
     case runRecovering = "run.recovering"
     case runFinished = "run.finished"
+    /// A run that succeeded was proven to have fixed the fault (`verify`): the alert resolved, the probe passed.
+    case runVerified = "run.verified"
+    /// A run that succeeded was not proven in time (`verify.within`).
+    case runUnverified = "run.unverified"
+    /// One attempt of a `verify.probe` starts (written before the command runs), and how it ended.
+    case verifyProbeStarted = "verify.probe_started"
+    case verifyProbeFinished = "verify.probe_finished"
     /// A run that ended needing people (remote kill unconfirmed, rollback failed, breaker opened).
     case runEscalated = "run.escalated"
 
@@ -56,7 +63,7 @@ public enum AuditKind: String, Sendable, CaseIterable, Codable {
     /// The kinds a policy gate is rebuilt from on start.
     public static let policyHistory: [AuditKind] = [
         .decisionRun, .decisionShadowed, .decisionQueued, .decisionAwaitingApproval, .decisionSuppressed, .runStarted,
-        .runFinished,
+        .runFinished, .runVerified, .runUnverified,
         .breakerOpened, .breakerReset, .alertResolved,
     ]
 }

@@ -10,12 +10,15 @@ public struct RunFilter: Sendable, Equatable {
     public var alertname: String?
     /// An initiator; `operator` also matches `operator:NAME`.
     public var initiator: String?
+    /// `none`, `pending`, `verified` or `unverified`.
+    public var verification: RunVerification?
     public var limit: Int
 
     public init(
         since: String? = nil, until: String? = nil, runbook: String? = nil, outcome: String? = nil,
-        alertname: String? = nil, initiator: String? = nil, limit: Int = 50
+        alertname: String? = nil, initiator: String? = nil, verification: RunVerification? = nil, limit: Int = 50
     ) {
+        self.verification = verification
         self.since = since
         self.until = until
         self.runbook = runbook
@@ -32,6 +35,7 @@ public struct RunFilter: Sendable, Equatable {
         if let runbook, run.runbook != runbook { return false }
         if let outcome, outcome == "running" ? run.outcome != nil : run.outcome != outcome { return false }
         if let alertname, run.alertname != alertname { return false }
+        if let verification, run.verification != verification { return false }
         if let initiator, run.initiator != initiator, run.initiator?.hasPrefix(initiator + ":") != true {
             return false
         }

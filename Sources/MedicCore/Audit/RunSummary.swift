@@ -10,11 +10,18 @@ public struct RunSummary: Sendable, Equatable {
     public var initiator: String?
     public var alertname: String?
     public var fingerprint: String?
+    /// `none`, `pending`, `verified` or `unverified` (`verify`).
+    public var verification: RunVerification
+    /// For a verified run that an alert started: from the alert's `startsAt` to the proof.
+    public var timeToResolveMilliseconds: Int?
 
     public init(
         id: String, runbook: String, startedAt: String, finishedAt: String? = nil, durationMilliseconds: Int? = nil,
-        outcome: String? = nil, initiator: String? = nil, alertname: String? = nil, fingerprint: String? = nil
+        outcome: String? = nil, initiator: String? = nil, alertname: String? = nil, fingerprint: String? = nil,
+        verification: RunVerification = .none, timeToResolveMilliseconds: Int? = nil
     ) {
+        self.verification = verification
+        self.timeToResolveMilliseconds = timeToResolveMilliseconds
         self.id = id
         self.runbook = runbook
         self.startedAt = startedAt
@@ -32,7 +39,8 @@ public struct RunSummary: Sendable, Equatable {
             "finished_at": JSONValue(finishedAt),
             "duration_ms": durationMilliseconds.map { JSONValue($0) } ?? .null,
             "outcome": JSONValue(outcome), "initiator": JSONValue(initiator), "alertname": JSONValue(alertname),
-            "fingerprint": JSONValue(fingerprint),
+            "fingerprint": JSONValue(fingerprint), "verification": .string(verification.rawValue),
+            "time_to_resolve_ms": timeToResolveMilliseconds.map { JSONValue($0) } ?? .null,
         ]
     }
 }

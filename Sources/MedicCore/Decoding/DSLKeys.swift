@@ -1,7 +1,7 @@
 /// The keys each mapping of the DSL accepts. Decoding (unknown-key checks) and `medic schema` both read these.
 public enum DSLKeys {
     public static let runbook = [
-        "runbook", "description", "owner", "params", "triggers", "policy", "target", "steps",
+        "runbook", "description", "owner", "params", "triggers", "policy", "target", "verify", "steps",
     ]
     public static let param = [
         "type", "description", "from", "extract", "default", "pattern", "min", "max", "enum", "secret",
@@ -12,6 +12,8 @@ public enum DSLKeys {
         "mode", "concurrency", "max_runs", "circuit_breaker", "timeout", "on_failure", "inherit_env", "queue",
         "escalate", "on_interrupt",
     ]
+    public static let verify = ["within", "resolved", "probe", "on_unverified"]
+    public static let probe = body + ["every"]
     public static let maxRuns = ["count", "per"]
     public static let circuitBreaker = ["failures", "within"]
     public static let body = ["run", "shell", "env", "workdir", "timeout", "kill_grace", "retry"]

@@ -51,6 +51,9 @@ public struct RunbookDecoder {
         if let node = fields["target"] {
             runbook.target = decodeTarget(node, at: path / "target")
         }
+        if let node = fields["verify"] {
+            runbook.verify = decodeVerify(node, at: path / "verify")
+        }
         if let node = fields["steps"] {
             runbook.steps = decodeSteps(node, at: path / "steps")
         } else {
@@ -320,6 +323,27 @@ public struct RunbookDecoder {
             policy.escalate = decodeBody(body, at: path / "escalate")
         }
         return policy
+    }
+
+    private mutating func decodeVerify(_ node: DocumentNode, at path: DocumentPath) -> Verify? {
+        guard let fields = reader.fields(node, at: path, what: "verify", allowed: DSLKeys.verify) else { return nil }
+        let within = required(fields, "within", in: "verify", at: path) { r, n, p in r.duration(n, at: p) }
+        var verify = Verify(within: within ?? .zero)
+        if let resolved = fields["resolved"] {
+            verify.resolved = reader.bool(resolved, at: path / "resolved")
+        }
+        if let onUnverified = fields["on_unverified"] {
+            verify.onUnverified =
+                reader.choice(onUnverified, at: path / "on_unverified", as: Verify.OnUnverified.self) ?? .escalate
+        }
+        if let node = fields["probe"],
+            let probe = reader.fields(node, at: path / "probe", what: "probe", allowed: DSLKeys.probe)
+        {
+            let every = required(probe, "every", in: "probe", at: path / "probe") { r, n, p in r.duration(n, at: p) }
+            let body = decodeBody(probe, at: path / "probe")
+            if let every { verify.probe = Verify.Probe(body: body, every: every) }
+        }
+        return within == nil ? nil : verify
     }
 
     private mutating func required<T>(

@@ -10,6 +10,8 @@ public struct Runbook: Sendable, Equatable {
     public var steps: [Step]
     /// Where every step runs unless it says otherwise; nil is `local`.
     public var target: StepTarget?
+    /// What proves a succeeded run fixed the fault; nil: success is the run's own.
+    public var verify: Verify?
 
     public init(
         id: String, description: String? = nil, owner: String? = nil, params: [Param] = [],

@@ -68,6 +68,8 @@ public struct Decider: Sendable {
         public var runID: String
         public var prepared: PreparedRun
         public var startRecorded: Bool
+        /// What the run must prove when it succeeds (`verify`), for its `run.finished`.
+        public var verification: VerificationPlan?
     }
 
     /// What became of one alert: the HTTP answer's body and `medic match`'s vocabulary.
@@ -106,11 +108,16 @@ public struct Decider: Sendable {
         public var stops: [String] = []
         /// Runs that ended needing people (`policy.escalate`), their `run.escalated` among `records`.
         public var escalations: [Escalation] = []
+        /// Verifications decided (verified or unverified): the engine stops probing and waiting for them.
+        public var verificationsEnded: [String] = []
+        /// Unverified runs whose runbook says `on_unverified: rollback`: the engine rolls back their steps.
+        public var unverifiedRollbacks: [PendingVerification] = []
 
         public init(
             answer: Answer, records: [AuditEvent] = [], starts: [Start] = [], stops: [String] = [],
-            escalations: [Escalation] = []
+            escalations: [Escalation] = [], verificationsEnded: [String] = []
         ) {
+            self.verificationsEnded = verificationsEnded
             self.answer = answer
             self.records = records
             self.starts = starts
@@ -139,26 +146,66 @@ public struct Decider: Sendable {
     public private(set) var gate: PolicyGate
     public private(set) var runs: [String: PendingRun] = [:]
     private var arrivals: UInt64 = 0
+    /// Runs that succeeded and wait for their proof (`verify`), by run id.
+    public private(set) var verifications: [String: PendingVerification] = [:]
+    /// When the alert of a running run resolved (a fix can work before its last step ends), by fingerprint.
+    private var resolvedWhileRunning: [String: Date] = [:]
+
+    /// The loaded runbooks, for verifications that outlive their run (and a restart).
+    private var runbooksByID: [String: Runbook] = [:]
 
     public init(configuration: Configuration = Configuration(), runbooks: [Runbook] = []) {
         self.configuration = configuration
         gate = PolicyGate(configuration: configuration.gate)
         gate.observeWindows(of: runbooks)
+        runbooksByID = Dictionary(runbooks.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     /// Rebuilds the gate from audit records (see `PolicyGate.replay`).
+    /// Rebuilds the gate from audit records (see `PolicyGate.replay`), and the verifications still pending: a
+    /// `run.finished` that says `pending` and no `run.verified` or `run.unverified` after it, with the
+    /// resolutions recorded since.
     public mutating func replay(_ records: some Sequence<AuditRecord>, runbooks: [Runbook], now: Date) {
+        let records = Array(records)
         gate.replay(records, runbooks: runbooks, now: now)
+        for record in records {
+            switch record.auditKind {
+            case .runFinished:
+                if let pending = PendingVerification(runFinished: record) { verifications[pending.runID] = pending }
+            case .runVerified, .runUnverified:
+                if let runID = record.runID { verifications[runID] = nil }
+            case .alertResolved:
+                guard let body = record.body(as: AlertResolvedBody.self), let time = RFC3339.parse(record.time)
+                else { continue }
+                for (runID, pending) in verifications
+                where pending.fingerprint == body.fingerprint && pending.resolvedAt == nil {
+                    verifications[runID]?.resolvedAt = time
+                }
+            default:
+                continue
+            }
+        }
     }
 
-    /// How far back a replay must read (see `PolicyGate.replayCutoff`).
+    /// How far back a replay must read (see `PolicyGate.replayCutoff`), and far enough for the longest
+    /// `verify.within`: a run that succeeded that long ago may still wait for its proof.
     public func replayCutoff(now: Date, runbooks: [Runbook]) -> Date {
-        gate.replayCutoff(now: now, runbooks: runbooks)
+        let longest = runbooks.compactMap { $0.verify?.within }.max() ?? .zero
+        return min(
+            gate.replayCutoff(now: now, runbooks: runbooks),
+            now.addingTimeInterval(-Double(longest.milliseconds) / 1000 - 60))
+    }
+
+    static func plan(_ prepared: PreparedRun, _ candidate: PolicyGate.Candidate) -> VerificationPlan? {
+        VerificationPlan(
+            runbook: prepared.runbook, groupKey: candidate.groupKey, alert: prepared.context.alert,
+            startedByAlert: true)
     }
 
     /// A new runbook set: the horizon of what is remembered follows its windows.
     public mutating func runbooksChanged(_ runbooks: [Runbook]) {
         gate.observeWindows(of: runbooks)
+        runbooksByID = Dictionary(runbooks.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     /// Runs waiting for a lock or an executor slot (bounded by `maxQueuedRuns`).
@@ -206,6 +253,11 @@ public struct Decider: Sendable {
                 finishWaiting(runID, reason: "the alert resolved", now: now, into: &transition)
             }
             let lastRun = gate.resolved(alert)
+            if runs.values.contains(where: { $0.phase == .running && $0.candidate.alert.fingerprint == alert.fingerprint })
+            {
+                resolvedWhileRunning[alert.fingerprint] = now
+            }
+            resolution(of: alert.fingerprint, at: now, into: &transition)
             transition.records.append(
                 AuditEvent(
                     time: now, kind: .alertResolved, runID: lastRun ?? "",
@@ -234,7 +286,10 @@ public struct Decider: Sendable {
             switch decision {
             case .run:
                 admit(runID, prepared: prepared, candidate: candidate, phase: .running, startRecorded: false)
-                transition.starts.append(Start(runID: runID, prepared: prepared, startRecorded: false))
+                transition.starts.append(
+                    Start(
+                        runID: runID, prepared: prepared, startRecorded: false,
+                        verification: Self.plan(prepared, candidate)))
             case .shadow:
                 transition.records += [
                     Self.started(prepared, now: now),
@@ -357,10 +412,24 @@ public struct Decider: Sendable {
     /// the next waiting runs start, and a run that needs people (its breaker opened, its rollback failed, a
     /// remote kill it could not confirm: `killsUnconfirmed`) is recorded and escalated.
     public mutating func finished(
-        _ runID: String, outcome: RunOutcome, killsUnconfirmed: [String] = [], now: Date
+        _ runID: String, outcome: RunOutcome, killsUnconfirmed: [String] = [], startedAt: Date? = nil,
+        finishedAt: Date? = nil, now: Date
     ) -> Transition<Void> {
         var transition = Transition(answer: ())
         guard let run = runs.removeValue(forKey: runID) else { return transition }
+        let fingerprint = run.candidate.alert.fingerprint
+        let resolvedAt = resolvedWhileRunning[fingerprint]
+        if !runs.values.contains(where: { $0.phase == .running && $0.candidate.alert.fingerprint == fingerprint }) {
+            resolvedWhileRunning[fingerprint] = nil
+        }
+        if outcome == .succeeded, let plan = Self.plan(run.prepared, run.candidate) {
+            // The executor recorded `verification: pending` in the run's `run.finished`.
+            var pending = PendingVerification(
+                plan: plan, runID: runID, runStartedAt: startedAt ?? now, succeededAt: finishedAt ?? now)
+            if let resolvedAt, resolvedAt >= pending.runStartedAt { pending.resolvedAt = resolvedAt }
+            verifications[runID] = pending
+            decideIfProven(runID, now: now, into: &transition)
+        }
         let aftermath = gate.runFinished(runID, candidate: run.candidate, outcome: outcome, now: now)
         if aftermath.escalate {
             transition.records.append(
@@ -400,8 +469,115 @@ public struct Decider: Sendable {
         let ready = runs.filter { $0.value.phase == .ready }.sorted { $0.value.arrival < $1.value.arrival }
         for (runID, run) in ready.prefix(configuration.maxConcurrentRuns - running) {
             runs[runID]?.phase = .running
-            transition.starts.append(Start(runID: runID, prepared: run.prepared, startRecorded: run.startRecorded))
+            transition.starts.append(
+                Start(
+                    runID: runID, prepared: run.prepared, startRecorded: run.startRecorded,
+                    verification: Self.plan(run.prepared, run.candidate)))
         }
+    }
+}
+
+extension Decider {
+    // MARK: Verification
+
+    /// A resolution of `fingerprint` proves the pending verifications that wait for it.
+    mutating func resolution<Answer>(of fingerprint: String, at now: Date, into transition: inout Transition<Answer>) {
+        for (runID, pending) in verifications
+        where pending.fingerprint == fingerprint && pending.needsResolution && pending.resolvedAt == nil {
+            verifications[runID]?.resolvedAt = now
+            decideIfProven(runID, now: now, into: &transition)
+        }
+    }
+
+    /// Records `run.verified` once everything asked for has been seen.
+    mutating func decideIfProven<Answer>(_ runID: String, now: Date, into transition: inout Transition<Answer>) {
+        guard let pending = verifications[runID], pending.isProven else { return }
+        verifications[runID] = nil
+        transition.records.append(pending.verifiedRecord(now: now))
+        transition.verificationsEnded.append(runID)
+    }
+
+    /// One probe attempt ended: its `verify.probe` record, and a pass may prove the run. Answers whether to
+    /// probe again (still pending and no pass yet); a verification decided meanwhile records nothing more.
+    public mutating func probeFinished(
+        _ runID: String, passed: Bool, summary: String, record: AuditEvent, now: Date
+    ) -> Transition<Bool> {
+        var transition = Transition(answer: false)
+        guard verifications[runID] != nil else { return transition }
+        transition.records.append(record)
+        verifications[runID]?.probeAttempts += 1
+        if passed {
+            verifications[runID]?.probePassedAt = now
+        } else {
+            verifications[runID]?.lastProbeFailure = summary
+        }
+        decideIfProven(runID, now: now, into: &transition)
+        transition.answer = verifications[runID].map { $0.probePassedAt == nil } ?? false
+        return transition
+    }
+
+    /// The deadline passed (or the proof cannot be had: `reason`): `run.unverified`, a failure for the breaker,
+    /// and what `on_unverified` asks: an escalation, a rollback for the engine to run, or the record alone.
+    public mutating func verificationDue(_ runID: String, reason: String? = nil, now: Date) -> Transition<Void> {
+        var transition = Transition(answer: ())
+        guard let pending = verifications.removeValue(forKey: runID) else { return transition }
+        transition.records.append(pending.unverifiedRecord(now: now, reason: reason))
+        transition.verificationsEnded.append(runID)
+        let runbook = runbooksByID[pending.runbook]
+        let opened = gate.countFailure(runbook: runbook, groupKey: pending.groupKey, time: now)
+        if opened {
+            transition.records.append(
+                PolicyGate.breakerRecord(opened: true, runbook: pending.runbook, key: pending.groupKey, now: now))
+        }
+        var reasons: [Escalation.Reason] = []
+        var details: [String] = []
+        switch pending.onUnverified {
+        case .escalate:
+            reasons.append(.unverified)
+            details.append("run \(runID) of \(pending.runbook) succeeded but is unverified: \(reason ?? pending.unverifiedReason)")
+        case .rollback:
+            transition.unverifiedRollbacks.append(pending)
+        case .record:
+            break
+        }
+        if opened {
+            reasons.append(.breakerOpened)
+            details.append(
+                "the circuit breaker of \(pending.runbook) opened for key \(pending.groupKey) after run \(runID) ended unverified")
+        }
+        if !reasons.isEmpty {
+            escalate(pending, runbook: runbook, reasons: reasons, details: details, now: now, into: &transition)
+        }
+        return transition
+    }
+
+    /// The rollback `on_unverified: rollback` asked for ended: a failed one escalates (`rollback_failed`).
+    public mutating func unverifiedRollbackFinished(
+        _ pending: PendingVerification, succeeded: Bool, detail: String, now: Date
+    ) -> Transition<Void> {
+        var transition = Transition(answer: ())
+        guard !succeeded else { return transition }
+        escalate(
+            pending, runbook: runbooksByID[pending.runbook], reasons: [.rollbackFailed, .unverified],
+            details: [
+                "run \(pending.runID) of \(pending.runbook) was unverified and its rollback failed: \(detail)"
+            ], now: now, into: &transition)
+        return transition
+    }
+
+    private func escalate<Answer>(
+        _ pending: PendingVerification, runbook: Runbook?, reasons: [Escalation.Reason], details: [String], now: Date,
+        into transition: inout Transition<Answer>
+    ) {
+        let alert = pending.fingerprint.map {
+            Alert(source: .json, status: .firing, labels: pending.alertLabels, fingerprint: $0)
+        }
+        // A runbook removed since still gets its record; it has no hook left to run.
+        let escalation = Escalation(
+            runbook: runbook ?? Runbook(id: pending.runbook), alert: alert, groupKey: pending.groupKey,
+            runID: pending.runID, reasons: reasons, details: details)
+        transition.records.append(escalation.record(now: now))
+        transition.escalations.append(escalation)
     }
 }
 

@@ -9,6 +9,8 @@ public struct Escalation: Sendable, Equatable {
         case killUnconfirmed = "kill_unconfirmed"
         /// A rollback failed: the target is in a state nobody planned.
         case rollbackFailed = "rollback_failed"
+        /// A run that succeeded did not prove it fixed the fault (`verify`).
+        case unverified
         /// The run's failure opened its breaker: Medic stops acting on the key.
         case breakerOpened = "breaker_opened"
 
@@ -17,7 +19,10 @@ public struct Escalation: Sendable, Equatable {
         }
     }
 
-    public var candidate: PolicyGate.Candidate
+    /// The runbook of the run that ended (its `policy.escalate` runs), the alert that started it, its key.
+    public var runbook: Runbook
+    public var alert: Alert?
+    public var groupKey: String
     /// The run that ended.
     public var runID: String
     /// At least one, most urgent first.
@@ -25,8 +30,12 @@ public struct Escalation: Sendable, Equatable {
     /// What happened, for people: one line per fact.
     public var details: [String]
 
-    public init(candidate: PolicyGate.Candidate, runID: String, reasons: [Reason], details: [String]) {
-        self.candidate = candidate
+    public init(
+        runbook: Runbook, alert: Alert?, groupKey: String, runID: String, reasons: [Reason], details: [String]
+    ) {
+        self.runbook = runbook
+        self.alert = alert
+        self.groupKey = groupKey
         self.runID = runID
         self.reasons = reasons.sorted()
         self.details = details
@@ -35,10 +44,14 @@ public struct Escalation: Sendable, Equatable {
     /// Why and what, in the order people read them, given how the run ended.
     static func of(
         _ runID: String, candidate: PolicyGate.Candidate, outcome: RunOutcome, breakerOpened: Bool,
-        killsUnconfirmed: [String]
+        killsUnconfirmed: [String], unverified: String? = nil
     ) -> Escalation? {
         var reasons: [Reason] = []
         var details: [String] = []
+        if let unverified {
+            reasons.append(.unverified)
+            details.append("run \(runID) of \(candidate.runbook.id) succeeded but is unverified: \(unverified)")
+        }
         if !killsUnconfirmed.isEmpty {
             reasons.append(.killUnconfirmed)
             details += killsUnconfirmed.map { "kill unconfirmed: \($0)" }
@@ -54,7 +67,9 @@ public struct Escalation: Sendable, Equatable {
             )
         }
         guard !reasons.isEmpty else { return nil }
-        return Escalation(candidate: candidate, runID: runID, reasons: reasons, details: details)
+        return Escalation(
+            runbook: candidate.runbook, alert: candidate.alert, groupKey: candidate.groupKey, runID: runID,
+            reasons: reasons, details: details)
     }
 
     /// `run.escalated`, under the run that ended.
@@ -62,10 +77,10 @@ public struct Escalation: Sendable, Equatable {
         AuditEvent(
             time: now, kind: .runEscalated, runID: runID,
             body: [
-                "runbook": .string(candidate.runbook.id), "group_key": .string(candidate.groupKey),
+                "runbook": .string(runbook.id), "group_key": .string(groupKey),
                 "reason": .string(reasons[0].rawValue), "reasons": .array(reasons.map { .string($0.rawValue) }),
                 "details": .array(details.map(JSONValue.string)),
-                "hook": .bool(candidate.runbook.policy.escalate != nil),
+                "hook": .bool(runbook.policy.escalate != nil),
             ])
     }
 
@@ -78,8 +93,8 @@ public struct Escalation: Sendable, Equatable {
             "MEDIC_ESCALATION_DETAIL": details.joined(separator: "\n"),
             "MEDIC_ESCALATION_RUN_ID": escalationRunID,
             "MEDIC_RUN_ID": runID,
-            "MEDIC_RUNBOOK": candidate.runbook.id,
-            "MEDIC_GROUP_KEY": candidate.groupKey,
+            "MEDIC_RUNBOOK": runbook.id,
+            "MEDIC_GROUP_KEY": groupKey,
         ]
     }
 }

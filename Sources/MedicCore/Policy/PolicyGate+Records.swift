@@ -65,6 +65,10 @@ extension PolicyGate {
                     let outcome = record.body(as: RunFinishedBody.self)?.outcome
                 else { continue }
                 finishReplayed(runID, runbook: byID[run.runbook], groupKey: run.groupKey, outcome: outcome, time: time)
+            case .runUnverified:
+                if let body = record.body(as: VerificationBody.self), let runbook = body.runbook {
+                    _ = countFailure(runbook: byID[runbook], groupKey: body.groupKey ?? "", time: time)
+                }
             case .decisionSuppressed:
                 // A duplicate keeps the alert's dedup entry alive across a restart (Alertmanager re-sends a
                 // firing alert for as long as it fires), even when the run it led to is older than the cutoff.

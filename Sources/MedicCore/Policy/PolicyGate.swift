@@ -387,9 +387,16 @@ public struct PolicyGate: Sendable {
                 aftermath.dequeued = next
             }
         }
-        guard let runbook, let breaker = runbook.policy.circuitBreaker else { return aftermath }
-        let scope = Self.scope(runbook: runbook.id, groupKey: groupKey)
         guard [.failed, .rollbackFailed, .timedOut].contains(outcome) else { return aftermath }
+        aftermath.escalate = countFailure(runbook: runbook, groupKey: groupKey, time: now)
+        return aftermath
+    }
+
+    /// Counts a failure of `runbook` for `groupKey` (a failed run, or a run that succeeded and was not proven,
+    /// `run.unverified`) towards its breaker; true when the breaker opens with it.
+    public mutating func countFailure(runbook: Runbook?, groupKey: String, time now: Date) -> Bool {
+        guard let runbook, let breaker = runbook.policy.circuitBreaker else { return false }
+        let scope = Self.scope(runbook: runbook.id, groupKey: groupKey)
         let window = Self.seconds(breaker.within)
         var recent = (failures[scope] ?? []).filter { now.timeIntervalSince($0) < window }
         recent.append(now)
@@ -398,9 +405,9 @@ public struct PolicyGate: Sendable {
         let stillOpen = openBreakers[scope].map { now.timeIntervalSince($0) < window } ?? false
         if recent.count >= breaker.failures, !stillOpen {
             openBreakers[scope] = now
-            aftermath.escalate = true
+            return true
         }
-        return aftermath
+        return false
     }
 
     /// `medic breaker reset RUNBOOK [KEY]`: closes the breaker of one key, or of every key of the runbook.

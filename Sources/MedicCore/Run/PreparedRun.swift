@@ -53,13 +53,10 @@ public struct PreparedRun: Sendable {
         var targets: [String: ResolvedTarget] = [:]
         var problems: [String] = []
         for step in runbook.steps {
-            guard case .ssh(let ssh) = runbook.target(of: step) else { continue }
-            let host = ssh.host.render(in: context)
-            if let problem = SSHTarget.problem(withHost: host) {
-                problems.append("target of step \(step.id): \(problem)")
-                continue
+            switch resolveTarget(runbook.target(of: step), in: context) {
+            case .success(let target): targets[step.id] = target
+            case .failure(let problem): problems.append("target of step \(step.id): \(problem.reason)")
             }
-            targets[step.id] = ResolvedTarget(host: host, user: ssh.user, port: ssh.port)
         }
         if !problems.isEmpty { return .failure(Problems(messages: problems)) }
         var prepared = PreparedRun(
@@ -67,6 +64,50 @@ public struct PreparedRun: Sendable {
             redactor: Redactor(secrets: resolved.secrets))
         prepared.targets = targets
         return .success(prepared)
+    }
+
+    /// Why a target's host cannot be used.
+    public struct TargetProblem: Error, Sendable, Equatable {
+        public var reason: String
+        public init(reason: String) { self.reason = reason }
+    }
+
+    /// `target` with its host rendered and checked; nil for a local one.
+    static func resolveTarget(_ target: StepTarget?, in context: RunContext) -> Result<ResolvedTarget?, TargetProblem> {
+        guard case .ssh(let ssh) = target else { return .success(nil) }
+        let host = ssh.host.render(in: context)
+        if let problem = SSHTarget.problem(withHost: host) { return .failure(TargetProblem(reason: problem)) }
+        return .success(ResolvedTarget(host: host, user: ssh.user, port: ssh.port))
+    }
+
+    /// The step id a `verify.probe` runs as.
+    public static let probeStepID = "verify-probe"
+
+    /// The run's `verify.probe` as a run of its own: one step, `verify-probe`, with this run's params, alert,
+    /// environment and redactor, on the runbook's target. nil when the runbook has no probe.
+    public func probeRun() -> Result<PreparedRun, TargetProblem>? {
+        guard let probe = runbook.verify?.probe else { return nil }
+        let step = Step(id: Self.probeStepID, body: probe.body)
+        var copy = self
+        copy.runbook = Runbook(
+            id: runbook.id, params: runbook.params, policy: runbook.policy, steps: [step], target: runbook.target)
+        guard case .success(let graph) = StepGraph.build([step]) else {
+            return .failure(TargetProblem(reason: "the probe cannot form a step graph"))
+        }
+        copy.graph = graph
+        copy.targets = [:]
+        switch Self.resolveTarget(runbook.target, in: context) {
+        case .success(let target): if let target { copy.targets[step.id] = target }
+        case .failure(let problem): return .failure(problem)
+        }
+        return .success(copy)
+    }
+
+    /// Attempt `attempt` of the single step of a `probeRun()`.
+    public func probeRequest(attempt: Int) -> AttemptRequest {
+        RunStateMachine(
+            runbook: runbook, graph: graph, context: context, baseEnvironment: baseEnvironment, targets: targets
+        ).request(for: Self.probeStepID, phase: .main, attempt: attempt)
     }
 
     /// A fresh run id: time-ordered, unique enough across replicas (`20261125T103955Z-3f9a1c2e`).

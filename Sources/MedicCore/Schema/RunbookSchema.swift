@@ -192,6 +192,24 @@ public enum RunbookSchema {
                 "on_timeout": boolean("Retry timed-out attempts (default true)."),
             ], required: ["attempts"], description: "Retry policy.")
 
+        let verify = object(
+            DSLKeys.verify,
+            [
+                "within": ref("duration", "Deadline for the proof, counted from the run's success."),
+                "resolved": boolean(
+                    "The alert must resolve within the window (default: true for runs an alert started)."),
+                "probe": object(
+                    DSLKeys.probe,
+                    bodyProperties.merging([
+                        "every": ref("duration", "Wait between probe attempts; the first runs at the run's success.")
+                    ]) { _, new in new },
+                    required: ["every"],
+                    description: "A readonly check re-run until it exits 0; runs where the runbook's target says."),
+                "on_unverified": choice(
+                    Verify.OnUnverified.allCases.map(\.rawValue),
+                    "escalate (default), rollback (undo the run's steps), or record."),
+            ], required: ["within"], description: "What proves that a run which succeeded fixed the fault.")
+
         let root = object(
             DSLKeys.runbook,
             [
@@ -206,6 +224,7 @@ public enum RunbookSchema {
                 "triggers": list(["$ref": "#/$defs/trigger"], "Alerts that start this runbook."),
                 "policy": ref("policy", "Safety policy."),
                 "target": ref("target", "Where every step runs unless it says otherwise (default local)."),
+                "verify": verify,
                 "steps": list(["$ref": "#/$defs/step"], "The step graph.", minItems: 1),
             ], required: ["runbook", "steps"], description: "A Medic runbook (DSL v1).")
 

@@ -57,7 +57,20 @@ extension DiagnosticMessage {
         .init(id: "invalid-value", "max_delay (\(maxDelay)) is shorter than delay (\(delay))")
     }
 
+    static let verifyChecksNothing = Self(
+        id: "verify-checks-nothing",
+        "`verify` with `resolved: false` and no `probe` proves nothing; add a probe or let the alert's resolution count")
+    static func probeSlowerThanDeadline(_ every: String, _ within: String) -> Self {
+        .init(
+            id: "probe-slower-than-deadline", severity: .warning,
+            "`probe.every` (\(every)) is longer than `verify.within` (\(within)): the probe runs once, at the run's success")
+    }
+
     // Warnings.
+    static let resolvedWithoutTriggers = Self(
+        id: "resolved-without-triggers", severity: .warning,
+        "`verify.resolved: true` on a runbook without triggers: only an alert's resolution can prove it, so runs started without one end unverified"
+    )
     static func mutatingStepWithoutTimeout(_ id: String) -> Self {
         .init(
             id: "no-timeout", severity: .warning,

@@ -187,6 +187,20 @@ public struct RunbookValidator {
         if let escalate = runbook.policy.escalate {
             checkBody(escalate, at: .root / "policy" / "escalate", scope: .beforeSteps("policy.escalate"))
         }
+        if let verify = runbook.verify {
+            if let probe = verify.probe {
+                checkBody(probe.body, at: .root / "verify" / "probe", scope: .beforeSteps("verify.probe"))
+                if probe.every > verify.within {
+                    report(.probeSlowerThanDeadline(probe.every.dslDescription, verify.within.dslDescription),
+                        at: .root / "verify" / "probe" / "every")
+                }
+            } else if verify.resolved == false {
+                report(.verifyChecksNothing, at: .root / "verify")
+            }
+            if verify.resolved == true, runbook.triggers.isEmpty {
+                report(.resolvedWithoutTriggers, at: .root / "verify" / "resolved")
+            }
+        }
     }
 
     /// A target's host is rendered before any step runs, from params and the alert only.

@@ -86,6 +86,13 @@ public actor Dispatcher {
     private let enqueue: AsyncStream<Decider.Start>.Continuation
     private var stops: [String: StopSignal] = [:]
     private var shuttingDown = false
+    /// The loaded runbooks by id (verifications and their rollbacks outlive the runs they follow).
+    private var runbooksByID: [String: Runbook]
+    /// Reads one run's records back (the store's `records(run:)`): a verification rebuilt after a restart
+    /// prepares its probe from them, and `on_unverified: rollback` its rollback.
+    private let runRecords: (@Sendable (String) async throws -> [AuditRecord])?
+    /// One task per pending verification: probing and waiting for its deadline.
+    private var verificationTasks: [String: Task<Void, Never>] = [:]
     /// Triggered by `shutDown()`: stop starting runs, give running ones the grace period, then stop them.
     public nonisolated let shutdownSignal = StopSignal()
 
@@ -99,8 +106,11 @@ public actor Dispatcher {
         configuration: Configuration = Configuration(),
         environment: [String: String], runner: any ProcessRunner = SubprocessRunner(),
         clock: any Clock<Duration> = ContinuousClock(), now: @escaping @Sendable () -> Date = { Date() },
+        runRecords: (@Sendable (String) async throws -> [AuditRecord])? = nil,
         trouble: @escaping @Sendable (Trouble) -> Void = { _ in }
     ) {
+        self.runRecords = runRecords
+        runbooksByID = Dictionary(runbooks.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         self.configuration = configuration
         self.audit = audit
         self.runner = runner
@@ -123,6 +133,7 @@ public actor Dispatcher {
     /// Replaces the runbook set (reload); runs already decided keep the runbook they were decided with.
     public func replaceRunbooks(_ runbooks: [Runbook]) async {
         matcher = AlertMatcher(runbooks: runbooks, globalShadow: configuration.globalShadow)
+        runbooksByID = Dictionary(runbooks.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         _ = try? await perform(mustCommit: false) { decider, _ in
             decider.runbooksChanged(runbooks)
             return Decider.Transition(answer: ())
@@ -147,6 +158,7 @@ public actor Dispatcher {
                 combined.answer.append(transition.answer)
                 combined.records += transition.records
                 combined.starts += transition.starts
+                combined.verificationsEnded += transition.verificationsEnded
             }
             return combined
         }
@@ -189,6 +201,7 @@ public actor Dispatcher {
         var records: [AuditEvent]
         var starts: [Decider.Start]
         var stops: [String]
+        var verificationsEnded: [String]
         var value: any Sendable
     }
 
@@ -239,7 +252,8 @@ public actor Dispatcher {
             Operation(id: nextOperation, mustCommit: mustCommit) { decider, now in
                 let result = transition(&decider, now)
                 return Applied(
-                    records: result.records, starts: result.starts, stops: result.stops, value: result.answer)
+                    records: result.records, starts: result.starts, stops: result.stops,
+                    verificationsEnded: result.verificationsEnded, value: result.answer)
             })
         return nextOperation
     }
@@ -297,6 +311,7 @@ public actor Dispatcher {
     /// whoever holds the commit), so every decided run still gets its one `run.finished`.
     private func act(on applied: Applied) {
         for runID in applied.stops { stops[runID]?.trigger() }
+        for runID in applied.verificationsEnded { verificationTasks.removeValue(forKey: runID)?.cancel() }
         var unstarted: [String] = []
         for start in applied.starts {
             if shuttingDown {
@@ -330,6 +345,9 @@ public actor Dispatcher {
     /// and the run loop stops taking work; running runs go on for the grace period.
     private func beginShutdown() async {
         shuttingDown = true
+        // Pending verifications stay pending in the audit log; the next `medic serve` watches them again.
+        for task in verificationTasks.values { task.cancel() }
+        verificationTasks = [:]
         _ = try? await perform(mustCommit: false) { decider, now in
             decider.abandon(decider.notRunning, reason: Self.stoppingReason, now: now)
         }
@@ -352,18 +370,29 @@ public actor Dispatcher {
         shuttingDown ? nil : stops[runID]
     }
 
-    /// A run the executor finished: release what it held, start what waited, escalate a run that needs people.
-    private func finished(_ runID: String, outcome: RunOutcome, killsUnconfirmed: [String] = []) async {
+    /// A run the executor finished: release what it held, start what waited, escalate a run that needs people,
+    /// and begin verifying one that succeeded and has `verify`.
+    private func finished(
+        _ runID: String, outcome: RunOutcome, killsUnconfirmed: [String] = [], report: RunReport? = nil,
+        prepared: PreparedRun? = nil
+    ) async {
         stops[runID] = nil
-        let escalations: [Escalation] =
+        let (escalations, pending): ([Escalation], PendingVerification?) =
             (try? await perform(mustCommit: false) { decider, now in
                 let transition = decider.finished(
-                    runID, outcome: outcome, killsUnconfirmed: killsUnconfirmed, now: now)
+                    runID, outcome: outcome, killsUnconfirmed: killsUnconfirmed, startedAt: report?.startedAt,
+                    finishedAt: report?.finishedAt, now: now)
                 return Decider.Transition(
-                    answer: transition.escalations, records: transition.records, starts: transition.starts)
-            }) ?? []
+                    answer: (transition.escalations, decider.verifications[runID]), records: transition.records,
+                    starts: transition.starts, verificationsEnded: transition.verificationsEnded)
+            }) ?? ([], nil)
+        if let pending { arm(pending, prepared: prepared) }
+        await escalate(escalations)
+    }
+
+    private func escalate(_ escalations: [Escalation]) async {
         for escalation in escalations {
-            if let body = escalation.candidate.runbook.policy.escalate {
+            if let body = escalation.runbook.policy.escalate {
                 await runEscalation(body, for: escalation)
             } else {
                 trouble(.escalatedWithoutHook(runID: escalation.runID, details: escalation.details))
@@ -375,14 +404,13 @@ public actor Dispatcher {
     /// environment (`Escalation.environment`). A failure to prepare, record or succeed is recorded
     /// (`escalation.failed`) when the log takes it, and reported either way.
     private func runEscalation(_ body: StepBody, for escalation: Escalation) async {
-        let candidate = escalation.candidate
         let runbook = Runbook(
-            id: "\(candidate.runbook.id)-escalate", params: candidate.runbook.params,
+            id: "\(escalation.runbook.id)-escalate", params: escalation.runbook.params,
             steps: [Step(id: "escalate", body: body)])
         let runID = PreparedRun.newRunID(now: now())
         let reason: String
         switch PreparedRun.prepare(
-            runbook, runID: runID, given: [:], alert: candidate.alert, environment: environment)
+            runbook, runID: runID, given: [:], alert: escalation.alert, environment: environment)
         {
         case .failure(let problems):
             reason = "cannot prepare: " + problems.messages.joined(separator: "; ")
@@ -408,11 +436,11 @@ public actor Dispatcher {
                 reason = "the escalation run \(runID) could not be recorded: \(error)"
             }
         }
-        trouble(.escalationFailed(runbook: candidate.runbook.id, reason: reason))
+        trouble(.escalationFailed(runbook: escalation.runbook.id, reason: reason))
         let record = AuditEvent(
             time: now(), kind: .escalationFailed, runID: "",
             body: [
-                "runbook": .string(candidate.runbook.id), "group_key": .string(candidate.groupKey),
+                "runbook": .string(escalation.runbook.id), "group_key": .string(escalation.groupKey),
                 "escalates": .string(escalation.runID), "reason": .string(reason),
             ])
         do {
@@ -427,6 +455,7 @@ public actor Dispatcher {
     /// back, recorded) after the grace period. Finished runs' tasks are discarded as they end, so a server that
     /// runs for months holds only the runs in flight.
     public func run() async {
+        resumeVerifications()
         let executorTemplate = (runner, clock, audit, configuration.maxParallelSteps, now)
         let grace = configuration.shutdownGrace
         let clock = self.clock
@@ -455,16 +484,18 @@ public actor Dispatcher {
                         maxParallel: executorTemplate.3, initiator: "alert", now: executorTemplate.4)
                     let outcome: RunOutcome
                     var killsUnconfirmed: [String] = []
+                    var report: RunReport?
                     do {
-                        let report = try await withTaskCancellationHandler {
+                        let finished = try await withTaskCancellationHandler {
                             try await executor.run(
                                 start.prepared, cancel: stop, provenance: ["decided_by": "policy gate"],
-                                recordStart: !start.startRecorded)
+                                recordStart: !start.startRecorded, verification: start.verification)
                         } onCancel: {
                             stop.trigger()
                         }
-                        outcome = report.outcome
-                        killsUnconfirmed = report.killsUnconfirmed
+                        outcome = finished.outcome
+                        killsUnconfirmed = finished.killsUnconfirmed
+                        report = finished
                     } catch let failure as Executor.AuditFailure {
                         outcome = failure.report.outcome
                         killsUnconfirmed = failure.report.killsUnconfirmed
@@ -472,7 +503,9 @@ public actor Dispatcher {
                     } catch {
                         outcome = .cancelled
                     }
-                    await self.finished(start.runID, outcome: outcome, killsUnconfirmed: killsUnconfirmed)
+                    await self.finished(
+                        start.runID, outcome: outcome, killsUnconfirmed: killsUnconfirmed, report: report,
+                        prepared: start.prepared)
                     await self.executionEnded()
                 }
             }
@@ -481,6 +514,198 @@ public actor Dispatcher {
             if executing == 0 { drained.trigger() }
             queueEnded.trigger()
         }
+    }
+
+    // MARK: Verification
+
+    /// Starts watching a pending verification: its probe, and its deadline. `prepared` is the run as it ran;
+    /// without it (after a restart) the run is prepared again from its records.
+    private func arm(_ pending: PendingVerification, prepared: PreparedRun?) {
+        guard verificationTasks[pending.runID] == nil, !shuttingDown else { return }
+        verificationTasks[pending.runID] = Task { await self.watch(pending, prepared: prepared) }
+    }
+
+    /// Pending verifications rebuilt from the audit log (a restart): each is watched again (by `run()`); one
+    /// whose deadline passed while Medic was down is decided at once.
+    private func resumeVerifications() {
+        for pending in decider.verifications.values.sorted(by: { $0.deadline < $1.deadline }) {
+            arm(pending, prepared: nil)
+        }
+    }
+
+    /// Verifications still waiting for their proof.
+    public var pendingVerifications: [String] { decider.verifications.keys.sorted() }
+
+    private func watch(_ pending: PendingVerification, prepared: PreparedRun?) async {
+        let runID = pending.runID
+        var probe: PreparedRun?
+        if pending.needsProbe {
+            switch await probeRun(for: pending, prepared: prepared) {
+            case .success(let run): probe = run
+            case .failure(let problem):
+                await decideUnverified(runID, reason: "the probe cannot run: \(problem.reason)")
+                return
+            }
+        }
+        var attempt = 0
+        while !Task.isCancelled, decider.verifications[runID] != nil {
+            let left = pending.deadline.timeIntervalSince(now())
+            if left <= 0 { break }
+            let remaining = Duration.milliseconds(Int64(left * 1000))
+            var pause = remaining
+            if let probe, decider.verifications[runID]?.probePassedAt == nil {
+                attempt += 1
+                guard let again = await runProbe(probe, of: runID, attempt: attempt, within: remaining) else { return }
+                if again, let every = probe.runbook.verify?.probe?.every { pause = min(every, remaining) }
+            }
+            do {
+                try await clock.sleep(for: pause)
+            } catch {
+                return
+            }
+        }
+        guard !Task.isCancelled, decider.verifications[runID] != nil else { return }
+        await decideUnverified(runID, reason: nil)
+    }
+
+    /// The probe of `pending` as a run of its own: from the run as it ran, or prepared again from its records.
+    private func probeRun(for pending: PendingVerification, prepared: PreparedRun?) async -> Result<
+        PreparedRun, PreparedRun.TargetProblem
+    > {
+        var source = prepared
+        if source == nil {
+            switch await preparedAgain(pending.runID, runbook: pending.runbook) {
+            case .success(let (run, _)): source = run
+            case .failure(let problem): return .failure(problem)
+            }
+        }
+        guard let source, let probe = source.probeRun() else {
+            return .failure(.init(reason: "runbook '\(pending.runbook)' has no verify.probe any more"))
+        }
+        return probe
+    }
+
+    /// A run prepared again from its records with the runbook as loaded now (params, secrets from their
+    /// sources, step outputs), and the steps that succeeded, in order.
+    private func preparedAgain(_ runID: String, runbook id: String) async -> Result<
+        (PreparedRun, [String]), PreparedRun.TargetProblem
+    > {
+        guard let runRecords else { return .failure(.init(reason: "the run's records cannot be read back")) }
+        guard let runbook = runbooksByID[id] else {
+            return .failure(.init(reason: "runbook '\(id)' is no longer loaded"))
+        }
+        let records: [AuditRecord]
+        do {
+            records = try await runRecords(runID)
+        } catch {
+            return .failure(.init(reason: "the run's records cannot be read: \(error)"))
+        }
+        guard let run = InterruptedRun(records: records) else {
+            return .failure(.init(reason: "the run has no run.started record"))
+        }
+        switch run.prepare(with: runbook, environment: environment) {
+        case .success(let prepared): return .success((prepared.run, prepared.succeeded))
+        case .failure(let problems): return .failure(.init(reason: problems.description))
+        }
+    }
+
+    /// One probe attempt: `verify.probe_started` committed before the command runs, then the attempt, then
+    /// `verify.probe_finished` with the decider's verdict. Returns whether to probe again; nil when the
+    /// verification was decided meanwhile or the attempt could not be recorded.
+    private func runProbe(_ probe: PreparedRun, of runID: String, attempt: Int, within remaining: Duration) async
+        -> Bool?
+    {
+        var request = probe.probeRequest(attempt: attempt)
+        request.timeout = min(request.timeout ?? remaining, remaining)
+        var started: [String: JSONValue] = [
+            "attempt": JSONValue(attempt), "env": .array(request.environment.keys.sorted().map(JSONValue.string)),
+            "timeout_ms": request.timeout.map { JSONValue(Int($0.milliseconds)) } ?? .null,
+        ]
+        switch request.command {
+        case .argv(let argv): started["argv"] = .array(probe.redactor.redact(argv).map(JSONValue.string))
+        case .shell(let script): started["shell"] = .string(script)
+        }
+        if let target = request.target { started["target"] = .string(probe.redactor.redact(target.description)) }
+        let record = started
+        do {
+            try await perform(mustCommit: true) { decider, now in
+                Decider.Transition(
+                    answer: (),
+                    records: decider.verifications[runID] == nil
+                        ? [] : [AuditEvent(time: now, kind: .verifyProbeStarted, runID: runID, body: record)])
+            }
+        } catch {
+            return nil
+        }
+        guard decider.verifications[runID] != nil else { return nil }
+        let stop = StopSignal()
+        let runner = self.runner
+        let raw = await withTaskCancellationHandler {
+            await runner.run(request, stop: stop)
+        } onCancel: {
+            stop.trigger()
+        }
+        let result = raw.redacted(by: probe.redactor)
+        var body = result.jsonFields
+        body["attempt"] = JSONValue(attempt)
+        let finished = body
+        let summary =
+            result.launchFailure
+            ?? (result.timedOut ? "timed out" : result.exitCode.map { "exit \($0)" } ?? "signal \(result.signal ?? 0)")
+        let passed = result.succeeded
+        return try? await perform(mustCommit: false) { decider, now in
+            decider.probeFinished(
+                runID, passed: passed, summary: summary,
+                record: AuditEvent(time: now, kind: .verifyProbeFinished, runID: runID, body: finished), now: now)
+        }
+    }
+
+    /// The deadline passed (or the proof cannot be had): `run.unverified`, then what `on_unverified` asks.
+    private func decideUnverified(_ runID: String, reason: String?) async {
+        verificationTasks[runID] = nil
+        let decided: ([Escalation], [PendingVerification])? = try? await perform(mustCommit: false) { decider, now in
+            let transition = decider.verificationDue(runID, reason: reason, now: now)
+            return Decider.Transition(
+                answer: (transition.escalations, transition.unverifiedRollbacks), records: transition.records,
+                verificationsEnded: transition.verificationsEnded)
+        }
+        guard let (escalations, rollbacks) = decided else { return }
+        await escalate(escalations)
+        for pending in rollbacks { await rollBackUnverified(pending) }
+    }
+
+    /// `on_unverified: rollback`: the run's succeeded steps are undone in reverse order, recorded under the run
+    /// (`rollback.started`, attempts, `rollback.finished`); a failure escalates.
+    private func rollBackUnverified(_ pending: PendingVerification) async {
+        var detail = ""
+        var succeeded = false
+        switch await preparedAgain(pending.runID, runbook: pending.runbook) {
+        case .failure(let problem):
+            detail = "nothing was rolled back: \(problem.reason)"
+        case .success(let (prepared, steps)):
+            let executor = Executor(
+                runner: runner, clock: clock, audit: audit, maxParallel: configuration.maxParallelSteps,
+                initiator: "verification", now: now)
+            let stop = StopSignal()
+            stops[pending.runID] = stop
+            defer { stops[pending.runID] = nil }
+            do {
+                let report = try await executor.run(
+                    prepared, cancel: stop, recordStart: false, startWith: .recoverInterrupted(succeeded: steps),
+                    recordFinish: false)
+                succeeded = report.outcome == .interrupted
+                detail = succeeded ? "" : "the rollback ended \(report.outcome.rawValue)"
+            } catch {
+                detail = "the rollback could not be recorded: \(error.underlying)"
+            }
+        }
+        let escalations: [Escalation] =
+            (try? await perform(mustCommit: false) { decider, now in
+                let transition = decider.unverifiedRollbackFinished(
+                    pending, succeeded: succeeded, detail: detail, now: now)
+                return Decider.Transition(answer: transition.escalations, records: transition.records)
+            }) ?? []
+        await escalate(escalations)
     }
 
     /// Runs handed to an executor and not yet ended (the run loop's own count).

@@ -51,6 +51,7 @@ public struct Executor: Sendable {
     public func run(
         _ prepared: PreparedRun, cancel: StopSignal = StopSignal(), provenance: [String: JSONValue] = [:],
         recordStart: Bool = true, startWith: RunStateMachine.Event = .start, finishFields: [String: JSONValue] = [:],
+        verification: VerificationPlan? = nil, recordFinish: Bool = true,
         progress: @escaping @Sendable (Progress) -> Void = { _ in }
     ) async throws(AuditFailure) -> RunReport {
         let redactor = prepared.redactor
@@ -215,12 +216,23 @@ public struct Executor: Sendable {
         }
         let outcome = machine.outcome ?? .cancelled
         let finishedAt = now()
-        record(
-            .runFinished,
-            [
-                "outcome": .string(outcome.rawValue),
-                "duration_ms": JSONValue(Int((ContinuousClock.now - start).milliseconds)),
-            ].merging(finishFields) { current, _ in current })
+        var finished = finishFields
+        if outcome == .succeeded, let verification {
+            // Pending with the success itself: a crash after this commit cannot lose the verification.
+            finished.merge(verification.finishedFields(startedAt: startedAt, finishedAt: finishedAt, redactor: redactor)) {
+                _, plan in plan
+            }
+        }
+        // A rollback of a run that ended long ago (`on_unverified: rollback`) adds to its records; the run has
+        // its `run.finished` already.
+        if recordFinish {
+            record(
+                .runFinished,
+                [
+                    "outcome": .string(outcome.rawValue),
+                    "duration_ms": JSONValue(Int((ContinuousClock.now - start).milliseconds)),
+                ].merging(finished) { current, _ in current })
+        }
         await flush()
         progress(.finished(outcome, elapsed: ContinuousClock.now - start))
         let report = RunReport(

@@ -4,7 +4,9 @@ import MedicCore
 /// The query string of `GET /v1/runs` read as a `RunFilter`; a bad parameter is the client's mistake (400).
 public enum RunQuery {
     /// The parameters `GET /v1/runs` takes.
-    public static let names: Set = ["since", "until", "runbook", "outcome", "alertname", "initiator", "limit"]
+    public static let names: Set = [
+        "since", "until", "runbook", "outcome", "alertname", "initiator", "verification", "limit",
+    ]
     /// Runs listed when the query gives no `limit`.
     public static let defaultLimit = 50
 
@@ -23,6 +25,13 @@ public enum RunQuery {
         var filter = RunFilter(
             runbook: query["runbook"], outcome: query["outcome"], alertname: query["alertname"],
             initiator: query["initiator"], limit: defaultLimit)
+        if let text = query["verification"] {
+            if let verification = RunVerification(rawValue: text) {
+                filter.verification = verification
+            } else {
+                problems.append(Message.verification(text))
+            }
+        }
         if let text = query["limit"] {
             if let value = Int(text), value > 0 {
                 filter.limit = value
@@ -44,6 +53,10 @@ public enum RunQuery {
     enum Message {
         static func unknown(_ name: String) -> String {
             "unknown filter '\(name)'; use \(names.sorted().joined(separator: ", "))"
+        }
+
+        static func verification(_ text: String) -> String {
+            "verification must be one of \(RunVerification.allCases.map(\.rawValue).joined(separator: ", ")), got '\(text)'"
         }
 
         static func limit(_ text: String) -> String {

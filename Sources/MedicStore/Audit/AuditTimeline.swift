@@ -89,11 +89,48 @@ public enum AuditTimeline {
                 var line = "\(at)outcome: \(body["outcome"] ?? "?")"
                 if let reason = body["reason"] as? String { line += " (\(reason))" }
                 lines.append(line)
+                if body["verification"] as? String == RunVerification.pending.rawValue,
+                    let verify = body["verify"] as? [String: Any]
+                {
+                    var waits: [String] = []
+                    if verify["needs_resolution"] as? Bool == true { waits.append("the alert to resolve") }
+                    if verify["needs_probe"] as? Bool == true { waits.append("the probe to pass") }
+                    lines.append(
+                        "\(at)verification: pending until \(verify["deadline"] ?? "?"), waiting for \(waits.joined(separator: " and "))"
+                    )
+                }
+            case .verifyProbeStarted:
+                let command = (body["argv"] as? [String]).map { $0.map(ShellQuoting.quote).joined(separator: " ") }
+                lines.append("\(at)▶ verify probe attempt \(body["attempt"] ?? 1): \(command ?? "shell script")")
+            case .verifyProbeFinished:
+                let passed = body["exit_code"] as? Int == 0 && body["timed_out"] as? Bool != true
+                let verdict =
+                    (body["error"] as? String)
+                    ?? ((body["timed_out"] as? Bool) == true
+                        ? "timed out" : (body["exit_code"] as? Int).map { "exit \($0)" } ?? "signal \(body["signal"] ?? "?")")
+                lines.append(
+                    "\(at)\(passed ? "✔" : "✘") verify probe attempt \(body["attempt"] ?? 1): \(verdict) in \(body["duration_ms"] ?? 0) ms")
+                if let stderr = body["stderr"] as? String, !stderr.isEmpty, !passed {
+                    lines += excerpt(stderr).map { $0.replacingOccurrences(of: "| ", with: "! ") }
+                }
+            case .runVerified:
+                var line = "\(at)verification: verified by \((body["by"] as? [String])?.joined(separator: " and ") ?? "?")"
+                if let resolve = body["time_to_resolve_ms"] as? Int {
+                    line += String(format: "; resolved %.1fs after the alert started", Double(resolve) / 1000)
+                }
+                lines.append(line)
+            case .runUnverified:
+                lines.append(
+                    "\(at)verification: unverified: \(body["reason"] ?? "?") (on_unverified: \(body["on_unverified"] ?? "?"))")
+            case .runEscalated:
+                lines.append(
+                    "\(at)⚠ escalated (\((body["reasons"] as? [String])?.joined(separator: ", ") ?? "?")): \((body["details"] as? [String])?.joined(separator: "; ") ?? "")"
+                )
             default:
                 lines.append("\(at)\(record.kind) \(record.body)")
             }
         }
-        if records.last?.auditKind != .runFinished {
+        if !records.contains(where: { $0.auditKind == .runFinished }) {
             lines.append("(no end record yet: the run is still going, or its Medic was stopped)")
         }
         return lines.joined(separator: "\n")

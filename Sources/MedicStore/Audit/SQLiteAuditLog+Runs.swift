@@ -11,7 +11,9 @@ extension SQLiteAuditLog {
                     id: row["id"], runbook: row["runbook"], startedAt: row["started_at"],
                     finishedAt: row["finished_at"],
                     durationMilliseconds: row["duration_ms"], outcome: row["outcome"], initiator: row["initiator"],
-                    alertname: row["alertname"], fingerprint: row["fingerprint"])
+                    alertname: row["alertname"], fingerprint: row["fingerprint"],
+                    verification: (row["verification"] as String?).flatMap(RunVerification.init(rawValue:)) ?? .none,
+                    timeToResolveMilliseconds: row["resolve_ms"])
             }
         }
     }
@@ -32,6 +34,14 @@ extension SQLiteAuditLog {
             }
         }
         if let alertname = filter.alertname { clauses.append("alertname = ?"); arguments.append(alertname) }
+        if let verification = filter.verification {
+            if verification == .none {
+                clauses.append("verification IS NULL")
+            } else {
+                clauses.append("verification = ?")
+                arguments.append(verification.rawValue)
+            }
+        }
         if let initiator = filter.initiator {
             // `operator` matches `operator:alice` too.
             clauses.append("(initiator = ? OR initiator LIKE ?)")
@@ -49,7 +59,9 @@ extension SQLiteAuditLog {
                     id: row["id"], runbook: row["runbook"], startedAt: row["started_at"],
                     finishedAt: row["finished_at"],
                     durationMilliseconds: row["duration_ms"], outcome: row["outcome"], initiator: row["initiator"],
-                    alertname: row["alertname"], fingerprint: row["fingerprint"])
+                    alertname: row["alertname"], fingerprint: row["fingerprint"],
+                    verification: (row["verification"] as String?).flatMap(RunVerification.init(rawValue:)) ?? .none,
+                    timeToResolveMilliseconds: row["resolve_ms"])
             }
         }
     }

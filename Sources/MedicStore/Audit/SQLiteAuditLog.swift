@@ -123,6 +123,14 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
                     CREATE INDEX run_by_outcome ON run(outcome, runbook, duration_ms);
                     """)
         }
+        migrator.registerMigration("v3: run verification") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE run ADD COLUMN verification TEXT;
+                    ALTER TABLE run ADD COLUMN resolve_ms INTEGER;
+                    CREATE INDEX run_by_verification ON run(verification, runbook);
+                    """)
+        }
         return migrator
     }
 
@@ -224,6 +232,15 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
                     WHERE id = ?
                     """
             ).execute(arguments: [record.time, event.body["outcome"]?.stringValue, record.time, runID])
+            if let verification = event.body["verification"]?.stringValue {
+                try db.execute(sql: "UPDATE run SET verification = ? WHERE id = ?", arguments: [verification, runID])
+            }
+        case .runVerified:
+            try db.execute(
+                sql: "UPDATE run SET verification = 'verified', resolve_ms = ? WHERE id = ?",
+                arguments: [event.body["time_to_resolve_ms"]?.intValue, runID])
+        case .runUnverified:
+            try db.execute(sql: "UPDATE run SET verification = 'unverified' WHERE id = ?", arguments: [runID])
         default:
             break
         }
