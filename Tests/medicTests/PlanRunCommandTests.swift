@@ -154,7 +154,8 @@ import Testing
         process.standardOutput = try FileHandle(forWritingTo: output)
         process.standardError = process.standardOutput
         try process.run()
-        for _ in 0..<100 {
+        // Up to 30 s: on a loaded CI machine `medic run` may take seconds to start its first step.
+        for _ in 0..<600 {
             if let text = try? String(contentsOf: output, encoding: .utf8), text.contains("▶ report") { break }
             try await Task.sleep(for: .milliseconds(50))
         }
@@ -227,7 +228,8 @@ import Testing
         process.standardOutput = try FileHandle(forWritingTo: output)
         process.standardError = process.standardOutput
         try process.run()
-        for _ in 0..<100 {
+        // Up to 30 s: on a loaded CI machine `medic run` may take seconds to start its first step.
+        for _ in 0..<600 {
             if let printed = try? String(contentsOf: output, encoding: .utf8), printed.contains("▶ report") { break }
             try await Task.sleep(for: .milliseconds(50))
         }
