@@ -47,4 +47,20 @@ public actor InMemoryAuditLog: AuditLog {
     public func append(_ event: AuditEvent) async throws {
         events.append(event)
     }
+
+    /// One run's events as stored records (unchained: sequence numbers, no hashes), as a store would read them
+    /// back.
+    public func records(run runID: String) -> [AuditRecord] {
+        records(all: true).filter { $0.runID == runID }
+    }
+
+    /// Every event as a stored record (unchained), oldest first: what a restart replays.
+    public func records(all: Bool) -> [AuditRecord] {
+        events.enumerated().map { index, event in
+            AuditRecord(
+                seq: Int64(index + 1), time: RFC3339.format(event.time), kind: event.kind.rawValue,
+                runID: event.runID.isEmpty ? nil : event.runID,
+                body: JSONValue.object(event.body).compact, prevHash: "", hash: "")
+        }
+    }
 }

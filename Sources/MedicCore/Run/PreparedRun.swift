@@ -91,6 +91,7 @@ public struct PreparedRun: Sendable {
         var copy = self
         copy.runbook = Runbook(
             id: runbook.id, params: runbook.params, policy: runbook.policy, steps: [step], target: runbook.target)
+        copy.runbook.verify = runbook.verify
         guard case .success(let graph) = StepGraph.build([step]) else {
             return .failure(TargetProblem(reason: "the probe cannot form a step graph"))
         }

@@ -11,6 +11,9 @@ public struct RunStateMachine: Sendable {
         /// Instead of `.start`, for a run whose Medic process died: these steps had succeeded, in this order
         /// (their outputs are in `context`); roll them back as a failure would (`policy.on_interrupt: rollback`).
         case recoverInterrupted(succeeded: [String])
+        /// Instead of `.start`, for a run that succeeded and ended unverified: roll back these steps (in this
+        /// order of success) as a failure would (`verify.on_unverified: rollback`).
+        case rollBackUnverified(succeeded: [String])
     }
 
     /// Something the executor must do (or report).
@@ -36,6 +39,8 @@ public struct RunStateMachine: Sendable {
         case cancelled
         /// Medic stopped mid-run (crash, kill -9); found by the next start.
         case interrupted
+        /// The run succeeded and was not proven (`verify`, `on_unverified: rollback`).
+        case unverified
     }
 
     private enum Phase: Sendable, Equatable {
@@ -157,13 +162,9 @@ public struct RunStateMachine: Sendable {
             guard phase == .running else { return [] }
             return beginStop(.cancelled)
         case .recoverInterrupted(let succeeded):
-            guard phase == .idle else { return [] }
-            for id in succeeded where states[id] != nil && states[id] != .succeeded {
-                states[id] = .succeeded
-                completionOrder.append(id)
-            }
-            phase = .draining(.interrupted)
-            return drainIfIdle()
+            return undo(succeeded, reason: .interrupted)
+        case .rollBackUnverified(let succeeded):
+            return undo(succeeded, reason: .unverified)
         }
     }
 
@@ -303,11 +304,26 @@ public struct RunStateMachine: Sendable {
         return actions + drainIfIdle()
     }
 
+    /// A run that ended before (interrupted, unverified) begins its rollback: `succeeded` had succeeded.
+    private mutating func undo(_ succeeded: [String], reason: StopReason) -> [Action] {
+        guard phase == .idle else { return [] }
+        for id in succeeded where states[id] != nil && states[id] != .succeeded {
+            states[id] = .succeeded
+            completionOrder.append(id)
+        }
+        phase = .draining(reason)
+        return drainIfIdle()
+    }
+
     private mutating func drainIfIdle() -> [Action] {
         guard case .draining(let reason) = phase, runningCount == 0 else { return [] }
         let candidates = completionOrder.reversed().filter { stepsByID[$0]?.rollback != nil }
-        let rollsBack =
-            reason == .interrupted ? runbook.policy.onInterrupt == .rollback : runbook.policy.onFailure == .rollback
+        let rollsBack: Bool
+        switch reason {
+        case .interrupted: rollsBack = runbook.policy.onInterrupt == .rollback
+        case .unverified: rollsBack = runbook.verify?.onUnverified == .rollback
+        case .stepFailed, .deadline, .cancelled: rollsBack = runbook.policy.onFailure == .rollback
+        }
         guard rollsBack, !candidates.isEmpty else {
             return finish(Self.outcome(for: reason, rollbackFailed: false))
         }
@@ -350,7 +366,7 @@ public struct RunStateMachine: Sendable {
         case .stepFailed: return .failed
         case .deadline: return .timedOut
         case .cancelled: return .cancelled
-        case .interrupted: return .interrupted
+        case .interrupted, .unverified: return .interrupted
         }
     }
 

@@ -691,7 +691,7 @@ public actor Dispatcher {
             defer { stops[pending.runID] = nil }
             do {
                 let report = try await executor.run(
-                    prepared, cancel: stop, recordStart: false, startWith: .recoverInterrupted(succeeded: steps),
+                    prepared, cancel: stop, recordStart: false, startWith: .rollBackUnverified(succeeded: steps),
                     recordFinish: false)
                 succeeded = report.outcome == .interrupted
                 detail = succeeded ? "" : "the rollback ended \(report.outcome.rawValue)"
