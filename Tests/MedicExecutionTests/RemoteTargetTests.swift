@@ -341,7 +341,7 @@ import Testing
         let record = "\(events.filter { $0.kind == .attemptFinished })"
         #expect(record.contains("SIGTERM on ssh://127.0.0.2"), "\(record)")
         // As locally: a step that outlived SIGTERM ended by SIGKILL.
-        #expect(report.steps.first?.attempts.first?.result.termination == .signaled(SIGKILL))
+        #expect(report.steps.first?.attempts.first?.result.termination == .signaled(SIGKILL), "\(report.steps.first?.attempts.first?.result.stderr ?? "")")
     }
 
     @Test("a remote step stopped at its timeout ends by SIGTERM, as a local one does, not as exit 143")
@@ -408,7 +408,9 @@ import Testing
                 remotePID = Int32((read("remote-pid") ?? "").trimmingCharacters(in: .whitespacesAndNewlines))
                 try? await Task.sleep(for: .milliseconds(50))
             }
+            // The host drops off: no new connection is accepted, and Medic's connection to it is gone too.
             server.stopListening()
+            await SSHTransport.closeConnections(settings)
             for _ in 0..<400 where !(await audit.events.contains { $0.kind == .runEscalated }) {
                 try? await Task.sleep(for: .milliseconds(50))
             }
@@ -478,5 +480,77 @@ import Testing
         #expect(read("where") == nil)
         #expect(attempts.count == 1)
         #expect("\(attempts.first?.body ?? [:])".contains("host key unknown"), "\(attempts)")
+    }
+    @Test("two steps on one host at once share Medic's connection to it, which outlives them")
+    func concurrentStepsShareOneMaster() async throws {
+        let server = try SSHServer.start(address: "127.0.0.2")
+        defer { server.stop() }
+        let control = try Self.controlDirectory()
+        defer { try? FileManager.default.removeItem(atPath: control) }
+        let out = directory.path
+        let text = Self.onHost(
+            port: server.port,
+            steps: """
+                  - id: one
+                    needs: []
+                    run: [sh, -c, 'sleep 1; echo "$SSH_CONNECTION" > \(out)/one']
+                    timeout: 20s
+                  - id: two
+                    needs: []
+                    run: [sh, -c, 'sleep 1; echo "$SSH_CONNECTION" > \(out)/two']
+                    timeout: 20s
+                """)
+        let source = RunbookSource.check(data: Data(text.utf8), path: "remote.yaml")
+        let prepared = try PreparedRun.prepare(
+            try #require(source.runbook), runID: "remote-2", given: [:], alert: nil,
+            environment: ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? ""]
+        ).get()
+        let settings = SSHSettings(configFile: server.configFile.path, controlDirectory: control)
+        let report = try await Executor(runner: SubprocessRunner(ssh: settings), audit: InMemoryAuditLog()).run(prepared)
+        #expect(report.outcome == .succeeded, "\(report.steps.map { $0.attempts.map(\.result.stderr) })")
+        // One TCP connection carried both: the same client port in both steps' SSH_CONNECTION.
+        let one = read("one")?.split(separator: " ").dropFirst().first
+        let two = read("two")?.split(separator: " ").dropFirst().first
+        #expect(one != nil && one == two, "\(read("one") ?? "nil") \(read("two") ?? "nil")")
+        // The master lives on after the steps (a step's launcher must not take it down with the step).
+        let check = try SSHServer.run(
+            "ssh", ["-F", server.configFile.path, "-o", "ControlPath=\(control)/%C", "-p", "\(server.port)", "-O", "check", "--", "127.0.0.2"])
+        #expect(check.status == 0, "\(check.output)")
+        await SSHTransport.closeConnections(settings)
+        let after = try SSHServer.run(
+            "ssh", ["-F", server.configFile.path, "-o", "ControlPath=\(control)/%C", "-p", "\(server.port)", "-O", "check", "--", "127.0.0.2"])
+        #expect(after.status != 0, "closeConnections left the master running")
+    }
+
+    @Test("a remote step that keeps forking and ignores SIGTERM leaves nothing behind after its timeout")
+    func forkingStepIsKilledWhole() async throws {
+        let server = try SSHServer.start(address: "127.0.0.2")
+        defer { server.stop() }
+        let marker = "41.\(Int.random(in: 100_000...999_999))"
+        let text = Self.onHost(
+            port: server.port,
+            steps: """
+                  - id: breeder
+                    run: [sh, -c, 'trap "" TERM; while :; do sleep \(marker) & sleep 0.005; done']
+                    timeout: 1s
+                    kill_grace: 500ms
+                """)
+        let started = ContinuousClock.now
+        let (report, _) = try await run(text, config: server.configFile)
+        #expect(report.outcome == .failed)
+        #expect(report.steps.first?.attempts.first?.result.killUnconfirmed == nil)
+        func survivors() -> [Int32] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init).filter {
+                let line = (try? String(contentsOfFile: "/proc/\($0)/cmdline", encoding: .utf8)) ?? ""
+                return line.contains(marker) && !line.contains("while")
+            }
+        }
+        var left = survivors()
+        while !left.isEmpty, ContinuousClock.now < started + .seconds(1) + .milliseconds(500) + .seconds(5) {
+            try await Task.sleep(for: .milliseconds(100))
+            left = survivors()
+        }
+        for pid in left { kill(pid, SIGKILL) }
+        #expect(left.isEmpty, "still running: \(left)")
     }
 }

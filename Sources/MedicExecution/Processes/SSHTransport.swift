@@ -151,20 +151,27 @@ public enum SSHTransport {
         }
     }
 
+    /// `-F` with Medic's configuration file. The attempt checked that the file could be written
+    /// (`SubprocessRunner`); were it gone since, the user's own file still comes, with the fixed options on
+    /// the command line.
+    static func configArguments(_ settings: SSHSettings) -> [String] {
+        switch configFile(settings) {
+        case .success(let wrapper): ["-F", wrapper]
+        case .failure: settings.configFile.map { ["-F", $0] } ?? []
+        }
+    }
+
     /// The argv of the local `ssh` process; `shared`: through the ControlMaster connection to the host.
     public static func arguments(
         for target: ResolvedTarget, settings: SSHSettings, shared: Bool, remoteCommand: String
     ) -> [String] {
-        var argv = ["ssh"]
-        // The attempt checked that the file could be written (`SubprocessRunner`); were it gone since, the
-        // user's own file still comes with the fixed options on the command line.
-        switch configFile(settings) {
-        case .success(let wrapper): argv += ["-F", wrapper]
-        case .failure: if let config = settings.configFile { argv += ["-F", config] }
-        }
+        var argv = ["ssh"] + configArguments(settings)
         argv += fixedOptions
+        // A client of Medic's own master (`SSHMasters`), never a master itself: a master started by an attempt
+        // would be the attempt's descendant and die with it (the step launcher sweeps what a step leaves). With
+        // the master gone, ssh connects directly.
         if shared, case .success(let directory) = controlDirectory(settings) {
-            argv += ["-o", "ControlMaster=auto", "-o", "ControlPath=\(directory)/%C", "-o", "ControlPersist=60"]
+            argv += ["-o", "ControlMaster=no", "-o", "ControlPath=\(directory)/%C"]
         } else {
             argv += ["-o", "ControlMaster=no", "-o", "ControlPath=none"]
         }
@@ -179,7 +186,9 @@ public enum SSHTransport {
     /// configuration. The step's own environment goes to the remote side, in the script.
     static func localEnvironment(_ own: [String: String] = ProcessInfo.processInfo.environment) -> [String: String] {
         var environment: [String: String] = ["PATH": own["PATH"] ?? PreparedRun.defaultPath]
-        for name in ["HOME", "USER", "LOGNAME", "SSH_AUTH_SOCK", "LANG"] {
+        // Not LANG: Debian's ssh_config sends it (SendEnv LANG LC_*), and a remote step gets no value of the
+        // Medic host's environment.
+        for name in ["HOME", "USER", "LOGNAME", "SSH_AUTH_SOCK"] {
             if let value = own[name] { environment[name] = value }
         }
         return environment
@@ -201,10 +210,14 @@ public enum SSHTransport {
     }
 
     /// The script the remote `/bin/sh -s` reads, or why something cannot be sent (a NUL byte).
+    ///
+    /// The command runs in a subshell that takes the step's environment and the token: the shell that sweeps
+    /// afterwards keeps its own (an `env` entry such as `IFS` cannot change how it works), and does not carry
+    /// the token.
     static func script(for request: AttemptRequest, token: String) -> Result<String, Unsendable> {
         // The shell outlives a SIGTERM sent to the attempt (a handler, not an ignored signal, so the command
-        // still gets the default), so that it can sweep its session once the command is gone.
-        var lines = ["printf '%s\\n' \(quote(startMarker)) >&2", "trap : TERM"]
+        // still gets the default), so that it can sweep once the command is gone.
+        var lines = ["printf '%s\\n' \(quote(startMarker)) >&2", "trap : TERM", "("]
         for name in request.environment.keys.sorted() {
             let value = request.environment[name]!
             guard !value.unicodeScalars.contains("\0") else { return .failure(Unsendable(reason: "env \(name) contains a NUL byte")) }
@@ -227,20 +240,17 @@ public enum SSHTransport {
             if let bad = argv.first(where: { $0.unicodeScalars.contains("\0") }) {
                 return .failure(Unsendable(reason: "argument \(quote(bad)) contains a NUL byte"))
             }
-            lines.append(argv.map(quote).joined(separator: " ") + " </dev/null")
+            lines.append("exec " + argv.map(quote).joined(separator: " ") + " </dev/null")
         case .shell(let body):
-            lines.append("/bin/sh -eu -c \(quote(body)) medic-step </dev/null")
+            lines.append("exec /bin/sh -eu -c \(quote(body)) medic-step </dev/null")
         }
         // As locally, what the step left running dies with it: whatever carries the token, and whatever is in
         // the shell's session (sshd made the shell a session leader), even with its environment cleared. The
-        // shell itself does not carry the token (it exported it after it started); the list is made before
-        // the kills, by processes that have exited by then.
+        // end mark says the sweep left nothing; without it Medic sweeps again through a connection of its own.
+        lines += [")", "medic_status=$?", killer(token: token, signal: "KILL", session: "$$")]
         lines += [
-            "medic_status=$?", "unset MEDIC_REMOTE_TOKEN",
-            "medic_left=$( { grep -lzx 'MEDIC_REMOTE_TOKEN=\(token)' /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3; "
-                + Self.sessionMembers("$$") + "; } | sort -un )",
-            "for p in $medic_left; do [ \"$p\" = \"$$\" ] || kill -s KILL \"$p\" 2>/dev/null; done",
-            "printf '%s\\n' \(quote(endMarker(token: token))) >&2",
+            "if [ -z \"$medic_survivors\" ]; then printf '%s\\n' \(quote(endMarker(token: token))) >&2;"
+                + " else echo \"medic: still running on the target after the step: pids$medic_survivors\" >&2; fi",
             "exit \"$medic_status\"",
         ]
         return .success(lines.joined(separator: "\n") + "\n")
@@ -271,36 +281,127 @@ public enum SSHTransport {
         "exec /bin/sh -s medic-\(token)"
     }
 
-    /// Finds, in one pass over /proc, the attempt's processes: those whose environment carries the token and
-    /// every process in the session of the attempt's shell (sshd gives each session its own), then signals
-    /// them and prints their pids. The patterns are written so that the finder never matches itself.
+    /// Shell functions and a pass that signals the attempt's processes on the target: every process whose
+    /// environment carries the token, and every process in session `session` (a shell word; empty for none).
+    /// For SIGKILL the processes are first stopped, round after round until a scan finds no new one (a step
+    /// that keeps forking cannot outrun it), then killed; what is still alive afterwards (a process of another
+    /// user) is left in `$medic_survivors`. The pids signalled are in `$medic_hit`. Patterns are written so
+    /// that the scan never matches itself; only shell builtins read /proc/PID/stat, so a process that exits
+    /// mid-scan is skipped, never fatal.
+    static func killer(token: String, signal: String, session: String) -> String {
+        let head = String(token.prefix(1))
+        let rest = String(token.dropFirst())
+        return [
+            "medic_sid=\(session)",
+            "medic_scan() {",
+            "  grep -lzx 'MEDIC_REMOTE_TOKEN=[\(head)]\(rest)' /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3",
+            "  [ -n \"$medic_sid\" ] || return 0",
+            "  for medic_f in /proc/[0-9]*/stat; do",
+            "    { read -r medic_l < \"$medic_f\"; } 2>/dev/null || continue",
+            "    medic_r=${medic_l##*) }; set -f; set -- $medic_r; set +f",
+            "    if [ \"$4\" = \"$medic_sid\" ]; then medic_p=${medic_f#/proc/}; echo \"${medic_p%/stat}\"; fi",
+            "  done",
+            "}",
+            "medic_alive() {",
+            "  { read -r medic_l < \"/proc/$1/stat\"; } 2>/dev/null || return 1",
+            "  medic_r=${medic_l##*) }; set -f; set -- $medic_r; set +f; [ \"$1\" != Z ] && [ \"$1\" != X ]",
+            "}",
+            "medic_hit=''; medic_survivors=''",
+            signal == "KILL"
+                ? [
+                    "medic_round=0",
+                    "while [ $medic_round -lt 100 ]; do",
+                    "  medic_new=''",
+                    "  for p in $(medic_scan | sort -un); do",
+                    "    [ \"$p\" = \"$$\" ] && continue",
+                    "    case \" $medic_hit \" in *\" $p \"*) continue ;; esac",
+                    "    kill -s STOP \"$p\" 2>/dev/null && medic_new=\"$medic_new $p\"",
+                    "  done",
+                    "  [ -z \"$medic_new\" ] && break",
+                    "  medic_hit=\"$medic_hit$medic_new\"; medic_round=$((medic_round + 1))",
+                    "done",
+                    "for p in $medic_hit; do kill -s KILL \"$p\" 2>/dev/null; done",
+                    "for p in $(medic_scan | sort -un); do",
+                    "  [ \"$p\" = \"$$\" ] && continue",
+                    "  medic_alive \"$p\" && ! kill -s KILL \"$p\" 2>/dev/null && medic_survivors=\"$medic_survivors $p\"",
+                    "done",
+                    "sleep 0.1",
+                    "for p in $medic_hit; do medic_alive \"$p\" && medic_survivors=\"$medic_survivors $p\"; done",
+                ].joined(separator: "\n")
+                : [
+                    "for p in $(medic_scan | sort -un); do",
+                    "  [ \"$p\" = \"$$\" ] && continue",
+                    "  kill -s \(signal) \"$p\" 2>/dev/null && medic_hit=\"$medic_hit $p\"",
+                    "done",
+                ].joined(separator: "\n"),
+        ].joined(separator: "\n")
+    }
+
+    /// The pass run through a second connection: finds the session of the attempt's shell (the process whose
+    /// command line is `/bin/sh -s medic-TOKEN` and which leads its own session), signals (`killer`), and
+    /// reports what it hit and what survived. A target without /proc or grep says so instead of "done".
     static func finderScript(token: String, signal: String) -> String {
         let head = String(token.prefix(1))
         let rest = String(token.dropFirst())
         return [
-            "sid=$(grep -lzx 'medic-[\(head)]\(rest)' /proc/[0-9]*/cmdline 2>/dev/null | head -n 1 | cut -d/ -f3)",
-            "{ grep -lzx 'MEDIC_REMOTE_TOKEN=[\(head)]\(rest)' /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3",
-            "  if [ -n \"$sid\" ]; then " + sessionMembers("\"$sid\"") + "; fi",
-            "} | sort -un | while read -r p; do kill -s \(signal) \"$p\" 2>/dev/null && echo \"$p\"; done",
+            "[ -r /proc/self/stat ] || { echo 'medic-kill-failed: no /proc'; exit 0; }",
+            "command -v grep >/dev/null 2>&1 || { echo 'medic-kill-failed: no grep'; exit 0; }",
+            "medic_leader=''",
+            "for medic_p in $(grep -lzx 'medic-[\(head)]\(rest)' /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3); do",
+            "  { read -r medic_l < \"/proc/$medic_p/stat\"; } 2>/dev/null || continue",
+            "  medic_r=${medic_l##*) }; set -f; set -- $medic_r; set +f",
+            "  [ \"$4\" = \"$medic_p\" ] && medic_leader=$medic_p",
+            "done",
+            killer(token: token, signal: signal, session: "\"$medic_leader\""),
+            "for p in $medic_hit; do echo \"$p\"; done",
+            "[ -n \"$medic_survivors\" ] && echo \"medic-kill-survivors:$medic_survivors\"",
             "echo medic-kill-done",
         ].joined(separator: "\n")
     }
 
-    /// A shell command printing the pids of the processes in session `sid` (a shell word), from /proc/*/stat:
-    /// the session is the fourth field after the command name, which may itself hold spaces and parentheses.
-    static func sessionMembers(_ sid: String) -> String {
-        "awk -v sid=\(sid) '{ line = $0; sub(/.*\\) /, \"\", line); split(line, f, \" \"); "
-            + "if (f[4] == sid) { split(FILENAME, p, \"/\"); print p[3] } }' /proc/[0-9]*/stat 2>/dev/null"
+    /// What a pass on the target did: the pids signalled, and (for SIGKILL) those still alive after it.
+    struct RemoteSignal: Sendable, Equatable {
+        var pids: [Int]
+        var survivors: [Int]
     }
 
-    /// Signals, on the target, the attempt's processes (`finderScript`), through a connection of its own (the
-    /// attempt's may be stuck). Returns the pids signalled, or nil when the target could not be reached.
+    /// Signals, on the target, the attempt's processes (`finderScript`): through Medic's connection to the host
+    /// first, then through a fresh one (the first may be what is stuck). Fails with the reason when neither
+    /// reached the target or the target could not look (no /proc, no grep).
     static func signalRemote(
         _ target: ResolvedTarget, token: String, signal: String, settings: SSHSettings, timeout: Duration = .seconds(10)
-    ) async -> [Int]? {
+    ) async -> Result<RemoteSignal, Unsendable> {
         let finder = finderScript(token: token, signal: signal)
-        let argv = arguments(
-            for: target, settings: settings, shared: false, remoteCommand: "exec /bin/sh -c \(quote(finder))")
+        var last = "no answer"
+        for shared in [true, false] {
+            let argv = arguments(
+                for: target, settings: settings, shared: shared, remoteCommand: "exec /bin/sh -c \(quote(finder))")
+            guard let output = await runLocally(argv, timeout: timeout) else { continue }
+            if let failure = output.split(separator: "\n").first(where: { $0.hasPrefix("medic-kill-failed: ") }) {
+                return .failure(Unsendable(reason: String(failure.dropFirst("medic-kill-failed: ".count))))
+            }
+            guard output.contains("medic-kill-done") else {
+                last = "the kill did not finish"
+                continue
+            }
+            let lines = output.split(separator: "\n")
+            let survivors =
+                lines.first { $0.hasPrefix("medic-kill-survivors:") }.map {
+                    $0.dropFirst("medic-kill-survivors:".count).split(separator: " ").compactMap { Int($0) }
+                } ?? []
+            return .success(RemoteSignal(pids: lines.compactMap { Int($0) }, survivors: survivors))
+        }
+        return .failure(Unsendable(reason: "could not reach \(target): \(last)"))
+    }
+
+    /// Runs a local ssh (not under the step launcher) and returns its standard output, or nil when it gave
+    /// none within `timeout`. Not cancelled with the calling task: a kill must finish even when the attempt it
+    /// stops ends (and its watcher is cancelled) while the kill is on its way.
+    static func runLocally(_ argv: [String], timeout: Duration) async -> String? {
+        await Task { await runLocallyUncancelled(argv, timeout: timeout) }.value
+    }
+
+    private static func runLocallyUncancelled(_ argv: [String], timeout: Duration) async -> String? {
         let local = localEnvironment()
         var environment: [Environment.Key: String] = [:]
         for (key, value) in local {
@@ -314,7 +415,7 @@ public enum SSHTransport {
         let configuration = Configuration(
             executable: .path(FilePath(executable)), arguments: Arguments(Array(argv.dropFirst())),
             environment: .custom(environment), platformOptions: options)
-        let outcome: String? = await withTaskGroup(of: String?.self) { group in
+        return await withTaskGroup(of: String?.self) { group in
             group.addTask {
                 let result = try? await Subprocess.run(configuration, output: .string(limit: 65_536), error: .discarded)
                 return result?.standardOutput
@@ -327,7 +428,5 @@ public enum SSHTransport {
             group.cancelAll()
             return first
         }
-        guard let output = outcome, output.contains("medic-kill-done") else { return nil }
-        return output.split(separator: "\n").compactMap { Int($0) }
     }
 }

@@ -57,6 +57,9 @@ public struct SubprocessRunner: ProcessRunner {
         final class Notes: Sendable {
             private let lines = Mutex<[String]>([])
             private let killReached = Mutex(false)
+            private let unconfirmed = Mutex<String?>(nil)
+            func unconfirmed(_ reason: String) { unconfirmed.withLock { $0 = reason } }
+            var unconfirmedReason: String? { unconfirmed.withLock { $0 } }
             func add(_ line: String) { lines.withLock { $0.append(line) } }
             var all: [String] { lines.withLock { $0 } }
             /// Set when a final SIGKILL pass reached the target: nothing carrying the token is left there.
@@ -100,6 +103,15 @@ public struct SubprocessRunner: ProcessRunner {
             }
             if case .failure(let problem) = SSHTransport.configFile(ssh) {
                 return failed("could not start on \(target): \(problem.reason)")
+            }
+            // The host's connection, made by Medic outside the step: its failure means nothing ran there.
+            if case .failure(let problem) = await SSHMasters.shared.ensure(target, settings: ssh) {
+                switch problem.kind {
+                case .hostKeyUnknown: return failed("host key unknown: \(target): \(problem.reason)")
+                case .hostKeyChanged: return failed("host key changed: \(target): \(problem.reason)")
+                case .unreachable:
+                    return failed("ssh: cannot reach \(target): \(problem.reason)", unreachable: true)
+                }
             }
             argv = SSHTransport.arguments(
                 for: target, settings: ssh, shared: true, remoteCommand: SSHTransport.remoteCommand(token: token))
@@ -188,22 +200,28 @@ public struct SubprocessRunner: ProcessRunner {
                     }
                 }
                 if started, !swept, ending == .exited {
-                    // The connection was lost while the command ran: nothing of it may go on there unseen.
-                    if let killed = await SSHTransport.signalRemote(
+                    // The connection was lost while the command ran, or the remote sweep left something: nothing
+                    // of the attempt may go on there unseen.
+                    switch await SSHTransport.signalRemote(
                         remote.target, token: remote.token, signal: "KILL", settings: remote.settings)
                     {
+                    case .success(let pass) where pass.survivors.isEmpty:
                         remote.notes.killConfirmed()
                         remote.notes.add(
-                            "medic: connection to \(remote.target) lost; killed what was left of the attempt: pids \(killed.map(String.init).joined(separator: " "))"
+                            "medic: the remote shell did not report its sweep; killed what was left of the attempt on \(remote.target): pids \(pass.pids.map(String.init).joined(separator: " "))"
                         )
-                    } else {
-                        remote.notes.add("medic: connection to \(remote.target) lost; kill unconfirmed")
-                        killUnconfirmed = "connection lost; could not reach \(remote.leftovers) to kill them"
+                    case .success(let pass):
+                        let left = pass.survivors.map(String.init).joined(separator: " ")
+                        remote.notes.add("medic: kill unconfirmed: pids \(left) still run on \(remote.target)")
+                        killUnconfirmed = "pids \(left) still run on \(remote.leftovers)"
+                    case .failure(let problem):
+                        remote.notes.add("medic: connection to \(remote.target) lost; kill unconfirmed: \(problem.reason)")
+                        killUnconfirmed = "connection lost; \(problem.reason); \(remote.leftovers) may still run"
                     }
                 }
                 if ending != .exited {
                     if !swept, !remote.notes.killWasConfirmed {
-                        killUnconfirmed = "could not reach \(remote.leftovers) to kill them"
+                        killUnconfirmed = remote.notes.unconfirmedReason ?? "could not reach \(remote.leftovers) to kill them"
                     }
                     termination = Self.remoteTermination(termination, swept: swept, killed: remote.notes.killWasConfirmed)
                 }
@@ -393,24 +411,27 @@ extension SubprocessRunner {
     /// could not leaves it unconfirmed (unless the remote shell swept and said so first).
     static func stopRemote(_ remote: Remote, exit: ExitWatcher, grace: Duration, clock: any Clock<Duration>) async {
         let where_ = remote.leftovers
-        if let termed = await SSHTransport.signalRemote(
-            remote.target, token: remote.token, signal: "TERM", settings: remote.settings)
-        {
-            remote.notes.add("medic: sent SIGTERM on \(where_): pids \(termed.map(String.init).joined(separator: " "))")
-        } else {
-            remote.notes.add("medic: could not reach \(where_) to send SIGTERM; trying SIGKILL after the grace")
+        switch await SSHTransport.signalRemote(remote.target, token: remote.token, signal: "TERM", settings: remote.settings) {
+        case .success(let pass):
+            remote.notes.add("medic: sent SIGTERM on \(where_): pids \(pass.pids.map(String.init).joined(separator: " "))")
+        case .failure(let problem):
+            remote.notes.add("medic: could not send SIGTERM on \(where_): \(problem.reason); trying SIGKILL after the grace")
         }
         _ = await waitForExit(exit, upTo: grace, clock: clock)
-        guard let killed = await SSHTransport.signalRemote(
-            remote.target, token: remote.token, signal: "KILL", settings: remote.settings)
-        else {
-            remote.notes.add("medic: could not reach \(where_) to send SIGKILL")
-            return
-        }
-        remote.notes.killConfirmed()
-        if !killed.isEmpty {
-            remote.notes.add(
-                "medic: sent SIGKILL on \(where_) after \(grace.dslDescription): pids \(killed.map(String.init).joined(separator: " "))")
+        switch await SSHTransport.signalRemote(remote.target, token: remote.token, signal: "KILL", settings: remote.settings) {
+        case .success(let pass) where pass.survivors.isEmpty:
+            remote.notes.killConfirmed()
+            if !pass.pids.isEmpty {
+                remote.notes.add(
+                    "medic: sent SIGKILL on \(where_) after \(grace.dslDescription): pids \(pass.pids.map(String.init).joined(separator: " "))")
+            }
+        case .success(let pass):
+            let left = pass.survivors.map(String.init).joined(separator: " ")
+            remote.notes.add("medic: kill unconfirmed: after SIGKILL, pids \(left) still run on \(remote.target)")
+            remote.notes.unconfirmed("pids \(left) still run on \(where_) after SIGKILL")
+        case .failure(let problem):
+            remote.notes.add("medic: kill unconfirmed: could not send SIGKILL on \(where_): \(problem.reason)")
+            remote.notes.unconfirmed("could not send SIGKILL on \(where_): \(problem.reason)")
         }
     }
 

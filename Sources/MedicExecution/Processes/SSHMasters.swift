@@ -1,0 +1,98 @@
+import Foundation
+import MedicCore
+import Subprocess
+
+#if canImport(System)
+    import System
+#else
+    import SystemPackage
+#endif
+
+/// Medic's own ControlMaster connections, one per host: started outside any step (a master started by an
+/// attempt's `ssh` would be that step's descendant, and the step launcher kills everything a step leaves), kept
+/// 60 s after their last use, closed by `SSHTransport.closeConnections`. Attempts on a host are clients of its
+/// master; starting one is serialized per host, so two steps on a host never race to make two masters.
+actor SSHMasters {
+    static let shared = SSHMasters()
+
+    /// Why a master could not be made: nothing ran on the host.
+    struct Failure: Error, Sendable, Equatable {
+        var kind: SSHTransport.Failure
+        var reason: String
+    }
+
+    private var starting: [String: Task<Result<Void, Failure>, Never>] = [:]
+
+    /// A live master for `target`, made now if there is none.
+    func ensure(_ target: ResolvedTarget, settings: SSHSettings) async -> Result<Void, Failure> {
+        guard case .success(let directory) = SSHTransport.controlDirectory(settings) else {
+            return .failure(Failure(kind: .unreachable, reason: "no private ControlMaster directory"))
+        }
+        let key = "\(directory)|\(target)"
+        if let running = starting[key] { return await running.value }
+        let task = Task { await Self.start(target, settings: settings, directory: directory) }
+        starting[key] = task
+        let result = await task.value
+        starting[key] = nil
+        return result
+    }
+
+    private static func start(_ target: ResolvedTarget, settings: SSHSettings, directory: String) async -> Result<
+        Void, Failure
+    > {
+        var common = SSHTransport.configArguments(settings)
+        common += ["-o", "ControlPath=\(directory)/%C"]
+        if let user = target.user { common += ["-l", user] }
+        if let port = target.port { common += ["-p", String(port)] }
+        if await run(common + ["-O", "check", "--", target.host], timeout: .seconds(10)).status == 0 {
+            return .success(())
+        }
+        // `-f` with ControlPersist: after authentication the master goes to the background with its standard
+        // streams on /dev/null, and this ssh exits 0.
+        let made = await run(
+            common + SSHTransport.fixedOptions + [
+                "-o", "ControlMaster=yes", "-o", "ControlPersist=60", "-N", "-f", "-T", "--", target.host,
+            ], timeout: .seconds(40))
+        if made.status == 0 { return .success(()) }
+        let reason = made.stderr.split(separator: "\n").last.map(String.init) ?? "ssh failed"
+        return .failure(Failure(kind: SSHTransport.failure(stderr: made.stderr), reason: reason))
+    }
+
+    /// Runs ssh with `arguments` in a session of its own (not under the step launcher), at most `timeout`.
+    private static func run(_ arguments: [String], timeout: Duration) async -> (status: Int32, stderr: String) {
+        let local = SSHTransport.localEnvironment()
+        var environment: [Environment.Key: String] = [:]
+        for (key, value) in local {
+            if let name = Environment.Key(rawValue: key) { environment[name] = value }
+        }
+        guard let executable = try? ExecutableLookup.resolve("ssh", path: local["PATH"]).get() else {
+            return (255, "ssh: not found in PATH")
+        }
+        var options = PlatformOptions()
+        options.createSession = true
+        let configuration = Configuration(
+            executable: .path(FilePath(executable)), arguments: Arguments(arguments),
+            environment: .custom(environment), platformOptions: options)
+        return await withTaskGroup(of: (Int32, String)?.self) { group in
+            group.addTask {
+                guard
+                    let result = try? await Subprocess.run(
+                        configuration, input: .none, output: .discarded, error: .string(limit: 65_536))
+                else { return (255, "ssh could not be started") }
+                let status: Int32
+                switch result.terminationStatus {
+                case .exited(let code): status = code
+                case .signaled: status = 255
+                }
+                return (status, result.standardError ?? "")
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first ?? (255, "ssh: no answer within \(timeout.dslDescription)")
+        }
+    }
+}
