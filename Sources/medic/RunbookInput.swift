@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MedicCore
+import MedicExecution
 import MedicStore
 
 /// The inputs `medic plan` and `medic run` share: which runbook, which alert, which params.
@@ -126,8 +127,8 @@ struct RunbookInput: ParsableArguments {
 /// A failure the command reports in one message and maps to exit code 1.
 /// `--ssh-config FILE` must be readable, or every remote step would fail with ssh's own words (exit 64).
 func checkSSHConfig(_ path: String?) throws {
-    if let path, !FileManager.default.isReadableFile(atPath: path) {
-        throw ValidationError("--ssh-config: cannot read \(path)")
+    if let path, let problem = SSHSettings.configProblem(path) {
+        throw ValidationError("--ssh-config: \(problem)")
     }
 }
 

@@ -54,17 +54,31 @@ import Testing
         let (_, shown) = try await server.request("/v1/runs/\(id)", method: "GET")
         #expect(shown.contains(#""target":"ssh:\/\/127.0.0.2:\#(sshd.port)""#) || shown.contains("\"target\":\"ssh://127.0.0.2:\(sshd.port)\""), "\(shown)")
 
-        // A ControlMaster connection is open while serve runs, in a private directory under its TMPDIR.
-        let masters = try FileManager.default.contentsOfDirectory(atPath: temporary.path).filter { $0.hasPrefix("medic-ssh-") }
-        #expect(masters.count == 1, "\(masters)")
+        // Medic's ControlMaster connection is open while serve runs, its socket in a private directory under
+        // its TMPDIR.
+        func masters() -> [Int32] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init).filter { pid in
+                let line = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+                let program = line.split(separator: "\0").first ?? ""
+                return (program == "ssh" || program.hasSuffix("/ssh")) && line.contains(temporary.path)
+                    && line.contains("ControlMaster=yes")
+            }
+        }
+        let directories = try FileManager.default.contentsOfDirectory(atPath: temporary.path).filter {
+            $0.hasPrefix("medic-ssh-")
+        }
+        #expect(directories.count == 1, "\(directories)")
+        #expect(masters().count == 1, "no master, or more than one: \(masters())")
         #expect(server.stop() == 0)
         stopped = true
         // Closed on shutdown: the directory is gone, and no ssh master for this server is left.
         #expect(try FileManager.default.contentsOfDirectory(atPath: temporary.path).filter { $0.hasPrefix("medic-ssh-") }.isEmpty)
-        let left = try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap(Int32.init).filter { pid in
-            let line = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
-            return line.contains(temporary.path) && line.hasPrefix("ssh")
+        var left = masters()
+        for _ in 0..<50 where !left.isEmpty {
+            try await Task.sleep(for: .milliseconds(100))
+            left = masters()
         }
+        for pid in left { kill(pid, SIGKILL) }
         #expect(left.isEmpty, "ssh masters left: \(left)")
     }
 }

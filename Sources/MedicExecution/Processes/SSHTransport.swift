@@ -20,6 +20,22 @@ public struct SSHSettings: Sendable, Equatable {
         self.configFile = configFile
         self.controlDirectory = controlDirectory
     }
+
+    /// Why `path` cannot serve as `--ssh-config`, or nil. ssh reads an included file only when it is owned by
+    /// the user or root and writable by no one else ("Bad owner or permissions"): refused at start rather
+    /// than failing every remote step.
+    public static func configProblem(_ path: String) -> String? {
+        guard FileManager.default.isReadableFile(atPath: path) else { return "cannot read \(path)" }
+        var info = stat()
+        guard stat(path, &info) == 0 else { return "cannot read \(path)" }
+        if info.st_uid != geteuid() && info.st_uid != 0 {
+            return "\(path) must be owned by this user or root (ssh refuses it otherwise)"
+        }
+        if info.st_mode & 0o022 != 0 {
+            return "\(path) must not be writable by group or others (ssh refuses it otherwise): chmod go-w \(path)"
+        }
+        return nil
+    }
 }
 
 /// A remote attempt: `ssh … -- HOST 'exec /bin/sh -s'`, with the step's environment and command sent as a
@@ -320,13 +336,16 @@ public enum SSHTransport {
                     "  [ -z \"$medic_new\" ] && break",
                     "  medic_hit=\"$medic_hit$medic_new\"; medic_round=$((medic_round + 1))",
                     "done",
-                    "for p in $medic_hit; do kill -s KILL \"$p\" 2>/dev/null; done",
-                    "for p in $(medic_scan | sort -un); do",
-                    "  [ \"$p\" = \"$$\" ] && continue",
-                    "  medic_alive \"$p\" && ! kill -s KILL \"$p\" 2>/dev/null && medic_survivors=\"$medic_survivors $p\"",
-                    "done",
-                    "sleep 0.1",
-                    "for p in $medic_hit; do medic_alive \"$p\" && medic_survivors=\"$medic_survivors $p\"; done",
+                    // Nothing found (the common end of a step): done, without a second look.
+                    "if [ -n \"$medic_hit\" ]; then",
+                    "  for p in $medic_hit; do kill -s KILL \"$p\" 2>/dev/null; done",
+                    "  for p in $(medic_scan | sort -un); do",
+                    "    [ \"$p\" = \"$$\" ] && continue",
+                    "    medic_alive \"$p\" && ! kill -s KILL \"$p\" 2>/dev/null && medic_survivors=\"$medic_survivors $p\"",
+                    "  done",
+                    "  sleep 0.1",
+                    "  for p in $medic_hit; do medic_alive \"$p\" && medic_survivors=\"$medic_survivors $p\"; done",
+                    "fi",
                 ].joined(separator: "\n")
                 : [
                     "for p in $(medic_scan | sort -un); do",

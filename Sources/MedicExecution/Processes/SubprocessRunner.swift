@@ -190,7 +190,22 @@ public struct SubprocessRunner: ProcessRunner {
                 for marker in [SSHTransport.startMarker, SSHTransport.endMarker(token: remote.token)] {
                     stderr = stderr.replacingOccurrences(of: marker + "\n", with: "")
                 }
-                if !started, case .exited(255) = termination, ending == .exited {
+                if !started, case .exited(255) = termination, ending == .exited,
+                    case .success(let pass) = await SSHTransport.signalRemote(
+                        remote.target, token: remote.token, signal: "KILL", settings: remote.settings),
+                    !pass.pids.isEmpty
+                {
+                    // The start mark was lost, not the start: the command ran there and was killed now. Not
+                    // "nothing ran", so not retried as an unreachable host.
+                    remote.notes.add(
+                        "medic: the connection to \(remote.target) failed after the command had started; killed pids \(pass.pids.map(String.init).joined(separator: " "))"
+                    )
+                    if pass.survivors.isEmpty {
+                        remote.notes.killConfirmed()
+                    } else {
+                        killUnconfirmed = "pids \(pass.survivors.map(String.init).joined(separator: " ")) still run on \(remote.leftovers)"
+                    }
+                } else if !started, case .exited(255) = termination, ending == .exited {
                     let reason = stderr.split(separator: "\n").last.map(String.init) ?? "ssh failed"
                     switch SSHTransport.failure(stderr: stderr) {
                     case .hostKeyUnknown: return failed("host key unknown: \(remote.target): \(reason)")

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MedicCore
+import MedicExecution
 
 /// `medic serve`'s settings, resolved from its flags and its config file: a flag wins over the file, the file
 /// over the default. Every bad value is reported at once, each naming where it came from (the flag, or the key
@@ -110,8 +111,8 @@ public struct ServeSettings: Sendable {
             problems.append(Message.refusingOpenListener(host))
         }
         let sshConfig = flags.sshConfig ?? file.sshConfig
-        if let sshConfig, !FileManager.default.isReadableFile(atPath: sshConfig) {
-            problems.append("ssh_config: cannot read \(sshConfig)")
+        if let sshConfig, let problem = SSHSettings.configProblem(sshConfig) {
+            problems.append("ssh_config: \(problem)")
         }
         guard problems.isEmpty, let level, let format, let grace, let dedupWindow else {
             return .failure(ServeConfiguration.ProblemList(messages: problems))
