@@ -142,6 +142,23 @@ public final class ServerMetrics: Sendable {
                     buckets: Self.remediationBuckets
                 ).record(max(0, event.time.timeIntervalSince(since)))
             }
+        case .runVerified, .runUnverified:
+            let runbook = event.body["runbook"]?.stringValue ?? ""
+            registry.makeCounter(
+                descriptor: Self.name(
+                    "runs_verified", "total",
+                    "Runs with verify whose proof was decided, by runbook and result (verified, unverified)."),
+                labels: [("runbook", runbook), ("result", event.kind == .runVerified ? "verified" : "unverified")]
+            ).increment()
+            if event.kind == .runVerified, let milliseconds = event.body["time_to_resolve_ms"]?.intValue {
+                registry.makeValueHistogram(
+                    descriptor: Self.name(
+                        "time_to_resolve", "seconds",
+                        "From the alert's startsAt to the proof that the fix held (verified runs an alert started)."),
+                    labels: [("runbook", runbook)],
+                    buckets: Self.remediationBuckets
+                ).record(max(0, Double(milliseconds) / 1000))
+            }
         case .runEscalated:
             registry.makeCounter(
                 descriptor: Self.name(
