@@ -131,7 +131,7 @@ struct ServeCommand: AsyncParsableCommand {
                 globalShadow: settings.shadow, shutdownGrace: settings.shutdownGrace,
                 dedupWindow: settings.dedupWindow)
             let cutoff = Dispatcher.replayCutoff(configuration: configuration, runbooks: initial, now: Date())
-            let history = try await offload { try audit.policyHistory(since: cutoff) }
+            let history = try await offload { try audit.policyHistoryWithPendingVerifications(since: cutoff) }
             let dispatcher = Dispatcher(
                 runbooks: initial, audit: observed, history: history, configuration: configuration,
                 environment: stepEnvironment, runner: runner,

@@ -168,15 +168,25 @@ public struct Decider: Sendable {
     public mutating func replay(_ records: some Sequence<AuditRecord>, runbooks: [Runbook], now: Date) {
         let records = Array(records)
         gate.replay(records, runbooks: runbooks, now: now)
+        // The last resolution of each fingerprint: one that came while the run still ran counts for it.
+        var lastResolved: [String: Date] = [:]
         for record in records {
             switch record.auditKind {
             case .runFinished:
-                if let pending = PendingVerification(runFinished: record) { verifications[pending.runID] = pending }
+                if var pending = PendingVerification(runFinished: record) {
+                    if let fingerprint = pending.fingerprint, pending.needsResolution,
+                        let resolved = lastResolved[fingerprint], resolved >= pending.runStartedAt
+                    {
+                        pending.resolvedAt = resolved
+                    }
+                    verifications[pending.runID] = pending
+                }
             case .runVerified, .runUnverified:
                 if let runID = record.runID { verifications[runID] = nil }
             case .alertResolved:
                 guard let body = record.body(as: AlertResolvedBody.self), let time = RFC3339.parse(record.time)
                 else { continue }
+                lastResolved[body.fingerprint] = time
                 for (runID, pending) in verifications
                 where pending.fingerprint == body.fingerprint && pending.resolvedAt == nil {
                     verifications[runID]?.resolvedAt = time
@@ -247,6 +257,13 @@ public struct Decider: Sendable {
                     "starts_at": JSONValue(alert.startsAt.map(RFC3339.format)),
                     "receiver": JSONValue(alert.receiver),
                 ]))
+        if alert.status == .firing {
+            // It fires again: a resolution seen before no longer proves anything.
+            resolvedWhileRunning[alert.fingerprint] = nil
+            for (runID, pending) in verifications where pending.fingerprint == alert.fingerprint {
+                verifications[runID]?.resolvedAt = nil
+            }
+        }
         if alert.status == .resolved {
             let waiting = notRunning.filter { runs[$0]?.candidate.alert.fingerprint == alert.fingerprint }
             for runID in waiting {

@@ -514,6 +514,11 @@ public actor Dispatcher {
             if executing == 0 { drained.trigger() }
             queueEnded.trigger()
         }
+        // What a verification decision started (a rollback, an escalation) ends too before the engine does.
+        let waited = ContinuousClock.now
+        while verificationWork > 0, ContinuousClock.now - waited < grace + .seconds(30) {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
     }
 
     // MARK: Verification
@@ -635,7 +640,8 @@ public actor Dispatcher {
                         ? [] : [AuditEvent(time: now, kind: .verifyProbeStarted, runID: runID, body: record)])
             }
         } catch {
-            return nil
+            // Not recorded, so not run: try again after the pause.
+            return true
         }
         guard decider.verifications[runID] != nil else { return nil }
         let stop = StopSignal()
@@ -653,26 +659,39 @@ public actor Dispatcher {
             result.launchFailure
             ?? (result.timedOut ? "timed out" : result.exitCode.map { "exit \($0)" } ?? "signal \(result.signal ?? 0)")
         let passed = result.succeeded
-        return try? await perform(mustCommit: false) { decider, now in
+        // Committed, or not applied at all (the probe then runs again): a pass is never only in memory.
+        return (try? await perform(mustCommit: true) { decider, now in
             decider.probeFinished(
                 runID, passed: passed, summary: summary,
                 record: AuditEvent(time: now, kind: .verifyProbeFinished, runID: runID, body: finished), now: now)
-        }
+        }) ?? true
     }
 
     /// The deadline passed (or the proof cannot be had): `run.unverified`, then what `on_unverified` asks.
     private func decideUnverified(_ runID: String, reason: String?) async {
         verificationTasks[runID] = nil
-        let decided: ([Escalation], [PendingVerification])? = try? await perform(mustCommit: false) { decider, now in
-            let transition = decider.verificationDue(runID, reason: reason, now: now)
-            return Decider.Transition(
-                answer: (transition.escalations, transition.unverifiedRollbacks), records: transition.records,
-                verificationsEnded: transition.verificationsEnded)
+        // Committed before anything acts on it: a decision only in memory would be taken again after a
+        // restart (escalated and counted twice). A failed commit leaves the decider as it was; try again.
+        var decided: ([Escalation], [PendingVerification])?
+        while decided == nil, !shuttingDown, decider.verifications[runID] != nil {
+            decided = try? await perform(mustCommit: true) { decider, now in
+                let transition = decider.verificationDue(runID, reason: reason, now: now)
+                return Decider.Transition(
+                    answer: (transition.escalations, transition.unverifiedRollbacks), records: transition.records,
+                    verificationsEnded: transition.verificationsEnded)
+            }
+            if decided == nil { try? await clock.sleep(for: .seconds(1)) }
         }
         guard let (escalations, rollbacks) = decided else { return }
+        verificationWork += 1
+        defer { verificationWork -= 1 }
         await escalate(escalations)
         for pending in rollbacks { await rollBackUnverified(pending) }
     }
+
+    /// Escalations and rollbacks a verification decision started and that have not ended: shutdown waits for
+    /// them (they are stopped with the runs at the end of the grace period).
+    private var verificationWork = 0
 
     /// `on_unverified: rollback`: the run's succeeded steps are undone in reverse order, recorded under the run
     /// (`rollback.started`, attempts, `rollback.finished`); a failure escalates.

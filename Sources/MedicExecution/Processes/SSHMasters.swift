@@ -21,6 +21,8 @@ actor SSHMasters {
         var reason: String
     }
 
+    /// Masters being started, by the socket path ssh derives for the target (`ssh -G`): two spellings of one
+    /// host (an alias, an explicit default port or user) share one start.
     private var starting: [String: Task<Result<Void, Failure>, Never>] = [:]
 
     /// A live master for `target`, made now if there is none.
@@ -28,63 +30,87 @@ actor SSHMasters {
         guard case .success(let directory) = SSHTransport.controlDirectory(settings) else {
             return .failure(Failure(kind: .unreachable, reason: "no private ControlMaster directory"))
         }
-        let key = "\(directory)|\(target)"
-        if let running = starting[key] { return await running.value }
-        let task = Task { await Self.start(target, settings: settings, directory: directory) }
-        starting[key] = task
+        let common = Self.common(target, settings: settings, directory: directory)
+        if await Self.run(common + ["-O", "check", "--", target.host], timeout: .seconds(10)).status == 0 {
+            return .success(())
+        }
+        let resolved = await Self.run(common + ["-G", "--", target.host], timeout: .seconds(10), output: true)
+        guard resolved.status == 0,
+            let socket = resolved.stdout.split(separator: "\n").first(where: { $0.hasPrefix("controlpath ") })
+                .map({ String($0.dropFirst("controlpath ".count)) })
+        else {
+            return .failure(Failure(kind: .unreachable, reason: "ssh -G: \(resolved.stderr.split(separator: "\n").last ?? "failed")"))
+        }
+        if let running = starting[socket] { return await running.value }
+        let task = Task { await Self.start(target, common: common, socket: socket) }
+        starting[socket] = task
         let result = await task.value
-        starting[key] = nil
+        starting[socket] = nil
         return result
     }
 
-    private static func start(_ target: ResolvedTarget, settings: SSHSettings, directory: String) async -> Result<
-        Void, Failure
-    > {
+    private static func common(_ target: ResolvedTarget, settings: SSHSettings, directory: String) -> [String] {
         var common = SSHTransport.configArguments(settings)
         common += ["-o", "ControlPath=\(directory)/%C"]
         if let user = target.user { common += ["-l", user] }
         if let port = target.port { common += ["-p", String(port)] }
+        return common
+    }
+
+    private static func start(_ target: ResolvedTarget, common: [String], socket: String) async -> Result<Void, Failure> {
+        // Another start may have finished meanwhile.
         if await run(common + ["-O", "check", "--", target.host], timeout: .seconds(10)).status == 0 {
             return .success(())
         }
+        // A socket nobody answers on (its master was killed) would make ssh give up multiplexing and stay on
+        // as a plain connection nobody closes: remove it first.
+        unlink(socket)
         // `-f` with ControlPersist: after authentication the master goes to the background with its standard
         // streams on /dev/null, and this ssh exits 0.
         let made = await run(
             common + SSHTransport.fixedOptions + [
                 "-o", "ControlMaster=yes", "-o", "ControlPersist=60", "-N", "-f", "-T", "--", target.host,
             ], timeout: .seconds(40))
-        if made.status == 0 { return .success(()) }
-        let reason = made.stderr.split(separator: "\n").last.map(String.init) ?? "ssh failed"
-        return .failure(Failure(kind: SSHTransport.failure(stderr: made.stderr), reason: reason))
+        guard made.status == 0 else {
+            let reason = made.stderr.split(separator: "\n").last.map(String.init) ?? "ssh failed"
+            return .failure(Failure(kind: SSHTransport.failure(stderr: made.stderr), reason: reason))
+        }
+        if await run(common + ["-O", "check", "--", target.host], timeout: .seconds(10)).status == 0 {
+            return .success(())
+        }
+        return .failure(Failure(kind: .unreachable, reason: "the connection to \(target) did not become a master: \(made.stderr)"))
     }
 
     /// Runs ssh with `arguments` in a session of its own (not under the step launcher), at most `timeout`.
-    private static func run(_ arguments: [String], timeout: Duration) async -> (status: Int32, stderr: String) {
+    private static func run(_ arguments: [String], timeout: Duration, output: Bool = false) async -> (
+        status: Int32, stdout: String, stderr: String
+    ) {
         let local = SSHTransport.localEnvironment()
         var environment: [Environment.Key: String] = [:]
         for (key, value) in local {
             if let name = Environment.Key(rawValue: key) { environment[name] = value }
         }
         guard let executable = try? ExecutableLookup.resolve("ssh", path: local["PATH"]).get() else {
-            return (255, "ssh: not found in PATH")
+            return (255, "", "ssh: not found in PATH")
         }
         var options = PlatformOptions()
         options.createSession = true
         let configuration = Configuration(
             executable: .path(FilePath(executable)), arguments: Arguments(arguments),
             environment: .custom(environment), platformOptions: options)
-        return await withTaskGroup(of: (Int32, String)?.self) { group in
+        return await withTaskGroup(of: (Int32, String, String)?.self) { group in
             group.addTask {
                 guard
                     let result = try? await Subprocess.run(
-                        configuration, input: .none, output: .discarded, error: .string(limit: 65_536))
-                else { return (255, "ssh could not be started") }
+                        configuration, input: .none, output: .string(limit: output ? 262_144 : 65_536),
+                        error: .string(limit: 65_536))
+                else { return (255, "", "ssh could not be started") }
                 let status: Int32
                 switch result.terminationStatus {
                 case .exited(let code): status = code
                 case .signaled: status = 255
                 }
-                return (status, result.standardError ?? "")
+                return (status, result.standardOutput ?? "", result.standardError ?? "")
             }
             group.addTask {
                 try? await Task.sleep(for: timeout)
@@ -92,7 +118,7 @@ actor SSHMasters {
             }
             let first = await group.next() ?? nil
             group.cancelAll()
-            return first ?? (255, "ssh: no answer within \(timeout.dslDescription)")
+            return first ?? (255, "", "ssh: no answer within \(timeout.dslDescription)")
         }
     }
 }

@@ -50,6 +50,17 @@ public struct SSHSettings: Sendable, Equatable {
 public enum SSHTransport {
     /// Written by the remote shell before it runs anything; removed from the captured stderr.
     static let startMarker = "\u{1E}medic-remote-started\u{1E}"
+    /// The start mark's line removed from `stderr`, and the remote shell's pid it carries (its session's id);
+    /// nil when the mark is not there (the remote shell never started).
+    static func takeStartMark(_ stderr: String) -> (started: Bool, session: Int?, stderr: String) {
+        guard let range = stderr.range(of: startMarker) else { return (false, nil, stderr) }
+        let rest = stderr[range.upperBound...]
+        let end = rest.firstIndex(of: "\n") ?? rest.endIndex
+        let session = Int(rest[..<end].trimmingCharacters(in: .whitespaces)).flatMap { $0 > 1 ? $0 : nil }
+        let after = end < rest.endIndex ? rest.index(after: end) : end
+        return (true, session, String(stderr[..<range.lowerBound]) + String(stderr[after...]))
+    }
+
     /// Written by the remote shell after its sweep, right before it exits with the command's status: nothing
     /// of the attempt is left on the target. Named by the attempt's token, which no label or output can
     /// guess; removed from the captured stderr.
@@ -233,7 +244,8 @@ public enum SSHTransport {
     static func script(for request: AttemptRequest, token: String) -> Result<String, Unsendable> {
         // The shell outlives a SIGTERM sent to the attempt (a handler, not an ignored signal, so the command
         // still gets the default), so that it can sweep once the command is gone.
-        var lines = ["printf '%s\\n' \(quote(startMarker)) >&2", "trap : TERM", "("]
+        // The start mark carries the shell's pid: its session's id, for a sweep after the shell is gone.
+        var lines = ["printf '%s %s\\n' \(quote(startMarker)) \"$$\" >&2", "trap : TERM", "("]
         for name in request.environment.keys.sorted() {
             let value = request.environment[name]!
             guard !value.unicodeScalars.contains("\0") else { return .failure(Unsendable(reason: "env \(name) contains a NUL byte")) }
@@ -309,42 +321,56 @@ public enum SSHTransport {
         let rest = String(token.dropFirst())
         return [
             "medic_sid=\(session)",
+            // /proc/PID/stat, whole: a command name may hold a newline, so lines are joined until the name ends.
+            "medic_stat() {",
+            "  medic_l=''",
+            "  { while IFS= read -r medic_x || [ -n \"$medic_x\" ]; do medic_l=\"$medic_l$medic_x \"; medic_x=''; done < \"$1\"; } 2>/dev/null",
+            "  case \"$medic_l\" in *') '*) ;; *) return 1 ;; esac",
+            "  medic_r=${medic_l##*) }",
+            "}",
             "medic_scan() {",
             "  grep -lzx 'MEDIC_REMOTE_TOKEN=[\(head)]\(rest)' /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3",
             "  [ -n \"$medic_sid\" ] || return 0",
             "  for medic_f in /proc/[0-9]*/stat; do",
-            "    { read -r medic_l < \"$medic_f\"; } 2>/dev/null || continue",
-            "    medic_r=${medic_l##*) }; set -f; set -- $medic_r; set +f",
+            "    medic_stat \"$medic_f\" || continue",
+            "    set -f; set -- $medic_r; set +f",
             "    if [ \"$4\" = \"$medic_sid\" ]; then medic_p=${medic_f#/proc/}; echo \"${medic_p%/stat}\"; fi",
             "  done",
             "}",
             "medic_alive() {",
-            "  { read -r medic_l < \"/proc/$1/stat\"; } 2>/dev/null || return 1",
-            "  medic_r=${medic_l##*) }; set -f; set -- $medic_r; set +f; [ \"$1\" != Z ] && [ \"$1\" != X ]",
+            "  medic_stat \"/proc/$1/stat\" || return 1",
+            "  set -f; set -- $medic_r; set +f; [ \"$1\" != Z ] && [ \"$1\" != X ]",
             "}",
-            "medic_hit=''; medic_survivors=''",
+            "medic_hit=''; medic_seen=''; medic_survivors=''",
             signal == "KILL"
                 ? [
+                    // Freeze what is found, round after round, until a scan finds nothing new; a process that
+                    // cannot be stopped (another user's) and lives is a survivor.
                     "medic_round=0",
                     "while [ $medic_round -lt 100 ]; do",
                     "  medic_new=''",
                     "  for p in $(medic_scan | sort -un); do",
                     "    [ \"$p\" = \"$$\" ] && continue",
-                    "    case \" $medic_hit \" in *\" $p \"*) continue ;; esac",
-                    "    kill -s STOP \"$p\" 2>/dev/null && medic_new=\"$medic_new $p\"",
+                    "    case \" $medic_seen \" in *\" $p \"*) continue ;; esac",
+                    "    medic_seen=\"$medic_seen $p\"; medic_new=x",
+                    "    if kill -s STOP \"$p\" 2>/dev/null; then medic_hit=\"$medic_hit $p\";"
+                        + " elif medic_alive \"$p\"; then medic_survivors=\"$medic_survivors $p\"; fi",
                     "  done",
                     "  [ -z \"$medic_new\" ] && break",
-                    "  medic_hit=\"$medic_hit$medic_new\"; medic_round=$((medic_round + 1))",
+                    "  medic_round=$((medic_round + 1))",
                     "done",
-                    // Nothing found (the common end of a step): done, without a second look.
+                    // Nothing found (the common end of a step): done, without a second look. Otherwise SIGKILL,
+                    // then up to 5 s for the dying to die (a large process takes time to give back its memory).
                     "if [ -n \"$medic_hit\" ]; then",
                     "  for p in $medic_hit; do kill -s KILL \"$p\" 2>/dev/null; done",
-                    "  for p in $(medic_scan | sort -un); do",
-                    "    [ \"$p\" = \"$$\" ] && continue",
-                    "    medic_alive \"$p\" && ! kill -s KILL \"$p\" 2>/dev/null && medic_survivors=\"$medic_survivors $p\"",
+                    "  medic_wait=0",
+                    "  while [ $medic_wait -lt 50 ]; do",
+                    "    medic_left=''",
+                    "    for p in $medic_hit; do medic_alive \"$p\" && medic_left=\"$medic_left $p\"; done",
+                    "    [ -z \"$medic_left\" ] && break",
+                    "    sleep 0.1; medic_wait=$((medic_wait + 1))",
                     "  done",
-                    "  sleep 0.1",
-                    "  for p in $medic_hit; do medic_alive \"$p\" && medic_survivors=\"$medic_survivors $p\"; done",
+                    "  medic_survivors=\"$medic_survivors$medic_left\"",
                     "fi",
                 ].joined(separator: "\n")
                 : [
@@ -359,13 +385,15 @@ public enum SSHTransport {
     /// The pass run through a second connection: finds the session of the attempt's shell (the process whose
     /// command line is `/bin/sh -s medic-TOKEN` and which leads its own session), signals (`killer`), and
     /// reports what it hit and what survived. A target without /proc or grep says so instead of "done".
-    static func finderScript(token: String, signal: String) -> String {
+    static func finderScript(token: String, signal: String, session: Int? = nil) -> String {
         let head = String(token.prefix(1))
         let rest = String(token.dropFirst())
         return [
             "[ -r /proc/self/stat ] || { echo 'medic-kill-failed: no /proc'; exit 0; }",
             "command -v grep >/dev/null 2>&1 || { echo 'medic-kill-failed: no grep'; exit 0; }",
-            "medic_leader=''",
+            // The session is known when the remote shell reported it (its leader may be gone by now).
+            "medic_leader='\(session.map(String.init) ?? "")'",
+            "[ -n \"$medic_leader\" ] ||",
             "for medic_p in $(grep -lzx 'medic-[\(head)]\(rest)' /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3); do",
             "  { read -r medic_l < \"/proc/$medic_p/stat\"; } 2>/dev/null || continue",
             "  medic_r=${medic_l##*) }; set -f; set -- $medic_r; set +f",
@@ -388,9 +416,10 @@ public enum SSHTransport {
     /// first, then through a fresh one (the first may be what is stuck). Fails with the reason when neither
     /// reached the target or the target could not look (no /proc, no grep).
     static func signalRemote(
-        _ target: ResolvedTarget, token: String, signal: String, settings: SSHSettings, timeout: Duration = .seconds(10)
+        _ target: ResolvedTarget, token: String, signal: String, settings: SSHSettings, session: Int? = nil,
+        timeout: Duration = .seconds(30)
     ) async -> Result<RemoteSignal, Unsendable> {
-        let finder = finderScript(token: token, signal: signal)
+        let finder = finderScript(token: token, signal: signal, session: session)
         var last = "no answer"
         for shared in [true, false] {
             let argv = arguments(

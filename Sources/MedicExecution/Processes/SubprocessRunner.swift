@@ -104,8 +104,27 @@ public struct SubprocessRunner: ProcessRunner {
             if case .failure(let problem) = SSHTransport.configFile(ssh) {
                 return failed("could not start on \(target): \(problem.reason)")
             }
-            // The host's connection, made by Medic outside the step: its failure means nothing ran there.
-            if case .failure(let problem) = await SSHMasters.shared.ensure(target, settings: ssh) {
+            // The host's connection, made by Medic outside the step: its failure means nothing ran there. A stop
+            // that comes meanwhile is not kept waiting for it, and nothing is started after it.
+            let settings = ssh
+            let connected = await withTaskGroup(of: Result<Void, SSHMasters.Failure>?.self) { group in
+                group.addTask { await SSHMasters.shared.ensure(target, settings: settings) }
+                group.addTask {
+                    await stop.wait()
+                    return nil
+                }
+                let first = await group.next() ?? nil
+                group.cancelAll()
+                return first
+            }
+            guard let connected, !stop.isTriggered else {
+                var result = AttemptResult(
+                    termination: .launchFailed("stopped before it started on \(target)"), cancelled: true,
+                    duration: ContinuousClock.now - started)
+                result.unreachable = false
+                return result
+            }
+            if case .failure(let problem) = connected {
                 switch problem.kind {
                 case .hostKeyUnknown: return failed("host key unknown: \(target): \(problem.reason)")
                 case .hostKeyChanged: return failed("host key changed: \(target): \(problem.reason)")
@@ -185,11 +204,10 @@ public struct SubprocessRunner: ProcessRunner {
             if let remote {
                 // The shell's start and end marks: ssh's own failure (255 before the start) means nothing ran on
                 // the target; the end mark means the shell swept the attempt's processes before it exited.
-                let started = stderr.contains(SSHTransport.startMarker)
-                let swept = stderr.contains(SSHTransport.endMarker(token: remote.token))
-                for marker in [SSHTransport.startMarker, SSHTransport.endMarker(token: remote.token)] {
-                    stderr = stderr.replacingOccurrences(of: marker + "\n", with: "")
-                }
+                let (started, session, withoutStart) = SSHTransport.takeStartMark(stderr)
+                let swept = withoutStart.contains(SSHTransport.endMarker(token: remote.token))
+                stderr = withoutStart.replacingOccurrences(
+                    of: SSHTransport.endMarker(token: remote.token) + "\n", with: "")
                 if !started, case .exited(255) = termination, ending == .exited,
                     case .success(let pass) = await SSHTransport.signalRemote(
                         remote.target, token: remote.token, signal: "KILL", settings: remote.settings),
@@ -206,19 +224,17 @@ public struct SubprocessRunner: ProcessRunner {
                         killUnconfirmed = "pids \(pass.survivors.map(String.init).joined(separator: " ")) still run on \(remote.leftovers)"
                     }
                 } else if !started, case .exited(255) = termination, ending == .exited {
+                    // Medic's connection to the host was up (`SSHMasters`), yet the session failed before the
+                    // start mark came: the command may have run and ended. Not retried as "nothing ran".
                     let reason = stderr.split(separator: "\n").last.map(String.init) ?? "ssh failed"
-                    switch SSHTransport.failure(stderr: stderr) {
-                    case .hostKeyUnknown: return failed("host key unknown: \(remote.target): \(reason)")
-                    case .hostKeyChanged: return failed("host key changed: \(remote.target): \(reason)")
-                    case .unreachable:
-                        return failed("ssh: cannot reach \(remote.target): \(reason)", unreachable: true)
-                    }
+                    return failed(
+                        "ssh: the session on \(remote.target) failed; whether the command ran is unknown: \(reason)")
                 }
                 if started, !swept, ending == .exited {
                     // The connection was lost while the command ran, or the remote sweep left something: nothing
                     // of the attempt may go on there unseen.
                     switch await SSHTransport.signalRemote(
-                        remote.target, token: remote.token, signal: "KILL", settings: remote.settings)
+                        remote.target, token: remote.token, signal: "KILL", settings: remote.settings, session: session)
                     {
                     case .success(let pass) where pass.survivors.isEmpty:
                         remote.notes.killConfirmed()

@@ -378,6 +378,29 @@ enum Hex {
 }
 
 extension SQLiteAuditLog {
+    /// The policy history since `cutoff`, plus what every still pending verification needs however old it is
+    /// (its `run.finished` and the resolutions since its run started), in chain order: a verification is never
+    /// lost to the replay's horizon.
+    public func policyHistoryWithPendingVerifications(since cutoff: Date) throws -> [AuditRecord] {
+        var records = try policyHistory(since: cutoff)
+        let pending = try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, started_at FROM run WHERE verification = 'pending'").map {
+                (id: $0["id"] as String, started: $0["started_at"] as String)
+            }
+        }
+        guard let oldest = pending.map(\.started).min(), oldest < RFC3339.format(cutoff) else { return records }
+        var seen = Set(records.map(\.seq))
+        for run in pending {
+            try forEachRecord(where: RecordFilter(runID: run.id, kinds: [.runFinished, .runVerified, .runUnverified])) {
+                if seen.insert($0.seq).inserted { records.append($0) }
+            }
+        }
+        try forEachRecord(where: RecordFilter(since: oldest, kinds: [.alertResolved])) {
+            if seen.insert($0.seq).inserted { records.append($0) }
+        }
+        return records.sorted { $0.seq < $1.seq }
+    }
+
     /// The records a policy gate is rebuilt from (`AuditKind.policyHistory`), since `cutoff`: older ones lie
     /// outside every window that could read them. Read off the caller's thread is the caller's business: this
     /// is a start-up read.
