@@ -553,4 +553,53 @@ import Testing
         for pid in left { kill(pid, SIGKILL) }
         #expect(left.isEmpty, "still running: \(left)")
     }
+    @Test("a leftover whose command name holds a newline and whose environment is cleared is still swept")
+    func oddlyNamedLeftoverDies() async throws {
+        let server = try SSHServer.start(address: "127.0.0.2")
+        defer { server.stop() }
+        let odd = directory.appendingPathComponent("x\ny").path
+        try FileManager.default.copyItem(atPath: "/bin/sleep", toPath: odd)
+        let pidFile = directory.appendingPathComponent("odd").path
+        let text = Self.onHost(
+            port: server.port,
+            steps: """
+                  - id: leave
+                    run: [sh, -c, 'env -i "$1" 300 & echo $! > \(pidFile); exit 0', leave, '\(odd.replacingOccurrences(of: "\n", with: "\\n"))']
+                    timeout: 20s
+                """)
+        let (report, _) = try await run(text, config: server.configFile)
+        #expect(report.outcome == .succeeded, "\(report.steps.first?.attempts.first?.result.stderr ?? "")")
+        let pid = try #require(Int32((read("odd") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)))
+        for _ in 0..<50 where kill(pid, 0) == 0 { try await Task.sleep(for: .milliseconds(100)) }
+        let alive = kill(pid, 0) == 0
+        if alive { kill(pid, SIGKILL) }
+        #expect(!alive, "pid \(pid) still runs")
+    }
+
+    @Test("a master killed with SIGKILL leaves a stale socket: the next step replaces it and leaves no stray connection")
+    func staleMasterIsReplaced() async throws {
+        let server = try SSHServer.start(address: "127.0.0.2")
+        defer { server.stop() }
+        let control = try Self.controlDirectory()
+        defer { try? FileManager.default.removeItem(atPath: control) }
+        let settings = SSHSettings(configFile: server.configFile.path, controlDirectory: control)
+        let runner = SubprocessRunner(ssh: settings)
+        let target = ResolvedTarget(host: "127.0.0.2", user: nil, port: server.port)
+        let request = AttemptRequest(
+            step: "s", phase: .main, attempt: 1, command: .argv(["true"]), environment: ["PATH": "/usr/bin:/bin"],
+            timeout: .seconds(20), target: target)
+        #expect(await runner.run(request, stop: StopSignal()).succeeded)
+        let check = ["-F", server.configFile.path, "-o", "ControlPath=\(control)/%C", "-p", "\(server.port)", "-O", "check", "--", "127.0.0.2"]
+        let first = try SSHServer.run("ssh", check).output
+        let pid = try #require(first.split(separator: "=").last.flatMap { Int32($0.prefix { $0.isNumber }) }, "\(first)")
+        kill(pid, SIGKILL)
+        #expect(await runner.run(request, stop: StopSignal()).succeeded)
+        #expect(try SSHServer.run("ssh", check).status == 0)
+        let connections = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init).filter {
+            let line = (try? String(contentsOfFile: "/proc/\($0)/cmdline", encoding: .utf8)) ?? ""
+            return line.contains(control) && line.contains("\0-N\0")
+        }
+        #expect(connections.count == 1, "\(connections)")
+        await SSHTransport.closeConnections(settings)
+    }
 }

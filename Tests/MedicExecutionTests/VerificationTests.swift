@@ -239,4 +239,40 @@ import Testing
         }
         #expect(await audit.events.filter { $0.kind == .runUnverified }.count == 1)
     }
+    @Test("a resolution recorded while the run still ran proves it after a restart, at once, without waiting for the deadline")
+    func resolutionBeforeFinishSurvivesRestart() async throws {
+        let audit = InMemoryAuditLog()
+        let book = try runbook(
+            """
+            runbook: disk
+            \(Self.header)
+            verify: { within: 1h }
+            steps:
+              - id: clean
+                run: ['true']
+                timeout: 5s
+            """)
+        let first = Dispatcher(runbooks: [book], audit: audit, environment: ["PATH": "/usr/bin:/bin"])
+        let firing = alert()
+        try await withDispatcher(first) { dispatcher in
+            _ = try await dispatcher.receive([firing], payloadDigest: "d")
+            try await eventually("run.finished") { await audit.events.contains { $0.kind == .runFinished } }
+            dispatcher.shutDown()
+        }
+        // As if Medic died after the resolution was recorded during the run and before the run's end was
+        // applied: the resolution lies between the run's start and its run.finished.
+        var records = await audit.records(all: true)
+        let finishedAt = try #require(records.firstIndex { $0.kind == AuditKind.runFinished.rawValue })
+        let startedTime = try #require(records.first { $0.kind == AuditKind.runStarted.rawValue }?.time)
+        records.insert(
+            AuditRecord(
+                seq: 0, time: startedTime, kind: AuditKind.alertResolved.rawValue, runID: nil,
+                body: JSONValue.object(["fingerprint": .string(firing.fingerprint), "cancelled_waiting": []]).compact,
+                prevHash: "", hash: ""), at: finishedAt)
+        let second = Dispatcher(runbooks: [book], audit: audit, history: records, environment: ["PATH": "/usr/bin:/bin"])
+        try await withDispatcher(second) { _ in
+            try await eventually("run.verified") { await audit.events.contains { $0.kind == .runVerified } }
+        }
+        #expect(!(await audit.events.contains { $0.kind == .runUnverified }))
+    }
 }

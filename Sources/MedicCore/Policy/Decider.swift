@@ -497,6 +497,14 @@ public struct Decider: Sendable {
 extension Decider {
     // MARK: Verification
 
+    /// Records `run.verified` for every pending verification whose proof is complete (a replay can rebuild one
+    /// whose resolution came while Medic was down or before its run ended).
+    public mutating func settleProven(now: Date) -> Transition<Void> {
+        var transition = Transition(answer: ())
+        for runID in verifications.keys.sorted() { decideIfProven(runID, now: now, into: &transition) }
+        return transition
+    }
+
     /// A resolution of `fingerprint` proves the pending verifications that wait for it.
     mutating func resolution<Answer>(of fingerprint: String, at now: Date, into transition: inout Transition<Answer>) {
         for (runID, pending) in verifications
@@ -537,6 +545,11 @@ extension Decider {
     /// and what `on_unverified` asks: an escalation, a rollback for the engine to run, or the record alone.
     public mutating func verificationDue(_ runID: String, reason: String? = nil, now: Date) -> Transition<Void> {
         var transition = Transition(answer: ())
+        if verifications[runID]?.isProven == true {
+            // Proven before its deadline (a replay found the resolution): verified, not unverified.
+            decideIfProven(runID, now: now, into: &transition)
+            return transition
+        }
         guard let pending = verifications.removeValue(forKey: runID) else { return transition }
         transition.records.append(pending.unverifiedRecord(now: now, reason: reason))
         transition.verificationsEnded.append(runID)

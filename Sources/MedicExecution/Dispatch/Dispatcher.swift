@@ -455,6 +455,7 @@ public actor Dispatcher {
     /// back, recorded) after the grace period. Finished runs' tasks are discarded as they end, so a server that
     /// runs for months holds only the runs in flight.
     public func run() async {
+        _ = try? await perform(mustCommit: true) { decider, now in decider.settleProven(now: now) }
         resumeVerifications()
         let executorTemplate = (runner, clock, audit, configuration.maxParallelSteps, now)
         let grace = configuration.shutdownGrace
