@@ -39,6 +39,18 @@ steps:
     run: [sh, -c, 'echo "fixed \$1" > "$work/fixed"', fix, '{{ params.instance }}']
     timeout: 10s
 YAML
+# A runbook whose success counts only once its alert resolves; Alertmanager never tells Medic of this one's
+# resolution (send_resolved: false below), so only asking Alertmanager's API can verify it.
+cat > "$work/runbooks/e2e-verify.yaml" <<YAML
+runbook: e2e-verify
+triggers:
+  - match: ['alertname="MedicE2EVerify"']
+verify: { within: 2m }
+steps:
+  - id: fix
+    run: [sh, -c, 'echo fixed > "$work/verify-fixed"']
+    timeout: 10s
+YAML
 cat > "$work/am/alertmanager.yml" <<YAML
 route:
   receiver: medic
@@ -46,7 +58,17 @@ route:
   group_wait: 1s
   group_interval: 1s
   repeat_interval: 1h
+  routes:
+    - receiver: medic-quiet
+      matchers: ['alertname="MedicE2EVerify"']
 receivers:
+  - name: medic-quiet
+    webhook_configs:
+      - url: http://127.0.0.1:$MEDIC_PORT/v1/alerts/alertmanager
+        send_resolved: false
+        http_config:
+          authorization:
+            credentials_file: $work/token
   - name: medic
     webhook_configs:
       - url: http://127.0.0.1:$MEDIC_PORT/v1/alerts/alertmanager
@@ -57,7 +79,7 @@ receivers:
 YAML
 
 "$MEDIC" serve --listen "127.0.0.1:$MEDIC_PORT" --runbooks "$work/runbooks" --audit "$work/audit.db" \
-    --intake-token-file "$work/token" > "$work/medic.log" 2>&1 &
+    --intake-token-file "$work/token" --alertmanager-url "http://127.0.0.1:$AM_PORT" > "$work/medic.log" 2>&1 &
 pids+=($!)
 "$ALERTMANAGER" --config.file="$work/am/alertmanager.yml" --storage.path="$work/am/data" \
     --web.listen-address="127.0.0.1:$AM_PORT" --cluster.listen-address="127.0.0.1:$CLUSTER_PORT" \
@@ -106,4 +128,19 @@ for line in 'medic_runs_total{runbook="e2e-fix",outcome="succeeded"} 1' \
             'medic_alerts_received_total{source="alertmanager",status="resolved"}'; do
     grep -qF "$line" <<<"$metrics" || { echo "e2e: /metrics lacks: $line" >&2; echo "$metrics" >&2; exit 1; }
 done
-echo "e2e: Alertmanager -> medic serve -> runbook -> audit, resolved recorded: 1 passed, 0 failed"
+
+# Verified remediation through Alertmanager's API: the run is pending until the alert resolves there.
+vstarts=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+curl -sf -XPOST -H 'Content-Type: application/json' "http://127.0.0.1:$AM_PORT/api/v2/alerts" \
+    -d "[{\"labels\":{\"alertname\":\"MedicE2EVerify\",\"instance\":\"e2e-host\"},\"startsAt\":\"$vstarts\"}]" >/dev/null
+wait_for 60 "the verify runbook's side effect" test -s "$work/verify-fixed"
+pending() { "$MEDIC" audit list --audit "$work/audit.db" --verification pending --format json | grep -q e2e-verify; }
+wait_for 30 "the run to be pending verification" pending
+vends=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+curl -sf -XPOST -H 'Content-Type: application/json' "http://127.0.0.1:$AM_PORT/api/v2/alerts" \
+    -d "[{\"labels\":{\"alertname\":\"MedicE2EVerify\",\"instance\":\"e2e-host\"},\"startsAt\":\"$vstarts\",\"endsAt\":\"$vends\"}]" >/dev/null
+verified() { "$MEDIC" audit export --audit "$work/audit.db" --kind run.verified | grep -q '"resolved_via":"alertmanager_api"'; }
+wait_for 60 "the run to be verified through Alertmanager's API" verified
+"$MEDIC" audit list --audit "$work/audit.db" --verification verified --format json | grep -q e2e-verify
+"$MEDIC" audit verify --audit "$work/audit.db"
+echo "e2e: Alertmanager -> medic serve -> runbook -> audit, resolved recorded; verified through the API: 2 passed, 0 failed"

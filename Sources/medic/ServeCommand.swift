@@ -56,12 +56,20 @@ struct ServeCommand: AsyncParsableCommand {
     var dedupWindow: String?
     @Option(help: "ssh_config file for remote targets (ssh -F FILE); default: the user's own.")
     var sshConfig: String?
+    @Option(
+        help:
+            "Alertmanager's base URL (http://alertmanager:9093): verifications ask its API whether an alert still fires instead of waiting for the resolved notification."
+    )
+    var alertmanagerURL: String?
+    @Option(help: "A file holding a bearer token for --alertmanager-url.") var alertmanagerTokenFile: String?
 
     var flags: ServeSettings.Flags {
         var flags = ServeSettings.Flags()
         flags.listen = listen
         flags.runbooks = runbooks
         flags.sshConfig = sshConfig
+        flags.alertmanagerURL = alertmanagerURL
+        flags.alertmanagerTokenFile = alertmanagerTokenFile
         flags.audit = location.audit
         flags.shadow = shadow ? true : nil
         flags.intakeTokenFile = intakeTokenFile
@@ -136,6 +144,9 @@ struct ServeCommand: AsyncParsableCommand {
                 runbooks: initial, audit: observed, history: history, configuration: configuration,
                 environment: stepEnvironment, runner: runner,
                 runRecords: { runID in try await offload { try audit.records(run: runID) } },
+                resolutionSource: settings.alertmanagerURL.map {
+                    AlertmanagerClient(base: $0, token: settings.alertmanagerToken)
+                },
                 trouble: { trouble in
                     metrics.trouble(trouble)
                     logger.error("\(trouble)")

@@ -497,6 +497,18 @@ public struct Decider: Sendable {
 extension Decider {
     // MARK: Verification
 
+    /// A source other than a notification (Alertmanager's API) says the alert of `runID` no longer fires.
+    public mutating func resolvedAtSource(_ runID: String, source: String, now: Date) -> Transition<Void> {
+        var transition = Transition(answer: ())
+        guard let pending = verifications[runID], pending.needsResolution, pending.resolvedAt == nil else {
+            return transition
+        }
+        verifications[runID]?.resolvedAt = now
+        verifications[runID]?.resolvedVia = source
+        decideIfProven(runID, now: now, into: &transition)
+        return transition
+    }
+
     /// Records `run.verified` for every pending verification whose proof is complete (a replay can rebuild one
     /// whose resolution came while Medic was down or before its run ended).
     public mutating func settleProven(now: Date) -> Transition<Void> {

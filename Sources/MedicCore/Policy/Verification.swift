@@ -70,6 +70,9 @@ public struct PendingVerification: Sendable, Equatable {
     public var needsProbe: Bool
     public var onUnverified: Verify.OnUnverified
     public var resolvedAt: Date?
+    /// What told of the resolution: `notification` (the alert's resolved notification) or a source such as
+    /// `alertmanager_api`.
+    public var resolvedVia: String?
     public var probePassedAt: Date?
     public var probeAttempts = 0
     /// How the last failing probe ended, for the record of an unverified run.
@@ -130,6 +133,7 @@ public struct PendingVerification: Sendable, Equatable {
             "probe_attempts": JSONValue(probeAttempts),
         ]
         if let resolvedAt { body["resolved_at"] = .string(RFC3339.format(resolvedAt)) }
+        if needsResolution { body["resolved_via"] = .string(resolvedVia ?? "notification") }
         if let alertStartsAt {
             body["time_to_resolve_ms"] = JSONValue(Self.milliseconds(from: alertStartsAt, to: provenAt))
         }

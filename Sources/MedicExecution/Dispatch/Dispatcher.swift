@@ -23,6 +23,8 @@ public actor Dispatcher {
         /// See `PolicyGate.Configuration`.
         public var dedupWindow: Duration
         public var unstampedDedupWindow: Duration?
+        /// How often a `ResolutionSource` is asked about the alert of a pending verification.
+        public var resolutionPoll: Duration = .seconds(5)
 
         public init(
             maxConcurrentRuns: Int = 8, queueCapacity: Int = 256, globalShadow: Bool = false, maxParallelSteps: Int = 4,
@@ -93,6 +95,8 @@ public actor Dispatcher {
     private let runRecords: (@Sendable (String) async throws -> [AuditRecord])?
     /// One task per pending verification: probing and waiting for its deadline.
     private var verificationTasks: [String: Task<Void, Never>] = [:]
+    /// Asked, every `Configuration.resolutionPoll`, whether an alert a verification waits for still fires.
+    private let resolutionSource: (any ResolutionSource)?
     /// Triggered by `shutDown()`: stop starting runs, give running ones the grace period, then stop them.
     public nonisolated let shutdownSignal = StopSignal()
 
@@ -107,9 +111,11 @@ public actor Dispatcher {
         environment: [String: String], runner: any ProcessRunner = SubprocessRunner(),
         clock: any Clock<Duration> = ContinuousClock(), now: @escaping @Sendable () -> Date = { Date() },
         runRecords: (@Sendable (String) async throws -> [AuditRecord])? = nil,
+        resolutionSource: (any ResolutionSource)? = nil,
         trouble: @escaping @Sendable (Trouble) -> Void = { _ in }
     ) {
         self.runRecords = runRecords
+        self.resolutionSource = resolutionSource
         runbooksByID = Dictionary(runbooks.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         self.configuration = configuration
         self.audit = audit
@@ -559,10 +565,21 @@ public actor Dispatcher {
             if left <= 0 { break }
             let remaining = Duration.milliseconds(Int64(left * 1000))
             var pause = remaining
+            if let source = resolutionSource, pending.needsResolution, let fingerprint = pending.fingerprint,
+                decider.verifications[runID]?.resolvedAt == nil
+            {
+                if await source.isResolved(fingerprint: fingerprint, labels: pending.alertLabels) == true {
+                    _ = try? await perform(mustCommit: true) { decider, now in
+                        decider.resolvedAtSource(runID, source: source.name, now: now)
+                    }
+                    if decider.verifications[runID] == nil { return }
+                }
+                pause = min(pause, configuration.resolutionPoll)
+            }
             if let probe, decider.verifications[runID]?.probePassedAt == nil {
                 attempt += 1
                 guard let again = await runProbe(probe, of: runID, attempt: attempt, within: remaining) else { return }
-                if again, let every = probe.runbook.verify?.probe?.every { pause = min(every, remaining) }
+                if again, let every = probe.runbook.verify?.probe?.every { pause = min(pause, every) }
             }
             do {
                 try await clock.sleep(for: pause)

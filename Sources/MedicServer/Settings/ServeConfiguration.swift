@@ -23,6 +23,9 @@ public struct ServeConfiguration: Sendable, Equatable {
     public var logLevel: String?
     public var logFormat: String?
     public var sshConfig: String?
+    /// `alertmanager: {url, token_file}`: Alertmanager's API, asked whether alerts still fire.
+    public var alertmanagerURL: String?
+    public var alertmanagerTokenFile: String?
 
     public init() {}
 
@@ -31,8 +34,11 @@ public struct ServeConfiguration: Sendable, Equatable {
         "intake_token_env",
         "api_token_env", "hmac_secret_env", "max_body",
         "max_concurrent_runs", "max_queued_runs", "insecure_no_auth", "shutdown_grace", "dedup_window", "log_level", "log_format",
-        "ssh_config",
+        "ssh_config", "alertmanager",
     ]
+
+    /// The keys of the `alertmanager` mapping.
+    public static let alertmanagerKeys = ["url", "token_file"]
 
     /// Reads the file; every problem is reported as `file:line:col: message`.
     public static func load(path: String) -> Result<ServeConfiguration, ProblemList> {
@@ -76,6 +82,26 @@ public struct ServeConfiguration: Sendable, Equatable {
                     return nil
                 }
                 return parsed
+            }
+            if name == "alertmanager" {
+                guard let members = entry.value.mapping else {
+                    problems.append("\(at): 'alertmanager' must be a mapping (\(alertmanagerKeys.joined(separator: ", ")))")
+                    continue
+                }
+                for member in members {
+                    let where_ = "\(path):\(member.key.location.line):\(member.key.location.column)"
+                    let text = member.value.scalar?.text ?? ""
+                    switch member.name {
+                    case "url" where !text.isEmpty: configuration.alertmanagerURL = text
+                    case "token_file" where !text.isEmpty: configuration.alertmanagerTokenFile = text
+                    case "url", "token_file": problems.append("\(where_): 'alertmanager.\(member.name ?? "")' needs a value")
+                    default:
+                        let key = member.name ?? "?"
+                        let hint = Suggestion.closest(to: key, in: alertmanagerKeys).map { "; did you mean '\($0)'?" } ?? ""
+                        problems.append("\(where_): unknown setting 'alertmanager.\(key)'\(hint)")
+                    }
+                }
+                continue
             }
             guard entry.value.scalar != nil, !value.isEmpty else {
                 problems.append("\(at): '\(name)' needs a value")

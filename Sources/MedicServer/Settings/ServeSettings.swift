@@ -33,6 +33,9 @@ public struct ServeSettings: Sendable {
     public var secretVariables: Set<String>
     /// `ssh -F` for remote targets; nil reads the user's own ssh configuration.
     public var sshConfig: String?
+    /// Alertmanager's base URL (`--alertmanager-url`, `alertmanager.url`) and the bearer token for it.
+    public var alertmanagerURL: URL?
+    public var alertmanagerToken: String?
 
     /// Resolves `flags` over the file at `config` (if any); `environment` supplies `--*-env` secrets.
     public static func resolve(
@@ -114,6 +117,17 @@ public struct ServeSettings: Sendable {
         if let sshConfig, let problem = SSHSettings.configProblem(sshConfig) {
             problems.append("ssh_config: \(problem)")
         }
+        var alertmanagerURL: URL?
+        if let text = flags.alertmanagerURL ?? file.alertmanagerURL {
+            let where_ = flags.alertmanagerURL != nil ? "--alertmanager-url" : "alertmanager.url in \(config ?? "")"
+            if let url = URL(string: text), ["http", "https"].contains(url.scheme ?? ""), url.host != nil {
+                alertmanagerURL = url
+            } else {
+                problems.append("\(where_): expected an http:// or https:// URL such as http://alertmanager:9093, got '\(text)'")
+            }
+        }
+        let alertmanagerToken = secret(
+            "alertmanager-token", file: flags.alertmanagerTokenFile ?? file.alertmanagerTokenFile, variable: nil)
         guard problems.isEmpty, let level, let format, let grace, let dedupWindow else {
             return .failure(ServeConfiguration.ProblemList(messages: problems))
         }
@@ -124,7 +138,8 @@ public struct ServeSettings: Sendable {
                 maxBodyBytes: maxBody, maxConcurrentRuns: maxConcurrentRuns, maxQueuedRuns: maxQueuedRuns,
                 insecureNoAuth: insecureNoAuth, logLevel: level, logFormat: format, shutdownGrace: grace,
                 dedupWindow: dedupWindow, intakeToken: intakeToken, apiToken: apiToken, hmacSecret: hmacSecret,
-                secretVariables: Set(variables.compactMap { $0 }), sshConfig: sshConfig))
+                secretVariables: Set(variables.compactMap { $0 }), sshConfig: sshConfig,
+                alertmanagerURL: alertmanagerURL, alertmanagerToken: alertmanagerToken))
     }
 
     /// A secret comes from a file or from an environment variable, never both and never from the config text.
