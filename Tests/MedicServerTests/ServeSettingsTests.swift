@@ -57,6 +57,29 @@ import Testing
         #expect(problems.messages.contains { $0.contains("ssh_config: cannot read /nonexistent/ssh_config") })
     }
 
+    @Test("alertmanager.url and token_file come from the file (or flags); a bad URL or key says where and why")
+    func alertmanager() throws {
+        let token = try ServerFixtures.file("am-secret\n")
+        let config = try ServerFixtures.file(
+            "alertmanager:\n  url: http://127.0.0.1:9093\n  token_file: \(token)\n")
+        let settings = try Self.resolve(config: config).get()
+        #expect(settings.alertmanagerURL?.absoluteString == "http://127.0.0.1:9093")
+        #expect(settings.alertmanagerToken == "am-secret")
+        var flags = ServeSettings.Flags()
+        flags.alertmanagerURL = "alertmanager:9093"
+        guard case .failure(let problems) = Self.resolve(flags) else {
+            Issue.record("a URL without a scheme was accepted")
+            return
+        }
+        #expect(problems.messages.contains { $0.hasPrefix("--alertmanager-url: expected an http:// or https:// URL") })
+        let typo = try ServerFixtures.file("alertmanager:\n  ulr: http://127.0.0.1:9093\n")
+        guard case .failure(let typoProblems) = Self.resolve(config: typo) else {
+            Issue.record("an unknown alertmanager key was accepted")
+            return
+        }
+        #expect(typoProblems.messages.contains { $0.contains("unknown setting 'alertmanager.ulr'; did you mean 'url'?") })
+    }
+
     @Test("several bad values are reported together, each naming its flag or its key in the file")
     func everyProblemWithItsOrigin() throws {
         let config = try ServerFixtures.file("log_format: yaml\nmax_queued_runs: none\nshutdown_grace: soon\n")
