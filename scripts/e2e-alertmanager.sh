@@ -51,6 +51,21 @@ steps:
     run: [sh, -c, 'echo fixed > "$work/verify-fixed"']
     timeout: 10s
 YAML
+cat > "$work/runbooks/e2e-unfixed.yaml" <<YAML
+runbook: e2e-unfixed
+triggers:
+  - match: ['alertname="MedicE2EUnfixed"']
+policy:
+  silence: { for: 15m }
+  escalate: { alertmanager: true }
+verify:
+  within: 3s
+  probe: { run: ['false'], every: 1s, timeout: 5s }
+steps:
+  - id: try
+    run: ['true']
+    timeout: 10s
+YAML
 cat > "$work/am/alertmanager.yml" <<YAML
 route:
   receiver: medic
@@ -61,7 +76,10 @@ route:
   routes:
     - receiver: medic-quiet
       matchers: ['alertname="MedicE2EVerify"']
+    - receiver: nobody
+      matchers: ['alertname="MedicEscalation"']
 receivers:
+  - name: nobody
   - name: medic-quiet
     webhook_configs:
       - url: http://127.0.0.1:$MEDIC_PORT/v1/alerts/alertmanager
@@ -144,3 +162,23 @@ wait_for 60 "the run to be verified through Alertmanager's API" verified
 "$MEDIC" audit list --audit "$work/audit.db" --verification verified --format json | grep -q e2e-verify
 "$MEDIC" audit verify --audit "$work/audit.db"
 echo "e2e: Alertmanager -> medic serve -> runbook -> audit, resolved recorded; verified through the API: 2 passed, 0 failed"
+
+# Paging held while a fix works, and the fix that does not fix: a runbook whose probe keeps failing. Its
+# alert is silenced in Alertmanager while the run works; when the proof does not come the silence is expired
+# at once and a MedicEscalation alert goes to Alertmanager with the original labels.
+ustarts=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+curl -sf -XPOST -H 'Content-Type: application/json' "http://127.0.0.1:$AM_PORT/api/v2/alerts" \
+    -d "[{\"labels\":{\"alertname\":\"MedicE2EUnfixed\",\"instance\":\"e2e-host\"},\"startsAt\":\"$ustarts\"}]" >/dev/null
+silenced() { curl -sf "http://127.0.0.1:$AM_PORT/api/v2/silences" | grep -q '"createdBy":"medic"'; }
+wait_for 60 "Medic's silence on the alert" silenced
+unverified() { "$MEDIC" audit list --audit "$work/audit.db" --verification unverified --format json | grep -q e2e-unfixed; }
+wait_for 60 "the run to end unverified" unverified
+escalated() { curl -sf "http://127.0.0.1:$AM_PORT/api/v2/alerts?filter=alertname%3D%22MedicEscalation%22" | grep -q '"original_alertname":"MedicE2EUnfixed"'; }
+wait_for 30 "the MedicEscalation alert in Alertmanager" escalated
+expired() {
+    "$MEDIC" audit export --audit "$work/audit.db" --kind silence.expired | grep -q silence_id &&
+        curl -sf "http://127.0.0.1:$AM_PORT/api/v2/silences" | python3 -c 'import json,sys; sys.exit(any(s["createdBy"]=="medic" and s["status"]["state"]=="active" and any(m["value"]=="MedicE2EUnfixed" for m in s["matchers"]) for s in json.load(sys.stdin)))'
+}
+wait_for 30 "the silence to be expired" expired
+"$MEDIC" audit verify --audit "$work/audit.db"
+echo "e2e: silence while remediating, expired when the fix did not hold, MedicEscalation in Alertmanager: 3 passed, 0 failed"

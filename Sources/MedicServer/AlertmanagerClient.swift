@@ -1,4 +1,5 @@
 import Foundation
+import MedicCore
 import MedicExecution
 
 #if canImport(FoundationNetworking)
@@ -7,7 +8,7 @@ import MedicExecution
 
 /// Alertmanager's API v2, asked whether an alert still fires (`GET /api/v2/alerts`, filtered by the alert's
 /// name, every state included): an alert whose fingerprint is no longer listed has resolved.
-public struct AlertmanagerClient: ResolutionSource {
+public struct AlertmanagerClient: AlertmanagerActions {
     public let base: URL
     /// A bearer token, when Alertmanager sits behind a proxy that asks for one.
     public let token: String?
@@ -49,5 +50,59 @@ public struct AlertmanagerClient: ResolutionSource {
             let alerts = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]]
         else { return nil }
         return !alerts.contains { $0["fingerprint"] as? String == fingerprint }
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    private func send(_ method: String, _ path: String, body: Any?) async throws -> Data {
+        var request = URLRequest(url: base.appendingPathComponent(path), timeoutInterval: timeout)
+        request.httpMethod = method
+        request.setValue("application/json", forHTTPHeaderField: "Accept")
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        if let body {
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.httpBody = try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])
+        }
+        let (data, response): (Data, URLResponse)
+        do {
+            (data, response) = try await URLSession.shared.data(for: request)
+        } catch {
+            throw Failure(description: "\(method) \(path): \(error.localizedDescription)")
+        }
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        guard (200..<300).contains(status) else {
+            let answer = String(decoding: data.prefix(512), as: UTF8.self)
+            throw Failure(description: "\(method) \(path): HTTP \(status) \(answer)")
+        }
+        return data
+    }
+
+    public func createSilence(labels: [String: String], until: Date, comment: String) async throws -> String {
+        let matchers = labels.keys.sorted().map { name -> [String: Any] in
+            ["name": name, "value": labels[name]!, "isRegex": false, "isEqual": true]
+        }
+        let body: [String: Any] = [
+            "matchers": matchers, "startsAt": RFC3339.format(Date()), "endsAt": RFC3339.format(until),
+            "createdBy": "medic", "comment": comment,
+        ]
+        let data = try await send("POST", "api/v2/silences", body: body)
+        guard let answer = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let id = answer["silenceID"] as? String
+        else { throw Failure(description: "POST api/v2/silences: no silenceID in \(String(decoding: data.prefix(256), as: UTF8.self))") }
+        return id
+    }
+
+    public func expireSilence(_ id: String) async throws {
+        _ = try await send("DELETE", "api/v2/silence/\(id)", body: nil)
+    }
+
+    public func postAlert(labels: [String: String], annotations: [String: String], startsAt: Date, endsAt: Date) async throws {
+        let alert: [String: Any] = [
+            "labels": labels, "annotations": annotations, "startsAt": RFC3339.format(startsAt),
+            "endsAt": RFC3339.format(endsAt),
+        ]
+        _ = try await send("POST", "api/v2/alerts", body: [alert])
     }
 }

@@ -144,7 +144,7 @@ struct ServeCommand: AsyncParsableCommand {
                 runbooks: initial, audit: observed, history: history, configuration: configuration,
                 environment: stepEnvironment, runner: runner,
                 runRecords: { runID in try await offload { try audit.records(run: runID) } },
-                resolutionSource: settings.alertmanagerURL.map {
+                alertmanager: settings.alertmanagerURL.map {
                     AlertmanagerClient(base: $0, token: settings.alertmanagerToken)
                 },
                 trouble: { trouble in

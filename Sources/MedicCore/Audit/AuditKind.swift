@@ -26,6 +26,11 @@ public enum AuditKind: String, Sendable, CaseIterable, Codable {
     /// One attempt of a `verify.probe` starts (written before the command runs), and how it ended.
     case verifyProbeStarted = "verify.probe_started"
     case verifyProbeFinished = "verify.probe_finished"
+    /// `policy.silence`: the alert was silenced in Alertmanager while the run works, the silence was
+    /// expired, or either could not be done.
+    case silenceCreated = "silence.created"
+    case silenceExpired = "silence.expired"
+    case silenceFailed = "silence.failed"
     /// A run that ended needing people (remote kill unconfirmed, rollback failed, breaker opened).
     case runEscalated = "run.escalated"
 

@@ -10,8 +10,10 @@ public enum DSLKeys {
     public static let trigger = ["match", "status", "group_by", "cooldown"]
     public static let policy = [
         "mode", "concurrency", "max_runs", "circuit_breaker", "timeout", "on_failure", "inherit_env", "queue",
-        "escalate", "on_interrupt",
+        "escalate", "on_interrupt", "silence",
     ]
+    public static let escalate = body + ["alertmanager"]
+    public static let silence = ["for"]
     public static let verify = ["within", "resolved", "probe", "on_unverified"]
     public static let probe = body + ["every"]
     public static let maxRuns = ["count", "per"]

@@ -318,9 +318,22 @@ public struct RunbookDecoder {
             policy.queue = reader.bool(queue, at: path / "queue") ?? false
         }
         if let escalate = fields["escalate"],
-            let body = reader.fields(escalate, at: path / "escalate", what: "escalate", allowed: DSLKeys.body)
+            let body = reader.fields(escalate, at: path / "escalate", what: "escalate", allowed: DSLKeys.escalate)
         {
-            policy.escalate = decodeBody(body, at: path / "escalate")
+            if let flag = body["alertmanager"] {
+                policy.escalateToAlertmanager = reader.bool(flag, at: path / "escalate" / "alertmanager") ?? false
+            }
+            // `{alertmanager: true}` alone posts to Alertmanager and runs nothing.
+            if body["alertmanager"] == nil || body["run"] != nil || body["shell"] != nil {
+                policy.escalate = decodeBody(body.filter { $0.key != "alertmanager" }, at: path / "escalate")
+            }
+        }
+        if let node = fields["silence"],
+            let silence = reader.fields(node, at: path / "silence", what: "silence", allowed: DSLKeys.silence)
+        {
+            policy.silenceFor = required(silence, "for", in: "silence", at: path / "silence") { r, n, p in
+                r.duration(n, at: p)
+            }
         }
         return policy
     }

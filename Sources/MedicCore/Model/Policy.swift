@@ -14,8 +14,13 @@ public struct Policy: Sendable, Equatable {
     public var inheritEnv: [String]
     /// When the concurrency lock is held: wait for it (true) or suppress the run (false, the default).
     public var queue: Bool
-    /// Runs when the circuit breaker opens, for example a command that pages a human.
+    /// Runs when a run ends needing people (`Escalation`), for example a command that pages a human.
     public var escalate: StepBody?
+    /// `escalate: {alertmanager: true}`: an escalation is also posted to Alertmanager as a `MedicEscalation`
+    /// alert carrying the original alert's labels.
+    public var escalateToAlertmanager = false
+    /// `silence: {for: 15m}`: while a run works, its alert is silenced in Alertmanager.
+    public var silenceFor: Duration?
 
     public init(
         mode: Mode = .autonomous, concurrency: Template? = nil, maxRuns: RateLimit? = nil,

@@ -70,6 +70,8 @@ public struct Decider: Sendable {
         public var startRecorded: Bool
         /// What the run must prove when it succeeds (`verify`), for its `run.finished`.
         public var verification: VerificationPlan?
+        /// The run's dedup and breaker key.
+        public var groupKey: String = ""
     }
 
     /// What became of one alert: the HTTP answer's body and `medic match`'s vocabulary.
@@ -306,7 +308,7 @@ public struct Decider: Sendable {
                 transition.starts.append(
                     Start(
                         runID: runID, prepared: prepared, startRecorded: false,
-                        verification: Self.plan(prepared, candidate)))
+                        verification: Self.plan(prepared, candidate), groupKey: candidate.groupKey))
             case .shadow:
                 transition.records += [
                     Self.started(prepared, now: now),
@@ -489,7 +491,7 @@ public struct Decider: Sendable {
             transition.starts.append(
                 Start(
                     runID: runID, prepared: run.prepared, startRecorded: run.startRecorded,
-                    verification: Self.plan(run.prepared, run.candidate)))
+                    verification: Self.plan(run.prepared, run.candidate), groupKey: run.candidate.groupKey))
         }
     }
 }

@@ -11,6 +11,8 @@ public struct Escalation: Sendable, Equatable {
         case rollbackFailed = "rollback_failed"
         /// A run that succeeded did not prove it fixed the fault (`verify`).
         case unverified
+        /// A silence that holds paging while the run works could not be created or expired.
+        case silenceFailed = "silence_failed"
         /// The run's failure opened its breaker: Medic stops acting on the key.
         case breakerOpened = "breaker_opened"
 

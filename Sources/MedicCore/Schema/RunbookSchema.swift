@@ -170,7 +170,20 @@ public enum RunbookSchema {
                     "Variables of Medic's own environment that steps may see."),
                 "queue": boolean(
                     "When the concurrency lock is held, wait for it instead of suppressing (default false)."),
-                "escalate": ref("body", "Runs when the circuit breaker opens, e.g. a command that pages a human."),
+                "escalate": object(
+                    DSLKeys.escalate,
+                    bodyProperties.merging([
+                        "alertmanager": boolean(
+                            "Also post a MedicEscalation alert to Alertmanager (needs medic serve --alertmanager-url).")
+                    ]) { _, new in new },
+                    description:
+                        "When a run ends needing people: a command that pages a human (run/shell), a MedicEscalation alert (alertmanager: true), or both."
+                ),
+                "silence": object(
+                    DSLKeys.silence, ["for": ref("duration", "How long the silence lasts at most.")], required: ["for"],
+                    description:
+                        "Silence the alert in Alertmanager while the run works; expired as soon as the run fails or is verified."
+                ),
                 "on_interrupt": choice(
                     Policy.InterruptHandling.allCases.map(\.rawValue),
                     "After Medic died mid-run: record it as interrupted (default), or roll back its succeeded steps."),

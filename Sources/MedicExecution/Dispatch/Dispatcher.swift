@@ -95,8 +95,12 @@ public actor Dispatcher {
     private let runRecords: (@Sendable (String) async throws -> [AuditRecord])?
     /// One task per pending verification: probing and waiting for its deadline.
     private var verificationTasks: [String: Task<Void, Never>] = [:]
-    /// Asked, every `Configuration.resolutionPoll`, whether an alert a verification waits for still fires.
-    private let resolutionSource: (any ResolutionSource)?
+    /// Alertmanager's API (`--alertmanager-url`): asked, every `Configuration.resolutionPoll`, whether an
+    /// alert a verification waits for still fires; where silences and `MedicEscalation` alerts go.
+    private let alertmanager: (any AlertmanagerActions)?
+    private var resolutionSource: (any ResolutionSource)? { alertmanager }
+    /// The silence each running or verifying run holds (`policy.silence`).
+    private var silences: [String: String] = [:]
     /// Triggered by `shutDown()`: stop starting runs, give running ones the grace period, then stop them.
     public nonisolated let shutdownSignal = StopSignal()
 
@@ -111,11 +115,11 @@ public actor Dispatcher {
         environment: [String: String], runner: any ProcessRunner = SubprocessRunner(),
         clock: any Clock<Duration> = ContinuousClock(), now: @escaping @Sendable () -> Date = { Date() },
         runRecords: (@Sendable (String) async throws -> [AuditRecord])? = nil,
-        resolutionSource: (any ResolutionSource)? = nil,
+        alertmanager: (any AlertmanagerActions)? = nil,
         trouble: @escaping @Sendable (Trouble) -> Void = { _ in }
     ) {
         self.runRecords = runRecords
-        self.resolutionSource = resolutionSource
+        self.alertmanager = alertmanager
         runbooksByID = Dictionary(runbooks.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         self.configuration = configuration
         self.audit = audit
@@ -317,7 +321,11 @@ public actor Dispatcher {
     /// whoever holds the commit), so every decided run still gets its one `run.finished`.
     private func act(on applied: Applied) {
         for runID in applied.stops { stops[runID]?.trigger() }
-        for runID in applied.verificationsEnded { verificationTasks.removeValue(forKey: runID)?.cancel() }
+        for runID in applied.verificationsEnded {
+            verificationTasks.removeValue(forKey: runID)?.cancel()
+            // Verified or not, the alert pages again (if it still fires).
+            Task { await self.expireSilence(of: runID, because: "its verification was decided") }
+        }
         var unstarted: [String] = []
         for start in applied.starts {
             if shuttingDown {
@@ -392,18 +400,134 @@ public actor Dispatcher {
                     answer: (transition.escalations, decider.verifications[runID]), records: transition.records,
                     starts: transition.starts, verificationsEnded: transition.verificationsEnded)
             }) ?? ([], nil)
-        if let pending { arm(pending, prepared: prepared) }
+        if let pending {
+            arm(pending, prepared: prepared)
+        } else {
+            await expireSilence(
+                of: runID, because: outcome == .succeeded ? "the run succeeded" : "the run ended \(outcome.rawValue)")
+        }
         await escalate(escalations)
     }
 
+    // MARK: Silences
+
+    /// `policy.silence`: before the run's first step, a silence on the alert's exact labels, recorded under
+    /// the run. One that cannot be created is recorded and escalated; the run goes on (paging is not held).
+    private func silence(_ start: Decider.Start) async {
+        guard let duration = start.prepared.runbook.policy.silenceFor, let alert = start.prepared.context.alert else {
+            return
+        }
+        let runID = start.runID
+        guard let alertmanager else {
+            await silenceFailed(start, action: "create", reason: "medic serve has no --alertmanager-url")
+            return
+        }
+        let until = now().addingTimeInterval(Double(duration.milliseconds) / 1000)
+        do {
+            let id = try await alertmanager.createSilence(
+                labels: alert.labels, until: until,
+                comment: "medic run \(runID) (\(start.prepared.runbook.id)) is remediating this alert")
+            silences[runID] = id
+            try? await audit.append(
+                AuditEvent(
+                    time: now(), kind: .silenceCreated, runID: runID,
+                    body: ["silence_id": .string(id), "until": .string(RFC3339.format(until))]))
+        } catch {
+            await silenceFailed(start, action: "create", reason: "\(error)")
+        }
+    }
+
+    private func silenceFailed(_ start: Decider.Start, action: String, reason: String) async {
+        try? await audit.append(
+            AuditEvent(
+                time: now(), kind: .silenceFailed, runID: start.runID,
+                body: ["action": .string(action), "reason": .string(reason)]))
+        let escalation = Escalation(
+            runbook: start.prepared.runbook, alert: start.prepared.context.alert, groupKey: start.groupKey,
+            runID: start.runID, reasons: [.silenceFailed],
+            details: ["the silence for run \(start.runID) could not be created: \(reason)"])
+        try? await audit.append(escalation.record(now: now()))
+        await escalate([escalation])
+    }
+
+    /// Expires the silence `runID` holds, if any (after a restart, found in its records): once, never retried
+    /// forever; a failure is recorded and reported.
+    private func expireSilence(of runID: String, because why: String) async {
+        var id = silences.removeValue(forKey: runID)
+        if id == nil, alertmanager != nil, let runRecords, let records = try? await runRecords(runID) {
+            let created = records.filter { $0.auditKind == .silenceCreated }.compactMap {
+                $0.bodyValue["silence_id"] as? String
+            }
+            let expired = Set(
+                records.filter { $0.auditKind == .silenceExpired }.compactMap { $0.bodyValue["silence_id"] as? String })
+            id = created.first { !expired.contains($0) }
+        }
+        guard let id, let alertmanager else { return }
+        do {
+            try await alertmanager.expireSilence(id)
+            try? await audit.append(
+                AuditEvent(
+                    time: now(), kind: .silenceExpired, runID: runID,
+                    body: ["silence_id": .string(id), "because": .string(why)]))
+        } catch {
+            try? await audit.append(
+                AuditEvent(
+                    time: now(), kind: .silenceFailed, runID: runID,
+                    body: ["action": "expire", "silence_id": .string(id), "reason": .string("\(error)")]))
+            trouble(.escalationFailed(runbook: "", reason: "silence \(id) of run \(runID) could not be expired: \(error)"))
+        }
+    }
+
+
     private func escalate(_ escalations: [Escalation]) async {
+        for escalation in escalations where escalation.runbook.policy.escalateToAlertmanager {
+            await postEscalation(escalation)
+        }
         for escalation in escalations {
+            if escalation.runbook.policy.escalate == nil, escalation.runbook.policy.escalateToAlertmanager { continue }
             if let body = escalation.runbook.policy.escalate {
                 await runEscalation(body, for: escalation)
             } else {
                 trouble(.escalatedWithoutHook(runID: escalation.runID, details: escalation.details))
             }
         }
+    }
+
+    /// `policy.escalate: {alertmanager: true}`: a `MedicEscalation` alert with the original alert's labels (its
+    /// `alertname` kept as `original_alertname`), `runbook` and `reason`, so the team's own routing pages.
+    private func postEscalation(_ escalation: Escalation) async {
+        var labels = escalation.alert?.labels ?? [:]
+        if let name = labels.removeValue(forKey: "alertname") { labels["original_alertname"] = name }
+        labels["alertname"] = "MedicEscalation"
+        labels["runbook"] = escalation.runbook.id
+        labels["reason"] = escalation.reasons[0].rawValue
+        let what = labels["original_alertname"] ?? escalation.runbook.id
+        let annotations = [
+            "summary":
+                "Medic could not fix \(what) on its own (\(escalation.reasons.map(\.rawValue).joined(separator: ", ")))",
+            "description": escalation.details.joined(separator: "\n"),
+            "run_id": escalation.runID,
+        ]
+        let reason: String
+        if let alertmanager {
+            do {
+                try await alertmanager.postAlert(
+                    labels: labels, annotations: annotations, startsAt: now(), endsAt: now().addingTimeInterval(3600))
+                return
+            } catch {
+                reason = "posting MedicEscalation to Alertmanager failed: \(error)"
+            }
+        } else {
+            reason = "escalate.alertmanager is set but medic serve has no --alertmanager-url"
+        }
+        trouble(.escalationFailed(runbook: escalation.runbook.id, reason: reason))
+        try? await audit.append(
+            AuditEvent(
+                time: now(), kind: .escalationFailed, runID: "",
+                body: [
+                    "runbook": .string(escalation.runbook.id), "group_key": .string(escalation.groupKey),
+                    "escalates": .string(escalation.runID), "reason": .string(reason),
+                ]))
     }
 
     /// Runs `policy.escalate` as a one-step run of its own, audited like any other, with the escalation in its
@@ -492,6 +616,8 @@ public actor Dispatcher {
                     let outcome: RunOutcome
                     var killsUnconfirmed: [String] = []
                     var report: RunReport?
+                    // Paging is held while the run works (`policy.silence`), before its first step.
+                    await self.silence(start)
                     do {
                         let finished = try await withTaskCancellationHandler {
                             try await executor.run(
