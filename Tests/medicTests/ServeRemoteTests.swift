@@ -82,3 +82,55 @@ import Testing
         #expect(left.isEmpty, "ssh masters left: \(left)")
     }
 }
+
+/// `medic serve` killed with SIGKILL while a verification is pending: the next one decides it, once.
+@Suite struct ServeVerificationRestartTests {
+    @Test("kill -9 while a verification is pending: after restart it is decided, never lost, never twice")
+    func pendingSurvivesKillNine() async throws {
+        let (directory, runbooks) = try ServeCommandTests.scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try """
+        runbook: unproven
+        triggers:
+          - match: ['alertname="Unproven"']
+        verify:
+          within: 3s
+          resolved: false
+          probe: { run: ['false'], every: 500ms, timeout: 5s }
+        steps:
+          - id: fix
+            run: ['true']
+            timeout: 5s
+        """.write(to: runbooks.appendingPathComponent("unproven.yaml"), atomically: true, encoding: .utf8)
+        let audit = directory.appendingPathComponent("audit.db").path
+        let first = try await ServeCommandTests.Server(["--runbooks", runbooks.path, "--audit", audit], in: directory)
+        let alert = #"{"alerts":[{"status":"firing","labels":{"alertname":"Unproven","instance":"db1"}}]}"#
+        #expect(try await first.request("/v1/alerts/alertmanager", body: alert).0 == 202)
+        var pending = false
+        for _ in 0..<200 where !pending {
+            let (_, body) = try await first.request("/v1/runs?verification=pending", method: "GET")
+            pending = body.contains("unproven")
+            if !pending { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(pending, "the run never became pending: \(first.logText)")
+        kill(first.process.processIdentifier, SIGKILL)
+        first.process.waitUntilExit()
+        // The deadline passes while no Medic runs.
+        try await Task.sleep(for: .seconds(4))
+        let second = try await ServeCommandTests.Server(["--runbooks", runbooks.path, "--audit", audit], in: directory)
+        var unverified = false
+        for _ in 0..<200 where !unverified {
+            let (_, body) = try await second.request("/v1/runs?verification=unverified", method: "GET")
+            unverified = body.contains("unproven")
+            if !unverified { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(unverified, "not decided after the restart: \(second.logText)")
+        #expect(second.stop() == 0)
+        let third = try await ServeCommandTests.Server(["--runbooks", runbooks.path, "--audit", audit], in: directory)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(third.stop() == 0)
+        let records = try ValidateCommandTests.medicSync(["audit", "export", "--audit", audit, "--kind", "run.unverified"])
+        #expect(records.stdout.split(separator: "\n").count == 1, "\(records.stdout)")
+        #expect(try ValidateCommandTests.medicSync(["audit", "verify", "--audit", audit]).status == 0)
+    }
+}
