@@ -267,21 +267,28 @@ struct AuditStats: AsyncParsableCommand {
                                     "success_rate": entry.successRate.map(JSONValue.number) ?? .null,
                                     "median_ms": entry.medianMilliseconds.map { JSONValue($0) } ?? .null,
                                     "p95_ms": entry.p95Milliseconds.map { JSONValue($0) } ?? .null,
+                                    "verified": JSONValue(entry.verified), "unverified": JSONValue(entry.unverified),
+                                    "verified_rate": entry.verifiedRate.map(JSONValue.number) ?? .null,
+                                    "time_to_resolve_p50_ms": entry.resolveP50Milliseconds.map { JSONValue($0) } ?? .null,
+                                    "time_to_resolve_p90_ms": entry.resolveP90Milliseconds.map { JSONValue($0) } ?? .null,
                                 ]
                             }),
                         "suppressed": .object(stats.suppressed.mapValues { JSONValue($0) }),
                     ]).rendered())
                 return
             }
-            print("RUNBOOK                              RUNS  SUCCESS  MEDIAN   P95      OUTCOMES")
+            print("RUNBOOK                              RUNS  SUCCESS  MEDIAN   P95      VERIFIED  RESOLVE P50/P90  OUTCOMES")
             for entry in stats.runbooks {
                 let rate = entry.successRate.map { String(format: "%5.1f%%", $0 * 100) } ?? "    -"
                 let median = entry.medianMilliseconds.map { String(format: "%.1fs", Double($0) / 1000) } ?? "-"
                 let p95 = entry.p95Milliseconds.map { String(format: "%.1fs", Double($0) / 1000) } ?? "-"
                 let outcomes = entry.outcomes.keys.sorted().map { "\($0)=\(entry.outcomes[$0]!)" }.joined(
                     separator: " ")
+                let verified = entry.verifiedRate.map { String(format: "%5.1f%%", $0 * 100) } ?? "    -"
+                func seconds(_ value: Int?) -> String { value.map { String(format: "%.0fs", Double($0) / 1000) } ?? "-" }
+                let resolve = "\(seconds(entry.resolveP50Milliseconds))/\(seconds(entry.resolveP90Milliseconds))"
                 print(
-                    "\(entry.runbook.padding(toLength: 36, withPad: " ", startingAt: 0)) \(String(entry.total).padding(toLength: 5, withPad: " ", startingAt: 0)) \(rate)   \(median.padding(toLength: 8, withPad: " ", startingAt: 0)) \(p95.padding(toLength: 8, withPad: " ", startingAt: 0)) \(outcomes)"
+                    "\(entry.runbook.padding(toLength: 36, withPad: " ", startingAt: 0)) \(String(entry.total).padding(toLength: 5, withPad: " ", startingAt: 0)) \(rate)   \(median.padding(toLength: 8, withPad: " ", startingAt: 0)) \(p95.padding(toLength: 8, withPad: " ", startingAt: 0)) \(verified.padding(toLength: 9, withPad: " ", startingAt: 0)) \(resolve.padding(toLength: 16, withPad: " ", startingAt: 0)) \(outcomes)"
                 )
             }
             let suppressed = stats.suppressed.values.reduce(0, +)

@@ -132,5 +132,9 @@ import Testing
         let records = try ValidateCommandTests.medicSync(["audit", "export", "--audit", audit, "--kind", "run.unverified"])
         #expect(records.stdout.split(separator: "\n").count == 1, "\(records.stdout)")
         #expect(try ValidateCommandTests.medicSync(["audit", "verify", "--audit", audit]).status == 0)
+        let stats = try ValidateCommandTests.medicSync(["audit", "stats", "--audit", audit, "--format", "json"]).stdout
+        let parsed = try JSONSerialization.jsonObject(with: Data(stats.utf8)) as? [String: Any]
+        let entry = (parsed?["runbooks"] as? [[String: Any]])?.first
+        #expect(entry?["unverified"] as? Int == 1 && entry?["verified_rate"] as? Double == 0, "\(stats)")
     }
 }

@@ -81,6 +81,16 @@ extension SQLiteAuditLog {
             }
             public var medianMilliseconds: Int?
             public var p95Milliseconds: Int?
+            /// Runs with `verify` whose proof was decided: verified and unverified.
+            public var verified = 0
+            public var unverified = 0
+            /// Verified out of decided (nil when none was decided).
+            public var verifiedRate: Double? {
+                verified + unverified == 0 ? nil : Double(verified) / Double(verified + unverified)
+            }
+            /// Time to resolve (from the alert's `startsAt` to the proof) of verified runs: p50 and p90.
+            public var resolveP50Milliseconds: Int?
+            public var resolveP90Milliseconds: Int?
         }
 
         public var runbooks: [RunbookStats]
@@ -123,10 +133,27 @@ extension SQLiteAuditLog {
                             """,
                         arguments: StatementArguments(base + [offset]))
                 }
-                result.append(
-                    Stats.RunbookStats(
-                        runbook: runbook, outcomes: outcomes[runbook]!, medianMilliseconds: try percentile(0.5),
-                        p95Milliseconds: try percentile(0.95)))
+                var entry = Stats.RunbookStats(
+                    runbook: runbook, outcomes: outcomes[runbook]!, medianMilliseconds: try percentile(0.5),
+                    p95Milliseconds: try percentile(0.95))
+                for row in try Row.fetchAll(
+                    db,
+                    sql:
+                        "SELECT verification, COUNT(*) AS n FROM run WHERE runbook = ? AND verification IN ('verified', 'unverified') \(sinceFilter) GROUP BY verification",
+                    arguments: StatementArguments(base))
+                {
+                    if row["verification"] as String == "verified" { entry.verified = row["n"] } else { entry.unverified = row["n"] }
+                }
+                let resolves = try Int.fetchAll(
+                    db,
+                    sql:
+                        "SELECT resolve_ms FROM run WHERE runbook = ? AND verification = 'verified' AND resolve_ms IS NOT NULL \(sinceFilter) ORDER BY resolve_ms",
+                    arguments: StatementArguments(base))
+                if !resolves.isEmpty {
+                    entry.resolveP50Milliseconds = resolves[min(resolves.count - 1, Int((Double(resolves.count - 1) * 0.5).rounded()))]
+                    entry.resolveP90Milliseconds = resolves[min(resolves.count - 1, Int((Double(resolves.count - 1) * 0.9).rounded()))]
+                }
+                result.append(entry)
             }
             var suppressed: [String: Int] = [:]
             let suppressedWhere = since == nil ? "" : "AND time >= ?"
