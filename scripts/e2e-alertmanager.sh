@@ -45,6 +45,8 @@ cat > "$work/runbooks/e2e-verify.yaml" <<YAML
 runbook: e2e-verify
 triggers:
   - match: ['alertname="MedicE2EVerify"']
+policy:
+  silence: { for: 15m }
 verify: { within: 2m }
 steps:
   - id: fix
@@ -58,6 +60,7 @@ triggers:
 policy:
   silence: { for: 15m }
   escalate: { alertmanager: true }
+  circuit_breaker: { failures: 1, within: 1h }
 verify:
   within: 3s
   probe: { run: ['false'], every: 1s, timeout: 5s }
@@ -159,6 +162,10 @@ curl -sf -XPOST -H 'Content-Type: application/json' "http://127.0.0.1:$AM_PORT/a
     -d "[{\"labels\":{\"alertname\":\"MedicE2EVerify\",\"instance\":\"e2e-host\"},\"startsAt\":\"$vstarts\",\"endsAt\":\"$vends\"}]" >/dev/null
 verified() { "$MEDIC" audit export --audit "$work/audit.db" --kind run.verified | grep -q '"resolved_via":"alertmanager_api"'; }
 wait_for 60 "the run to be verified through Alertmanager's API" verified
+"$MEDIC" audit export --audit "$work/audit.db" --kind run.verified | grep -q '"time_to_resolve_ms":[0-9]'
+# The silence it held while it worked is expired now that the fix is proven.
+vexpired() { "$MEDIC" audit export --audit "$work/audit.db" --kind silence.expired | grep -q 'its verification was decided'; }
+wait_for 30 "the verified run's silence to be expired" vexpired
 "$MEDIC" audit list --audit "$work/audit.db" --verification verified --format json | grep -q e2e-verify
 "$MEDIC" audit verify --audit "$work/audit.db"
 echo "e2e: Alertmanager -> medic serve -> runbook -> audit, resolved recorded; verified through the API: 2 passed, 0 failed"
@@ -180,5 +187,7 @@ expired() {
         curl -sf "http://127.0.0.1:$AM_PORT/api/v2/silences" | python3 -c 'import json,sys; sys.exit(any(s["createdBy"]=="medic" and s["status"]["state"]=="active" and any(m["value"]=="MedicE2EUnfixed" for m in s["matchers"]) for s in json.load(sys.stdin)))'
 }
 wait_for 30 "the silence to be expired" expired
+# The unverified run counted for the breaker (failures: 1): it opened.
+"$MEDIC" audit export --audit "$work/audit.db" --kind breaker.opened | grep -q e2e-unfixed
 "$MEDIC" audit verify --audit "$work/audit.db"
 echo "e2e: silence while remediating, expired when the fix did not hold, MedicEscalation in Alertmanager: 3 passed, 0 failed"
