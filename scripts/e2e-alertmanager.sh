@@ -189,5 +189,12 @@ expired() {
 wait_for 30 "the silence to be expired" expired
 # The unverified run counted for the breaker (failures: 1): it opened.
 "$MEDIC" audit export --audit "$work/audit.db" --kind breaker.opened | grep -q e2e-unfixed
+metrics=$(curl -sf "http://127.0.0.1:$MEDIC_PORT/metrics")
+for line in 'medic_runs_verified_total{runbook="e2e-verify",result="verified"} 1' \
+            'medic_runs_verified_total{runbook="e2e-unfixed",result="unverified"} 1' \
+            'medic_escalations_total{runbook="e2e-unfixed",reason="unverified"} 1' \
+            'medic_time_to_resolve_seconds_count{runbook="e2e-verify"} 1'; do
+    grep -qF "$line" <<<"$metrics" || { echo "e2e: /metrics lacks: $line" >&2; echo "$metrics" | grep medic_ >&2; exit 1; }
+done
 "$MEDIC" audit verify --audit "$work/audit.db"
 echo "e2e: silence while remediating, expired when the fix did not hold, MedicEscalation in Alertmanager: 3 passed, 0 failed"
