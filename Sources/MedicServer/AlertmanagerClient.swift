@@ -35,29 +35,52 @@ public struct AlertmanagerClient: AlertmanagerActions {
         return "\(name)=\"\(escaped)\""
     }
 
-    public func isResolved(fingerprint: String, labels: [String: String]) async -> Bool? {
+    /// `GET /api/v2/alerts?filter=alertname="…"` with every state: whether the fingerprint is listed. The query
+    /// is encoded by hand: Foundation leaves `+` alone, which Go reads as a space.
+    public func state(fingerprint: String, labels: [String: String], lastSeenFiring: Date?) async -> AlertState {
+        var query = "active=true&silenced=true&inhibited=true&unprocessed=true"
+        if let alertname = labels["alertname"] {
+            query += "&filter=" + Self.percentEncoded(Self.matcher("alertname", alertname))
+        }
         guard var components = URLComponents(url: base.appendingPathComponent("api/v2/alerts"), resolvingAgainstBaseURL: false)
-        else { return nil }
-        var items = ["active", "silenced", "inhibited", "unprocessed"].map { URLQueryItem(name: $0, value: "true") }
-        if let alertname = labels["alertname"] { items.append(URLQueryItem(name: "filter", value: Self.matcher("alertname", alertname))) }
-        components.queryItems = items
-        guard let url = components.url else { return nil }
-        var request = URLRequest(url: url, timeoutInterval: timeout)
-        request.setValue("application/json", forHTTPHeaderField: "Accept")
-        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
-        guard let (data, response) = try? await URLSession.shared.data(for: request),
-            (response as? HTTPURLResponse)?.statusCode == 200,
+        else { return .unknown }
+        components.percentEncodedQuery = query
+        guard let url = components.url,
+            let data = try? await send("GET", url: url, body: nil),
             let alerts = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]]
+        else { return .unknown }
+        if alerts.contains(where: { $0["fingerprint"] as? String == fingerprint }) { return .firing }
+        // Gone: it resolved, unless Alertmanager never saw it firing or has restarted (and forgotten it) since.
+        guard let lastSeenFiring, let started = await startedAt(), started < lastSeenFiring else { return .unknown }
+        return .resolved
+    }
+
+    /// When this Alertmanager started (`GET /api/v2/status`, `uptime`).
+    func startedAt() async -> Date? {
+        guard let data = try? await send("GET", url: base.appendingPathComponent("api/v2/status"), body: nil),
+            let status = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let uptime = status["uptime"] as? String
         else { return nil }
-        return !alerts.contains { $0["fingerprint"] as? String == fingerprint }
+        return RFC3339.parse(uptime)
+    }
+
+    static func percentEncoded(_ text: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
     }
 
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
     }
 
-    private func send(_ method: String, _ path: String, body: Any?) async throws -> Data {
-        var request = URLRequest(url: base.appendingPathComponent(path), timeoutInterval: timeout)
+    private func send(_ method: String, _ path: String, body: Any?, timeout: TimeInterval? = nil) async throws -> Data {
+        try await send(method, url: base.appendingPathComponent(path), body: body, timeout: timeout)
+    }
+
+    private func send(_ method: String, url: URL, body: Any?, timeout: TimeInterval? = nil) async throws -> Data {
+        let path = url.path
+        var request = URLRequest(url: url, timeoutInterval: timeout ?? self.timeout)
         request.httpMethod = method
         request.setValue("application/json", forHTTPHeaderField: "Accept")
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
@@ -80,18 +103,36 @@ public struct AlertmanagerClient: AlertmanagerActions {
     }
 
     public func createSilence(labels: [String: String], until: Date, comment: String) async throws -> String {
-        let matchers = labels.keys.sorted().map { name -> [String: Any] in
+        var matchers = labels.keys.sorted().map { name -> [String: Any] in
             ["name": name, "value": labels[name]!, "isRegex": false, "isEqual": true]
+        }
+        // Without an alertname the label set would also match Medic's own MedicEscalation: `alertname=""`
+        // matches only alerts that have none.
+        if labels["alertname"] == nil {
+            matchers.append(["name": "alertname", "value": "", "isRegex": false, "isEqual": true])
         }
         let body: [String: Any] = [
             "matchers": matchers, "startsAt": RFC3339.format(Date()), "endsAt": RFC3339.format(until),
             "createdBy": "medic", "comment": comment,
         ]
-        let data = try await send("POST", "api/v2/silences", body: body)
+        // Short: a run waits for it before its first step.
+        let data = try await send("POST", "api/v2/silences", body: body, timeout: 3)
         guard let answer = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
             let id = answer["silenceID"] as? String
         else { throw Failure(description: "POST api/v2/silences: no silenceID in \(String(decoding: data.prefix(256), as: UTF8.self))") }
         return id
+    }
+
+    public func medicSilences() async throws -> [(id: String, comment: String)] {
+        let data = try await send("GET", "api/v2/silences", body: nil)
+        guard let silences = try JSONSerialization.jsonObject(with: data) as? [[String: Any]] else { return [] }
+        return silences.compactMap { silence in
+            guard silence["createdBy"] as? String == "medic",
+                (silence["status"] as? [String: Any])?["state"] as? String == "active",
+                let id = silence["id"] as? String
+            else { return nil }
+            return (id, silence["comment"] as? String ?? "")
+        }
     }
 
     public func expireSilence(_ id: String) async throws {

@@ -10,6 +10,8 @@ public struct VerificationPlan: Sendable, Equatable {
     public var alertStartsAt: Date?
     /// The alert's labels, for `policy.escalate` should the proof not come (redacted like `run.started`'s).
     public var alertLabels: [String: String]
+    /// Where the alert came from (`alertmanager`, `grafana`, `json`): only Alertmanager's API is asked.
+    public var alertSource: String?
     public var needsResolution: Bool
     public var needsProbe: Bool
     public var within: Duration
@@ -26,6 +28,7 @@ public struct VerificationPlan: Sendable, Equatable {
         fingerprint = alert?.fingerprint
         alertStartsAt = alert?.startsAt
         alertLabels = alert?.labels ?? [:]
+        alertSource = alert?.source.rawValue
         self.needsResolution = needsResolution
         needsProbe = verify.probe != nil
         within = verify.within
@@ -40,6 +43,7 @@ public struct VerificationPlan: Sendable, Equatable {
                 "runbook": .string(runbook), "group_key": .string(groupKey), "fingerprint": JSONValue(fingerprint),
                 "alert_starts_at": JSONValue(alertStartsAt.map(RFC3339.format)),
                 "alert_labels": .object(alertLabels.mapValues { .string(redactor.redact($0)) }),
+                "alert_source": JSONValue(alertSource),
                 "run_started_at": .string(RFC3339.format(startedAt)),
                 "deadline": .string(RFC3339.format(finishedAt.addingTimeInterval(Double(within.milliseconds) / 1000))),
                 "needs_resolution": .bool(needsResolution), "needs_probe": .bool(needsProbe),
@@ -63,6 +67,7 @@ public struct PendingVerification: Sendable, Equatable {
     public var fingerprint: String?
     public var alertStartsAt: Date?
     public var alertLabels: [String: String]
+    public var alertSource: String?
     public var runStartedAt: Date
     public var succeededAt: Date
     public var deadline: Date
@@ -91,6 +96,7 @@ public struct PendingVerification: Sendable, Equatable {
         fingerprint = verify.fingerprint
         alertStartsAt = verify.alertStartsAt.flatMap(RFC3339.parse)
         alertLabels = verify.alertLabels ?? [:]
+        alertSource = verify.alertSource
         runStartedAt = verify.runStartedAt.flatMap(RFC3339.parse) ?? succeededAt
         self.succeededAt = succeededAt
         self.deadline = deadline
@@ -106,6 +112,7 @@ public struct PendingVerification: Sendable, Equatable {
         fingerprint = plan.fingerprint
         alertStartsAt = plan.alertStartsAt
         alertLabels = plan.alertLabels
+        alertSource = plan.alertSource
         self.runStartedAt = runStartedAt
         self.succeededAt = succeededAt
         deadline = succeededAt.addingTimeInterval(Double(plan.within.milliseconds) / 1000)
@@ -178,6 +185,7 @@ public struct VerifyPlanBody: Decodable, Sendable, Equatable {
     public var fingerprint: String?
     public var alertStartsAt: String?
     public var alertLabels: [String: String]?
+    public var alertSource: String?
     public var runStartedAt: String?
     public var deadline: String?
     public var needsResolution: Bool?
@@ -189,6 +197,7 @@ public struct VerifyPlanBody: Decodable, Sendable, Equatable {
         case groupKey = "group_key"
         case alertStartsAt = "alert_starts_at"
         case alertLabels = "alert_labels"
+        case alertSource = "alert_source"
         case runStartedAt = "run_started_at"
         case needsResolution = "needs_resolution"
         case needsProbe = "needs_probe"

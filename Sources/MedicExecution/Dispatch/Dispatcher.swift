@@ -99,8 +99,14 @@ public actor Dispatcher {
     /// alert a verification waits for still fires; where silences and `MedicEscalation` alerts go.
     private let alertmanager: (any AlertmanagerActions)?
     private var resolutionSource: (any ResolutionSource)? { alertmanager }
-    /// The silence each running or verifying run holds (`policy.silence`).
-    private var silences: [String: String] = [:]
+    /// A silence a running or verifying run holds (`policy.silence`), with what an escalation about it needs.
+    private struct HeldSilence {
+        var id: String
+        var runbook: Runbook
+        var alert: Alert?
+        var groupKey: String
+    }
+    private var silences: [String: HeldSilence] = [:]
     /// Triggered by `shutDown()`: stop starting runs, give running ones the grace period, then stop them.
     public nonisolated let shutdownSignal = StopSignal()
 
@@ -324,7 +330,13 @@ public actor Dispatcher {
         for runID in applied.verificationsEnded {
             verificationTasks.removeValue(forKey: runID)?.cancel()
             // Verified or not, the alert pages again (if it still fires).
-            Task { await self.expireSilence(of: runID, because: "its verification was decided") }
+            if silences[runID] != nil {
+                verificationWork += 1
+                Task {
+                    await self.expireSilence(of: runID, because: "its verification was decided")
+                    await self.verificationWorkEnded()
+                }
+            }
         }
         var unstarted: [String] = []
         for start in applied.starts {
@@ -402,7 +414,7 @@ public actor Dispatcher {
             }) ?? ([], nil)
         if let pending {
             arm(pending, prepared: prepared)
-        } else {
+        } else if decider.verifications[runID] == nil {
             await expireSilence(
                 of: runID, because: outcome == .succeeded ? "the run succeeded" : "the run ended \(outcome.rawValue)")
         }
@@ -411,15 +423,18 @@ public actor Dispatcher {
 
     // MARK: Silences
 
-    /// `policy.silence`: before the run's first step, a silence on the alert's exact labels, recorded under
-    /// the run. One that cannot be created is recorded and escalated; the run goes on (paging is not held).
+    /// `policy.silence`: before the run's first step, a silence on the alert's labels, recorded under the run.
+    /// One that cannot be created is recorded and escalated; the run goes on (paging is not held).
     private func silence(_ start: Decider.Start) async {
-        guard let duration = start.prepared.runbook.policy.silenceFor, let alert = start.prepared.context.alert else {
-            return
-        }
+        guard let duration = start.prepared.runbook.policy.silenceFor, let alert = start.prepared.context.alert,
+            stops[start.runID]?.isTriggered != true
+        else { return }
         let runID = start.runID
+        let held = { (id: String) in
+            HeldSilence(id: id, runbook: start.prepared.runbook, alert: alert, groupKey: start.groupKey)
+        }
         guard let alertmanager else {
-            await silenceFailed(start, action: "create", reason: "medic serve has no --alertmanager-url")
+            await silenceFailed(held(""), runID: runID, action: "create", reason: "medic serve has no --alertmanager-url")
             return
         }
         let until = now().addingTimeInterval(Double(duration.milliseconds) / 1000)
@@ -427,57 +442,88 @@ public actor Dispatcher {
             let id = try await alertmanager.createSilence(
                 labels: alert.labels, until: until,
                 comment: "medic run \(runID) (\(start.prepared.runbook.id)) is remediating this alert")
-            silences[runID] = id
-            try? await audit.append(
+            silences[runID] = held(id)
+            await record(
                 AuditEvent(
                     time: now(), kind: .silenceCreated, runID: runID,
                     body: ["silence_id": .string(id), "until": .string(RFC3339.format(until))]))
         } catch {
-            await silenceFailed(start, action: "create", reason: "\(error)")
+            await silenceFailed(held(""), runID: runID, action: "create", reason: "\(error)")
         }
     }
 
-    private func silenceFailed(_ start: Decider.Start, action: String, reason: String) async {
-        try? await audit.append(
-            AuditEvent(
-                time: now(), kind: .silenceFailed, runID: start.runID,
-                body: ["action": .string(action), "reason": .string(reason)]))
+    /// A silence that could not be created or expired: recorded and escalated (`silence_failed`), once.
+    private func silenceFailed(_ silence: HeldSilence, runID: String, action: String, reason: String) async {
+        var body: [String: JSONValue] = ["action": .string(action), "reason": .string(reason)]
+        if !silence.id.isEmpty { body["silence_id"] = .string(silence.id) }
+        await record(AuditEvent(time: now(), kind: .silenceFailed, runID: runID, body: body))
         let escalation = Escalation(
-            runbook: start.prepared.runbook, alert: start.prepared.context.alert, groupKey: start.groupKey,
-            runID: start.runID, reasons: [.silenceFailed],
-            details: ["the silence for run \(start.runID) could not be created: \(reason)"])
-        try? await audit.append(escalation.record(now: now()))
+            runbook: silence.runbook, alert: silence.alert, groupKey: silence.groupKey, runID: runID,
+            reasons: [.silenceFailed],
+            details: [
+                action == "create"
+                    ? "the silence for run \(runID) could not be created (paging is not held): \(reason)"
+                    : "the silence \(silence.id) of run \(runID) could not be expired (its alert stays muted until it ends): \(reason)"
+            ])
+        await record(escalation.record(now: now()))
         await escalate([escalation])
     }
 
-    /// Expires the silence `runID` holds, if any (after a restart, found in its records): once, never retried
-    /// forever; a failure is recorded and reported.
-    private func expireSilence(of runID: String, because why: String) async {
-        var id = silences.removeValue(forKey: runID)
-        if id == nil, alertmanager != nil, let runRecords, let records = try? await runRecords(runID) {
-            let created = records.filter { $0.auditKind == .silenceCreated }.compactMap {
-                $0.bodyValue["silence_id"] as? String
-            }
-            let expired = Set(
-                records.filter { $0.auditKind == .silenceExpired }.compactMap { $0.bodyValue["silence_id"] as? String })
-            id = created.first { !expired.contains($0) }
-        }
-        guard let id, let alertmanager else { return }
+    /// A record nobody waits for: written, or reported lost.
+    private func record(_ event: AuditEvent) async {
         do {
-            try await alertmanager.expireSilence(id)
-            try? await audit.append(
-                AuditEvent(
-                    time: now(), kind: .silenceExpired, runID: runID,
-                    body: ["silence_id": .string(id), "because": .string(why)]))
+            try await audit.append(event)
         } catch {
-            try? await audit.append(
-                AuditEvent(
-                    time: now(), kind: .silenceFailed, runID: runID,
-                    body: ["action": "expire", "silence_id": .string(id), "reason": .string("\(error)")]))
-            trouble(.escalationFailed(runbook: "", reason: "silence \(id) of run \(runID) could not be expired: \(error)"))
+            trouble(.recordsLost(kinds: [event.kind], error: "\(error)"))
         }
     }
 
+    /// The silence a run's records say it still holds (a restart).
+    private func heldSilence(of runID: String) async -> String? {
+        guard alertmanager != nil, let runRecords, let records = try? await runRecords(runID) else { return nil }
+        let created = records.filter { $0.auditKind == .silenceCreated }.compactMap { $0.bodyValue["silence_id"] as? String }
+        let expired = Set(
+            records.filter { $0.auditKind == .silenceExpired }.compactMap { $0.bodyValue["silence_id"] as? String })
+        return created.first { !expired.contains($0) }
+    }
+
+    /// Expires the silence `runID` holds, if any: once (it leaves the table first), never retried forever; a
+    /// failure is recorded and escalated.
+    private func expireSilence(of runID: String, because why: String) async {
+        guard let silence = silences.removeValue(forKey: runID), let alertmanager else { return }
+        do {
+            try await alertmanager.expireSilence(silence.id)
+            await record(
+                AuditEvent(
+                    time: now(), kind: .silenceExpired, runID: runID,
+                    body: ["silence_id": .string(silence.id), "because": .string(why)]))
+        } catch {
+            await silenceFailed(silence, runID: runID, action: "expire", reason: "\(error)")
+        }
+    }
+
+    /// At start: active silences Medic made for runs that are neither running nor verifying (Medic died while
+    /// they ran) are expired, so paging is not held for a dead run.
+    private func expireOrphanedSilences() async {
+        guard let alertmanager, let held = try? await alertmanager.medicSilences() else { return }
+        for silence in held {
+            let words = silence.comment.split(separator: " ")
+            guard words.count > 2, words[0] == "medic", words[1] == "run" else { continue }
+            let runID = String(words[2])
+            if decider.runs[runID] != nil || decider.verifications[runID] != nil || silences[runID] != nil { continue }
+            do {
+                try await alertmanager.expireSilence(silence.id)
+                await record(
+                    AuditEvent(
+                        time: now(), kind: .silenceExpired, runID: runID,
+                        body: ["silence_id": .string(silence.id), "because": "its run ended while Medic was down"]))
+            } catch {
+                trouble(.escalationFailed(runbook: "", reason: "silence \(silence.id) of run \(runID) could not be expired: \(error)"))
+            }
+        }
+    }
+
+    private func verificationWorkEnded() { verificationWork -= 1 }
 
     private func escalate(_ escalations: [Escalation]) async {
         for escalation in escalations where escalation.runbook.policy.escalateToAlertmanager {
@@ -496,8 +542,14 @@ public actor Dispatcher {
     /// `policy.escalate: {alertmanager: true}`: a `MedicEscalation` alert with the original alert's labels (its
     /// `alertname` kept as `original_alertname`), `runbook` and `reason`, so the team's own routing pages.
     private func postEscalation(_ escalation: Escalation) async {
-        var labels = escalation.alert?.labels ?? [:]
-        if let name = labels.removeValue(forKey: "alertname") { labels["original_alertname"] = name }
+        var labels: [String: String] = [:]
+        for (name, value) in escalation.alert?.labels ?? [:] {
+            // Alertmanager refuses label names beyond [a-zA-Z_][a-zA-Z0-9_]*; Medic's own names win, the
+            // alert's are kept as original_NAME.
+            guard Identifier.isLabelName(name) else { continue }
+            let mine = ["alertname", "runbook", "reason"].contains(name) || name.hasPrefix("original_")
+            labels[mine ? "original_" + name : name] = value
+        }
         labels["alertname"] = "MedicEscalation"
         labels["runbook"] = escalation.runbook.id
         labels["reason"] = escalation.reasons[0].rawValue
@@ -587,6 +639,7 @@ public actor Dispatcher {
     public func run() async {
         _ = try? await perform(mustCommit: true) { decider, now in decider.settleProven(now: now) }
         resumeVerifications()
+        await expireOrphanedSilences()
         let executorTemplate = (runner, clock, audit, configuration.maxParallelSteps, now)
         let grace = configuration.shutdownGrace
         let clock = self.clock
@@ -686,19 +739,35 @@ public actor Dispatcher {
             }
         }
         var attempt = 0
+        var lastSeenFiring: Date?
+        // After a restart, the silence the run holds is known from its records.
+        if silences[runID] == nil, let runbook = runbooksByID[pending.runbook], runbook.policy.silenceFor != nil,
+            let id = await heldSilence(of: runID)
+        {
+            let alert = pending.fingerprint.map {
+                Alert(source: .alertmanager, status: .firing, labels: pending.alertLabels, fingerprint: $0)
+            }
+            silences[runID] = HeldSilence(id: id, runbook: runbook, alert: alert, groupKey: pending.groupKey)
+        }
         while !Task.isCancelled, decider.verifications[runID] != nil {
             let left = pending.deadline.timeIntervalSince(now())
             if left <= 0 { break }
             let remaining = Duration.milliseconds(Int64(left * 1000))
             var pause = remaining
-            if let source = resolutionSource, pending.needsResolution, let fingerprint = pending.fingerprint,
-                decider.verifications[runID]?.resolvedAt == nil
+            // Only an Alertmanager alert is asked about there (a Grafana or JSON alert is not in it).
+            if let source = resolutionSource, pending.needsResolution, pending.alertSource == "alertmanager",
+                let fingerprint = pending.fingerprint, decider.verifications[runID]?.resolvedAt == nil
             {
-                if await source.isResolved(fingerprint: fingerprint, labels: pending.alertLabels) == true {
+                switch await source.state(fingerprint: fingerprint, labels: pending.alertLabels, lastSeenFiring: lastSeenFiring) {
+                case .firing:
+                    lastSeenFiring = now()
+                case .resolved:
                     _ = try? await perform(mustCommit: true) { decider, now in
                         decider.resolvedAtSource(runID, source: source.name, now: now)
                     }
                     if decider.verifications[runID] == nil { return }
+                case .unknown:
+                    break
                 }
                 pause = min(pause, configuration.resolutionPoll)
             }
