@@ -539,12 +539,7 @@ import Testing
         let (report, _) = try await run(text, config: server.configFile)
         #expect(report.outcome == .failed)
         #expect(report.steps.first?.attempts.first?.result.killUnconfirmed == nil)
-        func survivors() -> [Int32] {
-            ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init).filter {
-                let line = (try? String(contentsOfFile: "/proc/\($0)/cmdline", encoding: .utf8)) ?? ""
-                return line.contains(marker) && !line.contains("while")
-            }
-        }
+        func survivors() -> [Int32] { Processes.matching { $0.contains(marker) && !$0.contains("while") } }
         var left = survivors()
         while !left.isEmpty, ContinuousClock.now < started + .seconds(1) + .milliseconds(500) + .seconds(5) {
             try await Task.sleep(for: .milliseconds(100))
@@ -595,10 +590,7 @@ import Testing
         kill(pid, SIGKILL)
         #expect(await runner.run(request, stop: StopSignal()).succeeded)
         #expect(try SSHServer.run("ssh", check).status == 0)
-        let connections = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init).filter {
-            let line = (try? String(contentsOfFile: "/proc/\($0)/cmdline", encoding: .utf8)) ?? ""
-            return line.contains(control) && line.contains("\0-N\0")
-        }
+        let connections = Processes.matching { $0.contains(control) && $0.contains("\0-N\0") }
         #expect(connections.count == 1, "\(connections)")
         await SSHTransport.closeConnections(settings)
     }

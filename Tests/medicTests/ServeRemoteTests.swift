@@ -57,8 +57,7 @@ import Testing
         // Medic's ControlMaster connection is open while serve runs, its socket in a private directory under
         // its TMPDIR.
         func masters() -> [Int32] {
-            ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init).filter { pid in
-                let line = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+            Processes.matching { line in
                 let program = line.split(separator: "\0").first ?? ""
                 return (program == "ssh" || program.hasSuffix("/ssh")) && line.contains(temporary.path)
                     && line.contains("ControlMaster=yes")
