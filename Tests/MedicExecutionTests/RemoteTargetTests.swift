@@ -196,7 +196,8 @@ import Testing
     func hostileArgument() async throws {
         let server = try SSHServer.start(address: "127.0.0.2")
         defer { server.stop() }
-        let hostile = "a'b\"c $(touch \(directory.path)/pwned) `id` ; rm -rf /nonexistent\n-x *"
+        // Leading `-`, quotes of both kinds, `$(…)`, backticks, `;`, a newline, a glob.
+        let hostile = "-n a'b\"c $(touch \(directory.path)/pwned) `id` ; rm -rf /nonexistent\n-x *"
         let text = """
             runbook: remote
             params:
