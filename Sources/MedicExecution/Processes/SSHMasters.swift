@@ -1,12 +1,5 @@
 import Foundation
 import MedicCore
-import Subprocess
-
-#if canImport(System)
-    import System
-#else
-    import SystemPackage
-#endif
 
 /// Medic's own ControlMaster connections, one per host: started outside any step (a master started by an
 /// attempt's `ssh` would be that step's descendant, and the step launcher kills everything a step leaves), kept
@@ -81,44 +74,9 @@ actor SSHMasters {
         return .failure(Failure(kind: .unreachable, reason: "the connection to \(target) did not become a master: \(made.stderr)"))
     }
 
-    /// Runs ssh with `arguments` in a session of its own (not under the step launcher), at most `timeout`.
-    private static func run(_ arguments: [String], timeout: Duration, output: Bool = false) async -> (
-        status: Int32, stdout: String, stderr: String
-    ) {
-        let local = SSHTransport.localEnvironment()
-        var environment: [Environment.Key: String] = [:]
-        for (key, value) in local {
-            if let name = Environment.Key(rawValue: key) { environment[name] = value }
-        }
-        guard let executable = try? ExecutableLookup.resolve("ssh", path: local["PATH"]).get() else {
-            return (255, "", "ssh: not found in PATH")
-        }
-        var options = PlatformOptions()
-        options.createSession = true
-        let configuration = Configuration(
-            executable: .path(FilePath(executable)), arguments: Arguments(arguments),
-            environment: .custom(environment), platformOptions: options)
-        return await withTaskGroup(of: (Int32, String, String)?.self) { group in
-            group.addTask {
-                guard
-                    let result = try? await Subprocess.run(
-                        configuration, input: .none, output: .string(limit: output ? 262_144 : 65_536),
-                        error: .string(limit: 65_536))
-                else { return (255, "", "ssh could not be started") }
-                let status: Int32
-                switch result.terminationStatus {
-                case .exited(let code): status = code
-                case .signaled: status = 255
-                }
-                return (status, result.standardOutput ?? "", result.standardError ?? "")
-            }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first ?? (255, "", "ssh: no answer within \(timeout.dslDescription)")
-        }
+    private static func run(_ arguments: [String], timeout: Duration, output: Bool = false) async
+        -> SSHTransport.LocalRun
+    {
+        await SSHTransport.runSSH(arguments, timeout: timeout, outputLimit: output ? 262_144 : 65_536)
     }
 }

@@ -446,27 +446,52 @@ public enum SSHTransport {
     /// none within `timeout`. Not cancelled with the calling task: a kill must finish even when the attempt it
     /// stops ends (and its watcher is cancelled) while the kill is on its way.
     static func runLocally(_ argv: [String], timeout: Duration) async -> String? {
-        await Task { await runLocallyUncancelled(argv, timeout: timeout) }.value
+        await Task {
+            let result = await runSSH(Array(argv.dropFirst()), timeout: timeout)
+            return result.answered ? result.stdout : nil
+        }.value
     }
 
-    private static func runLocallyUncancelled(_ argv: [String], timeout: Duration) async -> String? {
+    /// What a local ssh printed, and how it ended (255 when it could not start or gave no answer in time).
+    struct LocalRun: Sendable {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+        /// It ran to its end (whatever its status) within the time it had.
+        var answered: Bool
+    }
+
+    /// Runs ssh with `arguments` in a session of its own (never under the step launcher), for at most
+    /// `timeout`, with the environment it needs to find the user's keys and agent (`localEnvironment`).
+    static func runSSH(_ arguments: [String], timeout: Duration, outputLimit: Int = 65_536) async -> LocalRun {
         let local = localEnvironment()
         var environment: [Environment.Key: String] = [:]
         for (key, value) in local {
             if let name = Environment.Key(rawValue: key) { environment[name] = value }
         }
         guard let executable = try? ExecutableLookup.resolve("ssh", path: local["PATH"]).get() else {
-            return nil
+            return LocalRun(status: 255, stdout: "", stderr: "ssh: not found in PATH", answered: false)
         }
         var options = PlatformOptions()
         options.createSession = true
         let configuration = Configuration(
-            executable: .path(FilePath(executable)), arguments: Arguments(Array(argv.dropFirst())),
+            executable: .path(FilePath(executable)), arguments: Arguments(arguments),
             environment: .custom(environment), platformOptions: options)
-        return await withTaskGroup(of: String?.self) { group in
+        return await withTaskGroup(of: LocalRun?.self) { group in
             group.addTask {
-                let result = try? await Subprocess.run(configuration, output: .string(limit: 65_536), error: .discarded)
-                return result?.standardOutput
+                guard
+                    let result = try? await Subprocess.run(
+                        configuration, input: .none, output: .string(limit: outputLimit),
+                        error: .string(limit: 65_536))
+                else { return LocalRun(status: 255, stdout: "", stderr: "ssh could not be started", answered: false) }
+                let status: Int32
+                switch result.terminationStatus {
+                case .exited(let code): status = code
+                case .signaled: status = 255
+                }
+                return LocalRun(
+                    status: status, stdout: result.standardOutput ?? "", stderr: result.standardError ?? "",
+                    answered: true)
             }
             group.addTask {
                 try? await Task.sleep(for: timeout)
@@ -475,6 +500,8 @@ public enum SSHTransport {
             let first = await group.next() ?? nil
             group.cancelAll()
             return first
+                ?? LocalRun(
+                    status: 255, stdout: "", stderr: "ssh: no answer within \(timeout.dslDescription)", answered: false)
         }
     }
 }
