@@ -208,52 +208,33 @@ public struct SubprocessRunner: ProcessRunner {
                 let swept = withoutStart.contains(SSHTransport.endMarker(token: remote.token))
                 stderr = withoutStart.replacingOccurrences(
                     of: SSHTransport.endMarker(token: remote.token) + "\n", with: "")
-                if !started, case .exited(255) = termination, ending == .exited,
-                    case .success(let pass) = await SSHTransport.signalRemote(
-                        remote.target, token: remote.token, signal: "KILL", settings: remote.settings),
-                    !pass.pids.isEmpty
-                {
-                    // The start mark was lost, not the start: the command ran there and was killed now. Not
-                    // "nothing ran", so not retried as an unreachable host.
+                if !started, case .exited(255) = termination, ending == .exited {
+                    // Medic's connection to the host was up (`SSHMasters`), yet the session failed before the
+                    // start mark came. If the command's processes are found (and killed), it had started; if
+                    // not, it may have run and ended: either way not retried as "nothing ran".
+                    guard let pass = await Self.killRemote(remote), !pass.pids.isEmpty else {
+                        let reason = stderr.split(separator: "\n").last.map(String.init) ?? "ssh failed"
+                        return failed(
+                            "ssh: the session on \(remote.target) failed; whether the command ran is unknown: \(reason)")
+                    }
                     remote.notes.add(
                         "medic: the connection to \(remote.target) failed after the command had started; killed pids \(pass.pids.map(String.init).joined(separator: " "))"
                     )
-                    if pass.survivors.isEmpty {
-                        remote.notes.killConfirmed()
-                    } else {
-                        killUnconfirmed = "pids \(pass.survivors.map(String.init).joined(separator: " ")) still run on \(remote.leftovers)"
-                    }
-                } else if !started, case .exited(255) = termination, ending == .exited {
-                    // Medic's connection to the host was up (`SSHMasters`), yet the session failed before the
-                    // start mark came: the command may have run and ended. Not retried as "nothing ran".
-                    let reason = stderr.split(separator: "\n").last.map(String.init) ?? "ssh failed"
-                    return failed(
-                        "ssh: the session on \(remote.target) failed; whether the command ran is unknown: \(reason)")
                 }
-                if started, !swept, ending == .exited {
+                if started, !swept, ending == .exited,
                     // The connection was lost while the command ran, or the remote sweep left something: nothing
                     // of the attempt may go on there unseen.
-                    switch await SSHTransport.signalRemote(
-                        remote.target, token: remote.token, signal: "KILL", settings: remote.settings, session: session)
-                    {
-                    case .success(let pass) where pass.survivors.isEmpty:
-                        remote.notes.killConfirmed()
-                        remote.notes.add(
-                            "medic: the remote shell did not report its sweep; killed what was left of the attempt on \(remote.target): pids \(pass.pids.map(String.init).joined(separator: " "))"
-                        )
-                    case .success(let pass):
-                        let left = pass.survivors.map(String.init).joined(separator: " ")
-                        remote.notes.add("medic: kill unconfirmed: pids \(left) still run on \(remote.target)")
-                        killUnconfirmed = "pids \(left) still run on \(remote.leftovers)"
-                    case .failure(let problem):
-                        remote.notes.add("medic: connection to \(remote.target) lost; kill unconfirmed: \(problem.reason)")
-                        killUnconfirmed = "connection lost; \(problem.reason); \(remote.leftovers) may still run"
-                    }
+                    let pass = await Self.killRemote(remote, session: session), pass.survivors.isEmpty
+                {
+                    remote.notes.add(
+                        "medic: the remote shell did not report its sweep; killed what was left of the attempt on \(remote.target): pids \(pass.pids.map(String.init).joined(separator: " "))"
+                    )
+                }
+                // A clean sweep reported by the remote shell confirms it, whatever a second session could see.
+                if !swept, !remote.notes.killWasConfirmed, remote.notes.unconfirmedReason != nil || ending != .exited {
+                    killUnconfirmed = remote.notes.unconfirmedReason ?? "could not reach \(remote.leftovers) to kill them"
                 }
                 if ending != .exited {
-                    if !swept, !remote.notes.killWasConfirmed {
-                        killUnconfirmed = remote.notes.unconfirmedReason ?? "could not reach \(remote.leftovers) to kill them"
-                    }
                     termination = Self.remoteTermination(termination, swept: swept, killed: remote.notes.killWasConfirmed)
                 }
                 for note in remote.notes.all { stderr += (stderr.isEmpty || stderr.hasSuffix("\n") ? "" : "\n") + note + "\n" }
@@ -449,20 +430,32 @@ extension SubprocessRunner {
             remote.notes.add("medic: could not send SIGTERM on \(where_): \(problem.reason); trying SIGKILL after the grace")
         }
         _ = await waitForExit(exit, upTo: grace, clock: clock)
-        switch await SSHTransport.signalRemote(remote.target, token: remote.token, signal: "KILL", settings: remote.settings) {
+        if let pass = await killRemote(remote), !pass.pids.isEmpty, pass.survivors.isEmpty {
+            remote.notes.add(
+                "medic: sent SIGKILL on \(where_) after \(grace.dslDescription): pids \(pass.pids.map(String.init).joined(separator: " "))")
+        }
+    }
+
+    /// A SIGKILL pass over what is left of `remote` on its target (`session`: the remote shell's, when known).
+    /// Confirms the kill, or notes why it stays unconfirmed (survivors, or no way to the target). Returns the
+    /// pass when it reached the target.
+    @discardableResult
+    static func killRemote(_ remote: Remote, session: Int? = nil) async -> SSHTransport.RemoteSignal? {
+        switch await SSHTransport.signalRemote(
+            remote.target, token: remote.token, signal: "KILL", settings: remote.settings, session: session)
+        {
         case .success(let pass) where pass.survivors.isEmpty:
             remote.notes.killConfirmed()
-            if !pass.pids.isEmpty {
-                remote.notes.add(
-                    "medic: sent SIGKILL on \(where_) after \(grace.dslDescription): pids \(pass.pids.map(String.init).joined(separator: " "))")
-            }
+            return pass
         case .success(let pass):
             let left = pass.survivors.map(String.init).joined(separator: " ")
             remote.notes.add("medic: kill unconfirmed: after SIGKILL, pids \(left) still run on \(remote.target)")
-            remote.notes.unconfirmed("pids \(left) still run on \(where_) after SIGKILL")
+            remote.notes.unconfirmed("pids \(left) still run on \(remote.leftovers) after SIGKILL")
+            return pass
         case .failure(let problem):
-            remote.notes.add("medic: kill unconfirmed: could not send SIGKILL on \(where_): \(problem.reason)")
-            remote.notes.unconfirmed("could not send SIGKILL on \(where_): \(problem.reason)")
+            remote.notes.add("medic: kill unconfirmed: could not send SIGKILL on \(remote.leftovers): \(problem.reason)")
+            remote.notes.unconfirmed("could not send SIGKILL on \(remote.leftovers): \(problem.reason)")
+            return nil
         }
     }
 
