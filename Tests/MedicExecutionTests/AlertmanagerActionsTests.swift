@@ -44,12 +44,9 @@ import Testing
     }
 
     func drive(_ dispatcher: Dispatcher, _ alert: Alert, until: @escaping @Sendable () async -> Bool) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await dispatcher.run() }
+        try await withDispatcher(dispatcher) { dispatcher in
             _ = try await dispatcher.receive([alert], payloadDigest: "d")
             for _ in 0..<400 where !(await until()) { try await Task.sleep(for: .milliseconds(25)) }
-            await dispatcher.finishQueue()
-            try await group.waitForAll()
         }
     }
 

@@ -46,18 +46,6 @@ import Testing
             .map(String.init)
     }
 
-    /// Runs `body` while the dispatcher's run loop executes; stops the loop afterwards.
-    func withDispatcher(
-        _ dispatcher: Dispatcher, _ body: @Sendable (Dispatcher) async throws -> Void
-    ) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await dispatcher.run() }
-            try await body(dispatcher)
-            await dispatcher.finishQueue()
-            try await group.waitForAll()
-        }
-    }
-
     func eventually(_ condition: () async -> Bool) async throws {
         for _ in 0..<200 {
             if await condition() { return }

@@ -30,16 +30,6 @@ import Testing
             .map(String.init)
     }
 
-    /// Runs the dispatcher while `body` runs, then drains it.
-    func withDispatcher(_ dispatcher: Dispatcher, _ body: @Sendable (Dispatcher) async throws -> Void) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await dispatcher.run() }
-            try await body(dispatcher)
-            await dispatcher.finishQueue()
-            try await group.waitForAll()
-        }
-    }
-
     func eventually(_ what: String, _ condition: () async -> Bool) async throws {
         for _ in 0..<400 {
             if await condition() { return }
