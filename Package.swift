@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "MedicStore", targets: ["MedicStore"]),
         .library(name: "MedicExecution", targets: ["MedicExecution"]),
         .library(name: "MedicServer", targets: ["MedicServer"]),
+        .library(name: "MedicPostgres", targets: ["MedicPostgres"]),
         .executable(name: "medic", targets: ["medic"]),
         .executable(name: "medic-step-launcher", targets: ["medic-step-launcher"]),
     ],
@@ -22,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
     ],
     targets: [
         .target(
@@ -57,6 +59,16 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // The PostgreSQL store (several replicas, one history): a module of its own so that MedicStore, and what
+        // only needs the embedded SQLite default, does not build postgres-nio.
+        .target(
+            name: "MedicPostgres",
+            dependencies: [
+                "MedicCore", "MedicStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The matcher path before Medic's own regex engine (ICU), kept outside Sources/ as the match
         // benchmark's baseline only.
         .target(name: "MedicICUBaseline", dependencies: ["MedicCore"], path: "Benchmarks/ICUBaseline"),
@@ -77,6 +89,7 @@ let package = Package(
                 "MedicStore",
                 "MedicExecution",
                 "MedicServer",
+                "MedicPostgres",
                 "MedicBench",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -94,7 +107,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MedicStoreTests",
-            dependencies: ["MedicCore", "MedicStore", "MedicExecution"],
+            dependencies: ["MedicCore", "MedicStore", "MedicExecution", "MedicPostgres", "MedicTestSupport"],
             exclude: ["Fixtures"]
         ),
         // Real servers for tests (sshd on loopback), shared by the test targets that need them.

@@ -1,11 +1,16 @@
 import ArgumentParser
 import Foundation
 import MedicCore
+import MedicPostgres
 import MedicStore
 
-/// `--audit PATH`, with `MEDIC_AUDIT` as fallback and `.medic/audit.db` as default.
+/// `--audit PATH|URL`, with `MEDIC_AUDIT` as fallback and `.medic/audit.db` as default: a SQLite file, or a
+/// `postgres://` / `postgresql://` URL for a PostgreSQL store that several replicas share.
 struct AuditLocation: ParsableArguments {
-    @Option(help: ArgumentHelp("The audit database (default: $MEDIC_AUDIT, else .medic/audit.db).", valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "The audit store: a SQLite file, or a postgres:// URL (default: $MEDIC_AUDIT, else .medic/audit.db).",
+            valueName: "path|url"))
     var audit: String?
 
     var path: String {
@@ -13,20 +18,19 @@ struct AuditLocation: ParsableArguments {
             ?? ".medic/audit.db"
     }
 
-    /// Opens the log, creating it when `create`; marks runs abandoned by dead Medic processes as interrupted.
-    func open(create: Bool, writer: SQLiteAuditLog.Writer = .callerWhenIdle) async throws -> SQLiteAuditLog {
-        if !create, !FileManager.default.fileExists(atPath: path) {
-            throw CommandFailure("no audit log at \(path) (give --audit PATH or set MEDIC_AUDIT)")
-        }
-        let path = self.path
-        // Opening takes a file lock and may retry with sleeps; marking reads and writes: off the async pool.
-        let log: SQLiteAuditLog
-        do {
-            log = try await offload { try SQLiteAuditLog(path: path, writer: writer) }
-        } catch {
-            throw CommandFailure("cannot open the audit log \(path): \(error)")
-        }
-        let interrupted = try await offload { try log.markInterruptedRuns().interrupted }
+    var isPostgres: Bool { PostgresLocation.isURL(path) }
+
+    /// Where the store is, for messages (a URL without its password).
+    var display: String {
+        guard isPostgres else { return path }
+        return (try? PostgresLocation(url: path).redacted) ?? "the PostgreSQL URL given"
+    }
+
+    /// Opens the store, creating it when `create` (a PostgreSQL database must exist; its tables are created);
+    /// marks runs abandoned by dead Medic processes as interrupted.
+    func open(create: Bool, writer: SQLiteAuditLog.Writer = .callerWhenIdle) async throws -> any AuditStore {
+        let log = try await Self.open(path, create: create, writer: writer)
+        let interrupted = try await log.markInterruptedRuns(now: Date(), recovering: false).interrupted
         if !interrupted.isEmpty {
             var standardError = StandardError()
             print(
@@ -34,6 +38,28 @@ struct AuditLocation: ParsableArguments {
                 to: &standardError)
         }
         return log
+    }
+
+    /// Opens the store at `path` (a file or a URL) without touching its runs.
+    static func open(
+        _ path: String, create: Bool, writer: SQLiteAuditLog.Writer = .callerWhenIdle
+    ) async throws -> any AuditStore {
+        if PostgresLocation.isURL(path) {
+            do {
+                return try await PostgresAuditLog.open(url: path)
+            } catch {
+                throw CommandFailure("\(error)")
+            }
+        }
+        if !create, !FileManager.default.fileExists(atPath: path) {
+            throw CommandFailure("no audit log at \(path) (give --audit PATH or set MEDIC_AUDIT)")
+        }
+        // Opening takes a file lock and may retry with sleeps: off the async pool.
+        do {
+            return try await offload { try SQLiteAuditLog(path: path, writer: writer) }
+        } catch {
+            throw CommandFailure("cannot open the audit log \(path): \(error)")
+        }
     }
 }
 
@@ -79,7 +105,7 @@ struct AuditList: AsyncParsableCommand {
                 until: try until.map { try TimeArgument.parse($0) },
                 runbook: runbook, outcome: outcome, alertname: alertname, initiator: initiator,
                 verification: verification, limit: limit)
-            let runs = try log.runs(filter)
+            let runs = try await log.runs(matching: filter)
             if format == .json {
                 print(JSONValue.array(runs.map(\.json)).rendered())
                 return
@@ -119,8 +145,8 @@ struct AuditShow: AsyncParsableCommand {
     func run() async throws {
         try await Self.reporting {
             let log = try await location.open(create: false)
-            let records = try log.records(run: runID)
-            guard !records.isEmpty else { throw CommandFailure("no run \(runID) in \(location.path)") }
+            let records = try await log.records(run: runID)
+            guard !records.isEmpty else { throw CommandFailure("no run \(runID) in \(location.display)") }
             if format == .json {
                 print("[" + records.map(\.exportLine).joined(separator: ",\n") + "]")
                 return
@@ -142,7 +168,7 @@ struct AuditVerify: AsyncParsableCommand {
     @Option(help: "Output format: text or json.") var format: OutputFormat = .text
 
     func validate() throws {
-        if let expectHead, SQLiteAuditLog.Head(expectHead) == nil {
+        if let expectHead, MedicStore.AuditHead(expectHead) == nil {
             throw ValidationError("--expect-head takes SEQ:HASH (a number, a colon, 64 hex digits)")
         }
     }
@@ -150,7 +176,7 @@ struct AuditVerify: AsyncParsableCommand {
     func run() async throws {
         try await Self.reporting {
             let log = try await location.open(create: false)
-            let result = try log.verify(expectHead: expectHead.flatMap(SQLiteAuditLog.Head.init))
+            let result = try await log.verify(expectHead: expectHead.flatMap(MedicStore.AuditHead.init))
             if format == .json {
                 print(
                     JSONValue.object([
@@ -181,7 +207,7 @@ struct AuditHead: AsyncParsableCommand {
     func run() async throws {
         try await Self.reporting {
             let log = try await location.open(create: false)
-            guard let head = try log.head() else { throw CommandFailure("the audit log is empty") }
+            guard let head = try await log.head() else { throw CommandFailure("the audit log is empty") }
             if format == .json {
                 print(JSONValue.object(["seq": JSONValue(Int(head.seq)), "hash": .string(head.hash)]).rendered())
             } else {
@@ -207,7 +233,7 @@ struct AuditExport: AsyncParsableCommand {
     func run() async throws {
         try await Self.reporting {
             let log = try await location.open(create: false)
-            let filter = SQLiteAuditLog.RecordFilter(
+            let filter = AuditRecordFilter(
                 since: try since.map { try TimeArgument.parse($0) },
                 until: try until.map { try TimeArgument.parse($0) },
                 runID: runID, kind: kind)
@@ -218,7 +244,7 @@ struct AuditExport: AsyncParsableCommand {
                 buffer.removeAll(keepingCapacity: true)
             }
             if format == .csv { buffer += "seq,time,kind,run_id,prev_hash,hash,body\n" }
-            try log.forEachRecord(where: filter) { record in
+            try await log.forEachRecord(where: filter) { record in
                 switch format {
                 case .jsonl: buffer += record.exportLine + "\n"
                 case .csv:
@@ -255,7 +281,7 @@ struct AuditStats: AsyncParsableCommand {
     func run() async throws {
         try await Self.reporting {
             let log = try await location.open(create: false)
-            let stats = try log.stats(since: try since.map { try TimeArgument.parse($0) })
+            let stats = try await log.stats(since: try since.map { try TimeArgument.parse($0) })
             if format == .json {
                 print(
                     JSONValue.object([
@@ -315,7 +341,7 @@ struct AuditPrune: AsyncParsableCommand {
     func run() async throws {
         try await Self.reporting {
             let log = try await location.open(create: false)
-            let result = try await log.prune(before: try TimeArgument.parse(before))
+            let result = try await log.prune(before: try TimeArgument.parse(before), now: Date())
             if format == .json {
                 print(
                     JSONValue.object([

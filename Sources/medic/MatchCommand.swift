@@ -1,11 +1,12 @@
 import ArgumentParser
 import Foundation
 import MedicCore
+import MedicPostgres
 import MedicStore
 
 /// `medic match --runbooks DIR PAYLOAD_FILE`: which runbooks each alert of a payload would start, and why or
 /// why not, label by label.
-struct MatchCommand: ParsableCommand {
+struct MatchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "match",
         abstract: "Explain which runbooks an alert payload would start, and why or why not.",
@@ -27,7 +28,7 @@ struct MatchCommand: ParsableCommand {
     var audit: String?
     @Argument(help: "An alert payload file (Alertmanager v4, Grafana, or plain JSON).") var payload: String
 
-    func run() throws {
+    func run() async throws {
         let loaded: RunbookDirectory.Loaded
         do {
             loaded = try RunbookDirectory().load([runbooks])
@@ -54,14 +55,21 @@ struct MatchCommand: ParsableCommand {
         let matcher = AlertMatcher(runbooks: loaded.runbooks, globalShadow: shadow)
         var gate: PolicyGate?
         if let audit {
-            guard FileManager.default.fileExists(atPath: audit) else {
+            if !PostgresLocation.isURL(audit), !FileManager.default.fileExists(atPath: audit) {
                 throw ValidationError("no audit log at \(audit)")
+            }
+            let store: any AuditStore
+            do {
+                store = try await AuditLocation.open(audit, create: false)
+            } catch {
+                print("medic: \(error)", to: &standardError)
+                throw ExitCode(1)
             }
             var rebuilt = PolicyGate(configuration: .init(globalShadow: shadow))
             let now = Date()
             let cutoff = rebuilt.replayCutoff(now: now, runbooks: loaded.runbooks)
-            rebuilt.replay(
-                try SQLiteAuditLog(path: audit).policyHistory(since: cutoff), runbooks: loaded.runbooks, now: now)
+            rebuilt.replay(try await store.policyHistory(since: cutoff), runbooks: loaded.runbooks, now: now)
+            await store.close()
             gate = rebuilt
         }
         let now = Date()
@@ -105,7 +113,7 @@ struct BreakerReset: AsyncParsableCommand {
             let log = try await location.open(create: false)
             try await log.append(PolicyGate.breakerRecord(opened: false, runbook: runbook, key: key, now: Date()))
             print(
-                "breaker of \(runbook)\(key.map { " for \($0)" } ?? " (every key)") reset; recorded in \(location.path)"
+                "breaker of \(runbook)\(key.map { " for \($0)" } ?? " (every key)") reset; recorded in \(location.display)"
             )
         }
     }

@@ -103,7 +103,7 @@ struct RunCommand: AsyncParsableCommand {
             }
             switch format {
             case .json: print(report.json.rendered())
-            case .text: printer.summary(report, audit: location.path)
+            case .text: printer.summary(report, audit: location.display)
             }
             for line in report.killsUnconfirmed {
                 // Someone must look at that host: said on stderr whatever the format.

@@ -128,22 +128,22 @@ struct ServeCommand: AsyncParsableCommand {
             let recovery = InterruptedRunRecovery(
                 executor: Executor(runner: runner, audit: observed, initiator: "recovery"), runbooks: initial,
                 environment: stepEnvironment)
-            let abandoned = try await offload { try audit.markInterruptedRuns(recovering: true).recovering }
+            let abandoned = try await audit.markInterruptedRuns(now: Date(), recovering: true).recovering
             for runID in abandoned {
                 logger.warning(
                     "rolling back a run left unfinished by a stopped medic", metadata: ["run.id": "\(runID)"])
-                try await recovery.recover(runID, records: try await offload { try audit.records(run: runID) })
+                try await recovery.recover(runID, records: try await audit.records(ofRun: runID))
             }
             let configuration = Dispatcher.Configuration(
                 maxConcurrentRuns: settings.maxConcurrentRuns, queueCapacity: settings.maxQueuedRuns,
                 globalShadow: settings.shadow, shutdownGrace: settings.shutdownGrace,
                 dedupWindow: settings.dedupWindow)
             let cutoff = Dispatcher.replayCutoff(configuration: configuration, runbooks: initial, now: Date())
-            let history = try await offload { try audit.policyHistoryWithPendingVerifications(since: cutoff) }
+            let history = try await audit.policyHistoryWithPendingVerifications(since: cutoff)
             let dispatcher = Dispatcher(
                 runbooks: initial, audit: observed, history: history, configuration: configuration,
                 environment: stepEnvironment, runner: runner,
-                runRecords: { runID in try await offload { try audit.records(run: runID) } },
+                runRecords: { runID in try await audit.records(ofRun: runID) },
                 alertmanager: settings.alertmanagerURL.map {
                     AlertmanagerClient(base: $0, token: settings.alertmanagerToken)
                 },
@@ -165,7 +165,7 @@ struct ServeCommand: AsyncParsableCommand {
                         return { body, header in signature.verify(body: body, header: header) }
                     }),
                 digest: { Digest.sha256($0) },
-                ready: { (try? await audit.reading { try $0.head() != nil || $0.count() == 0 }) ?? false },
+                ready: { await audit.isReachable() },
                 reload: reloader.reload, history: audit, metrics: metrics)
             let (host, port, shadow) = (settings.host, settings.port, settings.shadow)
             let runbookCount = initial.count
@@ -175,7 +175,7 @@ struct ServeCommand: AsyncParsableCommand {
                 onServerRunning: { channel in
                     let bound = channel.localAddress?.port.map(String.init) ?? String(port)
                     logger.info(
-                        "listening on \(host):\(bound) with \(runbookCount) runbooks; audit \(location.path)\(shadow ? "; shadow mode" : "")"
+                        "listening on \(host):\(bound) with \(runbookCount) runbooks; audit \(audit.location)\(shadow ? "; shadow mode" : "")"
                     )
                 },
                 logger: logger)
@@ -194,6 +194,7 @@ struct ServeCommand: AsyncParsableCommand {
                     logger: app.logger))
             try await group.run()
             await SSHTransport.closeConnections(runner.ssh)
+            await audit.close()
         }
     }
 }

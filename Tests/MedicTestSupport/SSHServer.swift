@@ -282,9 +282,14 @@ public final class SSHServer: Sendable {
     /// stdout and stderr together.
     @discardableResult
     public static func run(_ name: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        try run(executable: executable(name), arguments)
+    }
+
+    /// Runs the program at `executable` to completion, as `run(_:_:)` does.
+    static func run(executable: URL, _ arguments: [String]) throws -> (status: Int32, output: String) {
         let outputFile = FileManager.default.temporaryDirectory.appending(path: "medic-ssh-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: outputFile) }
-        let pid = try spawn(executable(name), arguments, output: outputFile)
+        let pid = try spawn(executable, arguments, output: outputFile)
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
         let output = (try? Data(contentsOf: outputFile)) ?? Data()

@@ -3,12 +3,6 @@ import GRDB
 import MedicCore
 
 extension SQLiteAuditLog {
-    /// What a prune removed and the checkpoint that keeps the chain verifiable.
-    public struct PruneResult: Sendable, Equatable {
-        public var removed: Int
-        public var checkpoint: Head?
-    }
-
     /// Removes records older than `before` (an RFC 3339 time), always keeping the newest record, and appends
     /// an `audit.checkpoint` record naming the last removed record's seq and hash: the first remaining
     /// record's `prev_hash` must equal it, so the rest of the chain still verifies.

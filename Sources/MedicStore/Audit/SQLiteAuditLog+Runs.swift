@@ -66,37 +66,6 @@ extension SQLiteAuditLog {
         }
     }
 
-    /// Counts for `medic audit stats`.
-    public struct Stats: Sendable {
-        public struct RunbookStats: Sendable {
-            public var runbook: String
-            public var outcomes: [String: Int]
-            public var total: Int { outcomes.values.reduce(0, +) }
-            public var succeeded: Int { outcomes["succeeded"] ?? 0 }
-            /// Succeeded out of finished runs that acted (shadowed and suppressed excluded).
-            public var successRate: Double? {
-                let acted = outcomes.filter { !["shadowed", "suppressed", "running"].contains($0.key) }.values.reduce(
-                    0, +)
-                return acted == 0 ? nil : Double(succeeded) / Double(acted)
-            }
-            public var medianMilliseconds: Int?
-            public var p95Milliseconds: Int?
-            /// Runs with `verify` whose proof was decided: verified and unverified.
-            public var verified = 0
-            public var unverified = 0
-            /// Verified out of decided (nil when none was decided).
-            public var verifiedRate: Double? {
-                verified + unverified == 0 ? nil : Double(verified) / Double(verified + unverified)
-            }
-            /// Time to resolve (from the alert's `startsAt` to the proof) of verified runs: p50 and p90.
-            public var resolveP50Milliseconds: Int?
-            public var resolveP90Milliseconds: Int?
-        }
-
-        public var runbooks: [RunbookStats]
-        public var suppressed: [String: Int]
-    }
-
     public func stats(since: String?) throws -> Stats {
         try pool.read { db in
             let sinceClause = since == nil ? "" : "WHERE started_at >= ?"
@@ -124,7 +93,7 @@ extension SQLiteAuditLog {
                         arguments: StatementArguments(base)) ?? 0
                 func percentile(_ p: Double) throws -> Int? {
                     guard count > 0 else { return nil }
-                    let offset = min(count - 1, Int((Double(count - 1) * p).rounded()))
+                    let offset = AuditStats.percentileOffset(count: count, p)
                     return try Int.fetchOne(
                         db,
                         sql: """
@@ -150,8 +119,8 @@ extension SQLiteAuditLog {
                         "SELECT resolve_ms FROM run WHERE runbook = ? AND verification = 'verified' AND resolve_ms IS NOT NULL \(sinceFilter) ORDER BY resolve_ms",
                     arguments: StatementArguments(base))
                 if !resolves.isEmpty {
-                    entry.resolveP50Milliseconds = resolves[min(resolves.count - 1, Int((Double(resolves.count - 1) * 0.5).rounded()))]
-                    entry.resolveP90Milliseconds = resolves[min(resolves.count - 1, Int((Double(resolves.count - 1) * 0.9).rounded()))]
+                    entry.resolveP50Milliseconds = resolves[AuditStats.percentileOffset(count: resolves.count, 0.5)]
+                    entry.resolveP90Milliseconds = resolves[AuditStats.percentileOffset(count: resolves.count, 0.9)]
                 }
                 result.append(entry)
             }
@@ -161,8 +130,7 @@ extension SQLiteAuditLog {
                 db, sql: "SELECT body FROM audit_record WHERE kind = '\(AuditKind.decisionSuppressed.rawValue)' \(suppressedWhere)",
                 arguments: arguments)
             {
-                let value = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any]
-                suppressed[(value?["reason"] as? String) ?? "unknown", default: 0] += 1
+                suppressed[AuditStats.suppressionReason(body: body), default: 0] += 1
             }
             return Stats(runbooks: result, suppressed: suppressed)
         }

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import GRDB
 import MedicCore
@@ -21,7 +20,7 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
     let pool: DatabasePool
     /// Identifies this process as the owner of the runs it starts, so another process can tell which runs
     /// were abandoned (owner gone) and which are still going.
-    let owner: ProcessOwner
+    package let owner: ProcessOwner
     /// Concurrent appends (many alerts at once, several runs) share transactions.
     private let committer: GroupCommit
     /// Where `reading` runs blocking reads, off the async runtime's threads (a serial queue has a thread of its own).
@@ -52,7 +51,7 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
         defer {
             if lock >= 0 {
                 flock(lock, LOCK_UN)
-                close(lock)
+                Glibc.close(lock)
             }
         }
         var attempt = 0
@@ -186,73 +185,58 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
     }
 
     static func chain(_ event: AuditEvent, seq: Int64, prevHash: String) -> AuditRecord {
-        let time = RFC3339.format(event.time)
-        let body = JSONValue.object(event.body).compact
-        let canonical = AuditRecord.canonical(
-            seq: seq, time: time, kind: event.kind.rawValue, runID: event.runID.isEmpty ? nil : event.runID, body: body)
-        return AuditRecord(
-            seq: seq, time: time, kind: event.kind.rawValue, runID: event.runID.isEmpty ? nil : event.runID, body: body,
-            prevHash: prevHash, hash: hash(prevHash: prevHash, canonical: canonical))
+        AuditChain.chain(event, seq: seq, prevHash: prevHash)
     }
 
     public static func hash(prevHash: String, canonical: String) -> String {
-        var hasher = SHA256()
-        hasher.update(data: Data(prevHash.utf8))
-        hasher.update(data: Data(canonical.utf8))
-        return Hex.encode(hasher.finalize())
+        AuditChain.hash(prevHash: prevHash, canonical: canonical)
     }
 
     /// Keeps the run index in step with the records that describe runs.
     static func index(_ event: AuditEvent, record: AuditRecord, owner: ProcessOwner, db: Database) throws {
-        guard let runID = record.runID else { return }
-        switch event.kind {
-        case .runStarted:
-            let alert = event.body["alert"]?.objectValue
-            let labels = alert?["labels"]?.objectValue
+        switch RunIndexChange(event, record: record) {
+        case nil:
+            break
+        case .started(let id, let runbook, let startedAt, let initiator, let alertname, let fingerprint):
             try db.cachedStatement(
                 sql: """
                     INSERT OR IGNORE INTO run (id, runbook, started_at, initiator, alertname, fingerprint, owner_host, owner_pid, owner_start)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """
             ).execute(arguments: [
-                runID, event.body["runbook"]?.stringValue ?? "", record.time, event.body["initiator"]?.stringValue,
-                labels?["alertname"]?.stringValue, alert?["fingerprint"]?.stringValue, owner.host, owner.pid,
-                owner.start,
+                id, runbook, startedAt, initiator, alertname, fingerprint, owner.host, owner.pid, owner.start,
             ])
-        case .runRecovering:
-            // The recovering process owns the run now: if it dies too, the next start finds it again.
+        case .recovering(let id):
             try db.execute(
                 sql: "UPDATE run SET owner_host = ?, owner_pid = ?, owner_start = ? WHERE id = ?",
-                arguments: [owner.host, owner.pid, owner.start, runID])
-        case .runFinished:
+                arguments: [owner.host, owner.pid, owner.start, id])
+        case .finished(let id, let finishedAt, let outcome, let verification):
             try db.cachedStatement(
                 sql: """
                     UPDATE run SET finished_at = ?, outcome = ?,
-                        duration_ms = CAST((julianday(?) - julianday(started_at)) * 86400000 AS INTEGER)
+                        duration_ms = CAST(ROUND((julianday(?) - julianday(started_at)) * 86400000) AS INTEGER)
                     WHERE id = ?
                     """
-            ).execute(arguments: [record.time, event.body["outcome"]?.stringValue, record.time, runID])
-            if let verification = event.body["verification"]?.stringValue {
-                try db.execute(sql: "UPDATE run SET verification = ? WHERE id = ?", arguments: [verification, runID])
+            ).execute(arguments: [finishedAt, outcome, finishedAt, id])
+            if let verification {
+                try db.execute(sql: "UPDATE run SET verification = ? WHERE id = ?", arguments: [verification, id])
             }
-        case .runVerified:
+        case .verified(let id, let resolveMilliseconds):
             try db.execute(
                 sql: "UPDATE run SET verification = 'verified', resolve_ms = ? WHERE id = ?",
-                arguments: [event.body["time_to_resolve_ms"]?.intValue, runID])
-        case .runUnverified:
-            try db.execute(sql: "UPDATE run SET verification = 'unverified' WHERE id = ?", arguments: [runID])
-        default:
-            break
+                arguments: [resolveMilliseconds, id])
+        case .unverified(let id):
+            try db.execute(sql: "UPDATE run SET verification = 'unverified' WHERE id = ?", arguments: [id])
         }
     }
 
     // MARK: Reading
 
     /// The last sequence number and hash, to anchor the chain elsewhere (`medic audit head`).
-    public func head() throws -> (seq: Int64, hash: String)? {
+    public func head() throws -> AuditHead? {
         try pool.read { db in
             try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit_record ORDER BY seq DESC LIMIT 1").map {
-                ($0["seq"], $0["hash"])
+                AuditHead(seq: $0["seq"], hash: $0["hash"])
             }
         }
     }
@@ -284,7 +268,7 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
     }
 
     /// Calls `body` with every record in sequence order, streaming (constant memory).
-    public func forEachRecord(where filter: RecordFilter = RecordFilter(), _ body: (AuditRecord) throws -> Void) throws
+    public func forEachRecord(where filter: RecordFilter, _ body: (AuditRecord) throws -> Void) throws
     {
         try pool.read { db in
             let (sql, arguments) = filter.sql()
@@ -295,54 +279,38 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
         }
     }
 
-    /// Which records an export or query covers.
-    public struct RecordFilter: Sendable {
-        public var since: String?
-        public var until: String?
-        public var runID: String?
-        public var kind: String?
-        /// Any of these kinds (with `kind`, both must hold).
-        public var kinds: [AuditKind]?
+    public typealias RecordFilter = AuditRecordFilter
+    public typealias Head = AuditHead
+    public typealias Verification = AuditVerification
+    public typealias Problem = AuditVerification.Problem
+    public typealias Stats = AuditStats
+    public typealias PruneResult = AuditPruneResult
+}
 
-        public init(
-            since: String? = nil, until: String? = nil, runID: String? = nil, kind: String? = nil,
-            kinds: [AuditKind]? = nil
-        ) {
-            self.kinds = kinds
-            self.since = since
-            self.until = until
-            self.runID = runID
-            self.kind = kind
-        }
-
-        func sql() -> (String, StatementArguments) {
-            var clauses: [String] = []
-            var arguments: [(any DatabaseValueConvertible)?] = []
-            if let since { clauses.append("time >= ?"); arguments.append(since) }
-            if let until { clauses.append("time < ?"); arguments.append(until) }
-            if let runID { clauses.append("run_id = ?"); arguments.append(runID) }
-            if let kind { clauses.append("kind = ?"); arguments.append(kind) }
-            if let kinds {
-                clauses.append("kind IN (\(kinds.map { _ in "?" }.joined(separator: ", ")))")
-                arguments += kinds.map(\.rawValue)
-            }
-            let whereClause = clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ")
-            return ("SELECT * FROM audit_record\(whereClause) ORDER BY seq", StatementArguments(arguments))
-        }
+extension AuditRecordFilter {
+    func sql() -> (String, StatementArguments) {
+        let (whereClause, arguments) = whereClause { _ in "?" }
+        return ("SELECT * FROM audit_record\(whereClause) ORDER BY seq", StatementArguments(arguments))
     }
 }
 
 /// The process that owns a run: host, pid and the pid's start time (so a reused pid is not mistaken for it).
-struct ProcessOwner: Sendable, Equatable {
-    var host: String
-    var pid: Int32
-    var start: String
+package struct ProcessOwner: Sendable, Equatable {
+    package var host: String
+    package var pid: Int32
+    package var start: String
 
-    static let current = ProcessOwner(
+    package init(host: String, pid: Int32, start: String) {
+        self.host = host
+        self.pid = pid
+        self.start = start
+    }
+
+    package static let current = ProcessOwner(
         host: ProcessInfo.processInfo.hostName, pid: getpid(), start: startTime(of: getpid()) ?? "")
 
     /// Field 22 of /proc/PID/stat: start time in clock ticks since boot.
-    static func startTime(of pid: Int32) -> String? {
+    package static func startTime(of pid: Int32) -> String? {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let close = stat.lastIndex(of: ")")
         else { return nil }
@@ -355,7 +323,7 @@ struct ProcessOwner: Sendable, Equatable {
     }
 
     /// True when the owner is on this host and its process is gone (or is another process with the same pid).
-    var isGoneFromThisHost: Bool {
+    package var isGoneFromThisHost: Bool {
         guard host == ProcessOwner.current.host else { return false }
         guard let start = Self.startTime(of: pid) else { return true }
         return start != self.start
@@ -378,27 +346,12 @@ enum Hex {
 }
 
 extension SQLiteAuditLog {
-    /// The policy history since `cutoff`, plus what every still pending verification needs however old it is
-    /// (its `run.finished` and the resolutions since its run started), in chain order: a verification is never
-    /// lost to the replay's horizon.
-    public func policyHistoryWithPendingVerifications(since cutoff: Date) throws -> [AuditRecord] {
-        var records = try policyHistory(since: cutoff)
-        let pending = try pool.read { db in
+    public func pendingVerificationRuns() throws -> [(id: String, started: String)] {
+        try pool.read { db in
             try Row.fetchAll(db, sql: "SELECT id, started_at FROM run WHERE verification = 'pending'").map {
                 (id: $0["id"] as String, started: $0["started_at"] as String)
             }
         }
-        guard let oldest = pending.map(\.started).min(), oldest < RFC3339.format(cutoff) else { return records }
-        var seen = Set(records.map(\.seq))
-        for run in pending {
-            try forEachRecord(where: RecordFilter(runID: run.id, kinds: [.runFinished, .runVerified, .runUnverified])) {
-                if seen.insert($0.seq).inserted { records.append($0) }
-            }
-        }
-        try forEachRecord(where: RecordFilter(since: oldest, kinds: [.alertResolved])) {
-            if seen.insert($0.seq).inserted { records.append($0) }
-        }
-        return records.sorted { $0.seq < $1.seq }
     }
 
     /// The records a policy gate is rebuilt from (`AuditKind.policyHistory`), since `cutoff`: older ones lie

@@ -1,0 +1,108 @@
+import Foundation
+import MedicCore
+import MedicStore
+import PostgresNIO
+
+extension PostgresAuditLog {
+    /// Closes the runs whose owning Medic is gone, as `SQLiteAuditLog.markInterruptedRuns` does, in one
+    /// transaction that holds the head lock (so the unfinished runs read are the ones the new records close).
+    public func markInterruptedRuns(now: Date, recovering: Bool) async throws -> AbandonedRuns {
+        let owner = self.owner
+        let logger = self.logger
+        return try await withDeadline(commitLimit, "closing abandoned runs") { [client] in
+            try await client.withTransaction(logger: logger) { connection in
+                _ = try await Self.lockHead(connection, logger: logger)
+                var candidates: [(String, ProcessOwner)] = []
+                for try await (id, host, pid, start) in try await connection.query(
+                    "SELECT id, owner_host, owner_pid, owner_start FROM run WHERE finished_at IS NULL FOR UPDATE",
+                    logger: logger
+                ).decode((String, String?, Int64?, String?).self) {
+                    candidates.append((id, ProcessOwner(host: host ?? "", pid: Int32(pid ?? 0), start: start ?? "")))
+                }
+                var unfinished: [UnfinishedRun] = []
+                for (id, previous) in candidates where previous.isGoneFromThisHost {
+                    var started: RunStartedBody?
+                    for try await row in try await connection.query(
+                        "SELECT \(unescaped: Self.recordColumns) FROM audit_record WHERE run_id = \(id) AND kind = \(AuditKind.runStarted.rawValue) ORDER BY seq LIMIT 1",
+                        logger: logger)
+                    {
+                        started = try Self.record(row).body(as: RunStartedBody.self)
+                    }
+                    unfinished.append(UnfinishedRun(id: id, owner: previous, started: started))
+                }
+                let (events, result) = AbandonedRuns.decide(
+                    unfinished, claimant: owner, now: now, recovering: recovering)
+                try await Self.append(events, owner: owner, on: connection, logger: logger)
+                return result
+            }
+        }
+    }
+
+    /// Removes records older than `before` (always keeping the newest) and appends an `audit.checkpoint`, as the
+    /// SQLite store does; the head row is locked first, so no replica appends meanwhile.
+    public func prune(before: String, now: Date) async throws -> AuditPruneResult {
+        let owner = self.owner
+        let logger = self.logger
+        return try await client.withTransaction(logger: logger) { connection in
+            let (head, _) = try await Self.lockHead(connection, logger: logger)
+            var last: Int64?
+            for try await value in try await connection.query(
+                "SELECT MAX(seq) FROM audit_record WHERE time < \(before) AND seq < \(head)", logger: logger
+            ).decode(Int64?.self) {
+                last = value
+            }
+            guard let last else { return AuditPruneResult(removed: 0, checkpoint: nil) }
+            var hash = ""
+            for try await value in try await connection.query(
+                "SELECT hash FROM audit_record WHERE seq = \(last)", logger: logger
+            ).decode(String.self) {
+                hash = value
+            }
+            // The only sanctioned way to remove records: the trigger lets a DELETE through in this transaction.
+            try await connection.query("SET LOCAL medic.pruning = 'on'", logger: logger)
+            var removed = 0
+            for try await count in try await connection.query(
+                "WITH gone AS (DELETE FROM audit_record WHERE seq <= \(last) RETURNING 1) SELECT COUNT(*) FROM gone",
+                logger: logger
+            ).decode(Int64.self) {
+                removed = Int(count)
+            }
+            try await connection.query("SET LOCAL medic.pruning = 'off'", logger: logger)
+            try await connection.query(
+                "DELETE FROM run WHERE started_at < \(before) AND finished_at IS NOT NULL AND finished_at < \(before)",
+                logger: logger)
+            let event = AuditEvent(
+                time: now, kind: .auditCheckpoint, runID: "",
+                body: [
+                    "pruned_through_seq": JSONValue(Int(last)), "pruned_through_hash": .string(hash),
+                    "removed": JSONValue(removed), "before": .string(before),
+                ])
+            try await Self.append([event], owner: owner, on: connection, logger: logger)
+            return AuditPruneResult(removed: removed, checkpoint: AuditHead(seq: last, hash: hash))
+        }
+    }
+
+    /// Copies already-chained records (from another store) in order, hashes unchanged, continuing the chain from
+    /// this store's head; the caller checks the links. Refuses a record that does not follow the head.
+    public func importRecords(_ records: [AuditRecord]) async throws {
+        guard !records.isEmpty else { return }
+        let logger = self.logger
+        try await client.withTransaction(logger: logger) { connection in
+            let (seq, _) = try await Self.lockHead(connection, logger: logger)
+            if seq != 0 || records[0].seq != 1 {
+                guard records[0].seq == seq + 1 else {
+                    throw PostgresStoreError(
+                        "record \(records[0].seq) does not follow the target's head (record \(seq)); was the target written to meanwhile?"
+                    )
+                }
+            }
+            try await Self.insert(records, on: connection, logger: logger)
+            // The run index is derived: rebuilt from the copied records as appending them would have.
+            for record in records {
+                if let change = RunIndexChange(stored: record) {
+                    try await Self.apply(change, owner: owner, on: connection, logger: logger)
+                }
+            }
+        }
+    }
+}
