@@ -30,7 +30,8 @@ extension PostgresAuditLog {
         var binds = PostgresBindings(capacity: arguments.count)
         for argument in arguments { binds.append(argument) }
         return PostgresQuery(
-            unsafeSQL: "SELECT \(recordColumns) FROM audit_record\(whereClause) ORDER BY seq", binds: binds)
+            unsafeSQL: "SELECT \(recordColumns) FROM audit_record\(whereClause) ORDER BY seq\(filter.limitClause)",
+            binds: binds)
     }
 
     public func forEachRecord(where filter: AuditRecordFilter, _ body: (AuditRecord) throws -> Void) async throws {

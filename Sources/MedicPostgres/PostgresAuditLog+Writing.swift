@@ -87,14 +87,24 @@ extension PostgresAuditLog {
     public func importRecords(_ records: [AuditRecord]) async throws {
         guard !records.isEmpty else { return }
         let logger = self.logger
+        do {
+            try await importing(records, logger: logger)
+        } catch let error as PostgresStoreError {
+            throw error
+        } catch {
+            throw PostgresStoreError("\(location): copying records \(records[0].seq)… failed: \(describePostgresError(error))")
+        }
+    }
+
+    private func importing(_ records: [AuditRecord], logger: Logger) async throws {
+        let owner = self.owner
         try await client.withTransaction(logger: logger) { connection in
             let (seq, _) = try await Self.lockHead(connection, logger: logger)
-            if seq != 0 || records[0].seq != 1 {
-                guard records[0].seq == seq + 1 else {
-                    throw PostgresStoreError(
-                        "record \(records[0].seq) does not follow the target's head (record \(seq)); was the target written to meanwhile?"
-                    )
-                }
+            // An empty target takes any start (a pruned source starts after its checkpoint).
+            if seq != 0, records[0].seq != seq + 1 {
+                throw PostgresStoreError(
+                    "record \(records[0].seq) does not follow the target's head (record \(seq)); was the target written to meanwhile?"
+                )
             }
             try await Self.insert(records, on: connection, logger: logger)
             // The run index is derived: rebuilt from the copied records as appending them would have.

@@ -53,25 +53,32 @@ public final class PostgresAuditLog: AuditStore, Sendable {
     ) async throws -> PostgresAuditLog {
         let location: PostgresLocation
         let configuration: PostgresClient.Configuration
+        let single: PostgresConnection.Configuration
         do {
             location = try PostgresLocation(url: url, environment: environment)
             configuration = try location.clientConfiguration()
+            single = try location.connectionConfiguration()
         } catch {
             throw PostgresStoreError("invalid PostgreSQL URL: \(error)")
         }
-        let log = PostgresAuditLog(location: location, configuration: configuration, commitLimit: commitLimit)
+        // One plain connection first: the pool retries a refused login forever, a single connection says why.
+        let logger = Logger(label: "medic.postgres")
         do {
             try await withDeadline(location.connectTimeout + .seconds(5), "connecting to \(location.redacted)") {
-                try await PostgresSchema.migrate(log.client, logger: log.logger)
+                let connection = try await PostgresConnection.connect(
+                    configuration: single, id: 0, logger: logger)
+                do {
+                    try await PostgresSchema.migrate(connection, logger: logger)
+                } catch {
+                    try? await connection.close()
+                    throw error
+                }
+                try await connection.close()
             }
-        } catch let error as PostgresStoreError {
-            await log.close()
-            throw error
         } catch {
-            await log.close()
             throw PostgresStoreError("cannot open \(location.redacted): \(describePostgresError(error))")
         }
-        return log
+        return PostgresAuditLog(location: location, configuration: configuration, commitLimit: commitLimit)
     }
 
     public func close() async {

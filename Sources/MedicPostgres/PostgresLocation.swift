@@ -161,7 +161,7 @@ public struct PostgresLocation: Sendable, Equatable {
                 unixSocketPath: "\(host)/.s.PGSQL.\(port)", username: user, password: password, database: database)
         } else {
             configuration = PostgresClient.Configuration(
-                host: host, port: port, username: user, password: password, database: database, tls: try tls())
+                host: host, port: port, username: user, password: password, database: database, tls: try tls().base.client)
         }
         configuration.options.connectTimeout = connectTimeout
         if let applicationName {
@@ -170,17 +170,60 @@ public struct PostgresLocation: Sendable, Equatable {
         return configuration
     }
 
-    func tls() throws(Problem) -> PostgresClient.Configuration.TLS {
+    /// A single connection's configuration (for opening: it reports why a login fails, where the pool retries).
+    public func connectionConfiguration() throws(Problem) -> PostgresConnection.Configuration {
+        var configuration: PostgresConnection.Configuration
+        if isUnixSocket {
+            configuration = PostgresConnection.Configuration(
+                unixSocketPath: "\(host)/.s.PGSQL.\(port)", username: user, password: password, database: database)
+        } else {
+            let tls: PostgresConnection.Configuration.TLS
+            do {
+                switch try self.tls().base {
+                case .disable: tls = .disable
+                case .prefer(let settings): tls = .prefer(try NIOSSLContext(configuration: settings))
+                case .require(let settings): tls = .require(try NIOSSLContext(configuration: settings))
+                }
+            } catch let problem as Problem {
+                throw problem
+            } catch {
+                throw Problem("cannot set up TLS: \(error)")
+            }
+            configuration = PostgresConnection.Configuration(
+                host: host, port: port, username: user, password: password, database: database, tls: tls)
+        }
+        configuration.options.connectTimeout = .seconds(Int64(connectTimeout.components.seconds))
+        if let applicationName {
+            configuration.options.additionalStartupParameters.append(("application_name", applicationName))
+        }
+        return configuration
+    }
+
+    enum TLSChoice {
+        case disable
+        case prefer(TLSConfiguration)
+        case require(TLSConfiguration)
+
+        var client: PostgresClient.Configuration.TLS {
+            switch self {
+            case .disable: .disable
+            case .prefer(let settings): .prefer(settings)
+            case .require(let settings): .require(settings)
+            }
+        }
+    }
+
+    func tls() throws(Problem) -> (base: TLSChoice, Void) {
         var tls = TLSConfiguration.makeClientConfiguration()
         switch sslMode {
-        case .disable: return .disable
+        case .disable: return (.disable, ())
         // As libpq's: encrypt when the server offers it, without checking its certificate.
         case .allow, .prefer:
             tls.certificateVerification = .none
-            return .prefer(tls)
+            return (.prefer(tls), ())
         case .require:
             tls.certificateVerification = .none
-            return .require(tls)
+            return (.require(tls), ())
         case .verifyCA, .verifyFull:
             tls.certificateVerification = sslMode == .verifyCA ? .noHostnameVerification : .fullVerification
             if let sslRootCert {
@@ -190,7 +233,7 @@ public struct PostgresLocation: Sendable, Equatable {
                     throw Problem("cannot read sslrootcert \(sslRootCert): \(error)")
                 }
             }
-            return .require(tls)
+            return (.require(tls), ())
         }
     }
 

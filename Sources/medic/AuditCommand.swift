@@ -77,7 +77,7 @@ struct AuditCommand: AsyncParsableCommand {
         abstract: "Review the audit log: list runs, show one, verify the hash chain, export, stats.",
         subcommands: [
             AuditList.self, AuditShow.self, AuditVerify.self, AuditHead.self, AuditExport.self, AuditStats.self,
-            AuditPrune.self,
+            AuditPrune.self, AuditMigrate.self,
         ]
     )
 }
@@ -361,3 +361,74 @@ struct AuditPrune: AsyncParsableCommand {
 
 extension SQLiteAuditLog.Durability: ExpressibleByArgument {}
 extension RunVerification: ExpressibleByArgument {}
+
+struct AuditMigrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract: "Copy a SQLite audit log into an empty PostgreSQL store, record by record, hashes unchanged.",
+        discussion: """
+            Stop the Medic that writes the SQLite file first: records it appends during the copy are not copied. \
+            The target database must exist and hold no records (its tables are created). The copy is verified: \
+            exit 0 when the target's chain verifies and ends at the source's head, 1 otherwise.
+            """)
+
+    @OptionGroup var location: AuditLocation
+    @Option(help: ArgumentHelp("The PostgreSQL store to copy into (postgres://...).", valueName: "url")) var to: String
+    @Option(help: "Output format: text or json.") var format: OutputFormat = .text
+
+    func validate() throws {
+        guard PostgresLocation.isURL(to) else {
+            throw ValidationError("--to takes a postgres:// or postgresql:// URL, not '\(to)'")
+        }
+        guard !location.isPostgres else {
+            throw ValidationError("--audit must be the SQLite file to copy from; \(location.display) is PostgreSQL")
+        }
+    }
+
+    func run() async throws {
+        try await Self.reporting {
+            let source = try await AuditLocation.open(location.path, create: false)
+            let target = try await AuditLocation.open(to, create: true)
+            guard let postgres = target as? PostgresAuditLog else { throw CommandFailure("\(to) is not PostgreSQL") }
+            let existing = try await postgres.count()
+            if existing > 0 {
+                throw CommandFailure(
+                    "\(postgres.location) already holds \(existing) audit records: migrate only into an empty store")
+            }
+            guard let sourceHead = try await source.head() else {
+                throw CommandFailure("\(location.display) holds no records: nothing to migrate")
+            }
+            var copied = 0
+            var last: Int64 = 0
+            var standardError = StandardError()
+            while last < sourceHead.seq {
+                var page: [AuditRecord] = []
+                try await source.forEachRecord(where: AuditRecordFilter(afterSeq: last, limit: 5_000)) {
+                    if $0.seq <= sourceHead.seq { page.append($0) }
+                }
+                guard let end = page.last else { break }
+                try await postgres.importRecords(page)
+                copied += page.count
+                last = end.seq
+                if format == .text, copied % 50_000 < page.count {
+                    print("copied \(copied) records (through \(last))", to: &standardError)
+                }
+            }
+            let verification = try await postgres.verify(expectHead: sourceHead)
+            await postgres.close()
+            if format == .json {
+                print(
+                    JSONValue.object([
+                        "copied": JSONValue(copied), "intact": .bool(verification.intact),
+                        "head": .string(sourceHead.description),
+                        "problem": JSONValue(verification.problem?.description),
+                    ]).rendered())
+            } else if let problem = verification.problem {
+                print("copied \(copied) records, but the copy does not verify: \(problem)", to: &standardError)
+            } else {
+                print("copied \(copied) records into \(postgres.location); verified, head \(sourceHead)")
+            }
+            if !verification.intact { throw ExitCode(1) }
+        }
+    }
+}

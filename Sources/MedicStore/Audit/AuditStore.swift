@@ -208,11 +208,14 @@ public struct AuditRecordFilter: Sendable {
     public var kinds: [AuditKind]?
     /// Only records after this sequence number (paging).
     public var afterSeq: Int64?
+    /// At most this many records (paging, with `afterSeq`).
+    public var limit: Int?
 
     public init(
         since: String? = nil, until: String? = nil, runID: String? = nil, kind: String? = nil,
-        kinds: [AuditKind]? = nil, afterSeq: Int64? = nil
+        kinds: [AuditKind]? = nil, afterSeq: Int64? = nil, limit: Int? = nil
     ) {
+        self.limit = limit
         self.kinds = kinds
         self.since = since
         self.until = until
@@ -245,6 +248,9 @@ public struct AuditRecordFilter: Sendable {
         if let afterSeq { clauses.append("seq > \(afterSeq)") }
         return (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND "), arguments)
     }
+
+    /// " LIMIT n" or "".
+    public var limitClause: String { limit.map { " LIMIT \($0)" } ?? "" }
 }
 
 /// Counts for `medic audit stats`.

@@ -290,7 +290,7 @@ public final class SQLiteAuditLog: AuditLog, Sendable {
 extension AuditRecordFilter {
     func sql() -> (String, StatementArguments) {
         let (whereClause, arguments) = whereClause { _ in "?" }
-        return ("SELECT * FROM audit_record\(whereClause) ORDER BY seq", StatementArguments(arguments))
+        return ("SELECT * FROM audit_record\(whereClause) ORDER BY seq\(limitClause)", StatementArguments(arguments))
     }
 }
 
