@@ -9,6 +9,7 @@ extension PostgresAuditLog {
     public func markInterruptedRuns(now: Date, recovering: Bool) async throws -> AbandonedRuns {
         let owner = self.owner
         let logger = self.logger
+        let writer = self.writer
         return try await withDeadline(commitLimit, "closing abandoned runs") { [client] in
             try await client.withTransaction(logger: logger) { connection in
                 _ = try await Self.lockHead(connection, logger: logger)
@@ -32,7 +33,7 @@ extension PostgresAuditLog {
                 }
                 let (events, result) = AbandonedRuns.decide(
                     unfinished, claimant: owner, now: now, recovering: recovering)
-                try await Self.append(events, owner: owner, on: connection, logger: logger)
+                try await Self.append(events, owner: owner, writer: writer, on: connection, logger: logger)
                 return result
             }
         }
@@ -42,6 +43,7 @@ extension PostgresAuditLog {
     /// SQLite store does; the head row is locked first, so no replica appends meanwhile.
     public func prune(before: String, now: Date) async throws -> AuditPruneResult {
         let owner = self.owner
+        let writer = self.writer
         let logger = self.logger
         return try await client.withTransaction(logger: logger) { connection in
             let (head, _) = try await Self.lockHead(connection, logger: logger)
@@ -77,7 +79,7 @@ extension PostgresAuditLog {
                     "pruned_through_seq": JSONValue(Int(last)), "pruned_through_hash": .string(hash),
                     "removed": JSONValue(removed), "before": .string(before),
                 ])
-            try await Self.append([event], owner: owner, on: connection, logger: logger)
+            try await Self.append([event], owner: owner, writer: writer, on: connection, logger: logger)
             return AuditPruneResult(removed: removed, checkpoint: AuditHead(seq: last, hash: hash))
         }
     }
@@ -106,7 +108,7 @@ extension PostgresAuditLog {
                     "record \(records[0].seq) does not follow the target's head (record \(seq)); was the target written to meanwhile?"
                 )
             }
-            try await Self.insert(records, on: connection, logger: logger)
+            try await Self.insert(records, writer: "import", on: connection, logger: logger)
             // The run index is derived: rebuilt from the copied records as appending them would have.
             for record in records {
                 if let change = RunIndexChange(stored: record) {
@@ -114,5 +116,61 @@ extension PostgresAuditLog {
                 }
             }
         }
+    }
+}
+
+extension PostgresAuditLog: SharedAuditLog {
+    public func append(
+        seenThrough: Int64, deciding: @escaping @Sendable (ForeignDecisions) async -> [AuditEvent]
+    ) async throws -> Int64 {
+        let (owner, writer, logger) = (self.owner, self.writer, self.logger)
+        do {
+            return try await withDeadline(commitLimit, "appending decisions") { [client] in
+                try await client.withTransaction(logger: logger) { connection in
+                    let (head, _) = try await Self.lockHead(connection, logger: logger)
+                    let foreign = try await Self.foreign(
+                        after: seenThrough, writer: writer, limit: nil, on: connection, logger: logger)
+                    let events = await deciding(ForeignDecisions(records: foreign, through: head))
+                    try await Self.append(events, owner: owner, writer: writer, on: connection, logger: logger)
+                    return head + Int64(events.count)
+                }
+            }
+        } catch let error as PostgresTimeout {
+            throw PostgresStoreError("\(location): \(error)")
+        } catch {
+            throw PostgresStoreError("\(location): appending decisions failed: \(describePostgresError(error))")
+        }
+    }
+
+    public func foreignPolicyRecords(after seq: Int64, limit: Int) async throws -> [AuditRecord] {
+        try await client.withConnection { connection in
+            try await Self.foreign(after: seq, writer: writer, limit: limit, on: connection, logger: logger)
+        }
+    }
+
+    public func lastSequence() async throws -> Int64 {
+        for try await seq in try await client.query("SELECT seq FROM audit_head WHERE id = 1", logger: logger)
+            .decode(Int64.self)
+        {
+            return seq
+        }
+        return 0
+    }
+
+    static func foreign(
+        after seq: Int64, writer: String, limit: Int?, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [AuditRecord] {
+        let kinds = AuditKind.policyHistory.map(\.rawValue)
+        var records: [AuditRecord] = []
+        for try await row in try await connection.query(
+            """
+            SELECT \(unescaped: recordColumns) FROM audit_record
+            WHERE seq > \(seq) AND writer <> \(writer) AND kind = ANY(\(kinds))
+            ORDER BY seq LIMIT \(limit.map(Int64.init) ?? Int64.max)
+            """, logger: logger)
+        {
+            records.append(try record(row))
+        }
+        return records
     }
 }

@@ -25,7 +25,13 @@ public final class PostgresAuditLog: AuditStore, Sendable {
     /// tables it does not understand).
     public static let schemaVersion = PostgresSchema.migrations.count
 
-    private init(location: PostgresLocation, configuration: PostgresClient.Configuration, commitLimit: Duration) {
+    /// This replica's name on the records it appends (`--replica-id`, default host:pid).
+    public let writer: String
+
+    private init(
+        location: PostgresLocation, configuration: PostgresClient.Configuration, commitLimit: Duration, writer: String
+    ) {
+        self.writer = writer
         self.location = location.redacted
         client = PostgresClient(configuration: configuration)
         let client = self.client
@@ -35,10 +41,10 @@ public final class PostgresAuditLog: AuditStore, Sendable {
         self.commitLimit = commitLimit
         let owner = self.owner
         let logger = self.logger
-        committer = AsyncGroupCommit { [client] events in
+        committer = AsyncGroupCommit { [client, writer] events in
             try await withDeadline(commitLimit, "appending \(events.count) audit records") {
                 try await client.withTransaction(logger: logger) { connection in
-                    try await Self.append(events, owner: owner, on: connection, logger: logger)
+                    try await Self.append(events, owner: owner, writer: writer, on: connection, logger: logger)
                 }
             }
         }
@@ -49,7 +55,7 @@ public final class PostgresAuditLog: AuditStore, Sendable {
     /// reached, refuses the login, or has a newer schema.
     public static func open(
         url: String, environment: [String: String] = ProcessInfo.processInfo.environment,
-        commitLimit: Duration = .seconds(15)
+        commitLimit: Duration = .seconds(15), replica: String? = nil
     ) async throws -> PostgresAuditLog {
         let location: PostgresLocation
         let configuration: PostgresClient.Configuration
@@ -78,8 +84,13 @@ public final class PostgresAuditLog: AuditStore, Sendable {
         } catch {
             throw PostgresStoreError("cannot open \(location.redacted): \(describePostgresError(error))")
         }
-        return PostgresAuditLog(location: location, configuration: configuration, commitLimit: commitLimit)
+        return PostgresAuditLog(
+            location: location, configuration: configuration, commitLimit: commitLimit,
+            writer: replica ?? Self.defaultReplicaID)
     }
+
+    /// host:pid, unique among live replicas.
+    public static var defaultReplicaID: String { "\(ProcessInfo.processInfo.hostName):\(getpid())" }
 
     public func close() async {
         runner.cancel()
@@ -105,7 +116,8 @@ public final class PostgresAuditLog: AuditStore, Sendable {
     /// Chains and inserts `events` inside the caller's transaction, after locking the head row: the lock is what
     /// makes the appends of every replica one chain.
     static func append(
-        _ events: [AuditEvent], owner: ProcessOwner, on connection: PostgresConnection, logger: Logger
+        _ events: [AuditEvent], owner: ProcessOwner, writer: String, on connection: PostgresConnection,
+        logger: Logger
     ) async throws {
         guard !events.isEmpty else { return }
         var (seq, prev) = try await lockHead(connection, logger: logger)
@@ -117,7 +129,7 @@ public final class PostgresAuditLog: AuditStore, Sendable {
             records.append(record)
             prev = record.hash
         }
-        try await insert(records, on: connection, logger: logger)
+        try await insert(records, writer: writer, on: connection, logger: logger)
         for (event, record) in zip(events, records) {
             if let change = RunIndexChange(event, record: record) {
                 try await apply(change, owner: owner, on: connection, logger: logger)
@@ -127,7 +139,9 @@ public final class PostgresAuditLog: AuditStore, Sendable {
 
     /// Inserts already-chained records in one statement and moves the head to the last of them. The head row
     /// must be locked by the caller's transaction.
-    static func insert(_ records: [AuditRecord], on connection: PostgresConnection, logger: Logger) async throws {
+    static func insert(
+        _ records: [AuditRecord], writer: String, on connection: PostgresConnection, logger: Logger
+    ) async throws {
         guard let last = records.last else { return }
         let seqs = records.map(\.seq)
         let times = records.map(\.time)
@@ -138,8 +152,8 @@ public final class PostgresAuditLog: AuditStore, Sendable {
         let hashes = records.map(\.hash)
         try await connection.query(
             """
-            INSERT INTO audit_record (seq, time, kind, run_id, body, prev_hash, hash)
-            SELECT s, t, k, NULLIF(r, ''), b, p, h
+            INSERT INTO audit_record (seq, time, kind, run_id, body, prev_hash, hash, writer)
+            SELECT s, t, k, NULLIF(r, ''), b, p, h, \(writer)
             FROM unnest(\(seqs)::bigint[], \(times)::text[], \(kinds)::text[], \(runs)::text[], \(bodies)::text[], \(prevs)::text[], \(hashes)::text[])
                 AS x(s, t, k, r, b, p, h)
             """, logger: logger)

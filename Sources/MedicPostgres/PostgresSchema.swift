@@ -22,7 +22,10 @@ public enum PostgresSchema {
                     run_id text COLLATE "C",
                     body text NOT NULL,
                     prev_hash text NOT NULL,
-                    hash text NOT NULL
+                    hash text NOT NULL,
+                    -- The replica that appended the record (not part of the chain): each replica takes in the
+                    -- policy records of the others.
+                    writer text NOT NULL DEFAULT ''
                 )
                 """,
                 "CREATE INDEX audit_record_by_run ON audit_record (run_id, seq)",

@@ -186,6 +186,10 @@ public struct ObservedAuditLog: AuditLog {
         self.observers = observers
     }
 
+    public var asShared: (any SharedAuditLog)? {
+        base.asShared.map { ObservedSharedAuditLog(shared: $0, observed: self) }
+    }
+
     public func append(_ event: AuditEvent) async throws {
         try await base.append(event)
         for observe in observers { observe(event) }
@@ -197,4 +201,32 @@ public struct ObservedAuditLog: AuditLog {
             for observe in observers { observe(event) }
         }
     }
+}
+
+/// The shared form of an ``ObservedAuditLog``: decisions appended through it are observed like any record.
+struct ObservedSharedAuditLog: SharedAuditLog {
+    let shared: any SharedAuditLog
+    let observed: ObservedAuditLog
+
+    func append(_ event: AuditEvent) async throws { try await observed.append(event) }
+    func append(batch events: [AuditEvent]) async throws { try await observed.append(batch: events) }
+
+    func append(
+        seenThrough: Int64, deciding: @escaping @Sendable (ForeignDecisions) async -> [AuditEvent]
+    ) async throws -> Int64 {
+        let decided = Mutex<[AuditEvent]>([])
+        let through = try await shared.append(seenThrough: seenThrough) { foreign in
+            let events = await deciding(foreign)
+            decided.withLock { $0 = events }
+            return events
+        }
+        for event in decided.withLock({ $0 }) { for observe in observed.observers { observe(event) } }
+        return through
+    }
+
+    func foreignPolicyRecords(after seq: Int64, limit: Int) async throws -> [AuditRecord] {
+        try await shared.foreignPolicyRecords(after: seq, limit: limit)
+    }
+
+    func lastSequence() async throws -> Int64 { try await shared.lastSequence() }
 }

@@ -28,8 +28,10 @@ struct AuditLocation: ParsableArguments {
 
     /// Opens the store, creating it when `create` (a PostgreSQL database must exist; its tables are created);
     /// marks runs abandoned by dead Medic processes as interrupted.
-    func open(create: Bool, writer: SQLiteAuditLog.Writer = .callerWhenIdle) async throws -> any AuditStore {
-        let log = try await Self.open(path, create: create, writer: writer)
+    func open(
+        create: Bool, writer: SQLiteAuditLog.Writer = .callerWhenIdle, replica: String? = nil
+    ) async throws -> any AuditStore {
+        let log = try await Self.open(path, create: create, writer: writer, replica: replica)
         let interrupted = try await log.markInterruptedRuns(now: Date(), recovering: false).interrupted
         if !interrupted.isEmpty {
             var standardError = StandardError()
@@ -42,11 +44,11 @@ struct AuditLocation: ParsableArguments {
 
     /// Opens the store at `path` (a file or a URL) without touching its runs.
     static func open(
-        _ path: String, create: Bool, writer: SQLiteAuditLog.Writer = .callerWhenIdle
+        _ path: String, create: Bool, writer: SQLiteAuditLog.Writer = .callerWhenIdle, replica: String? = nil
     ) async throws -> any AuditStore {
         if PostgresLocation.isURL(path) {
             do {
-                return try await PostgresAuditLog.open(url: path)
+                return try await PostgresAuditLog.open(url: path, replica: replica)
             } catch {
                 throw CommandFailure("\(error)")
             }

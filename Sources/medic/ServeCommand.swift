@@ -62,6 +62,11 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var alertmanagerURL: String?
     @Option(help: "A file holding a bearer token for --alertmanager-url.") var alertmanagerTokenFile: String?
+    @Option(
+        help:
+            "This replica's name on what it writes to a shared PostgreSQL store (default: host:pid); replicas must differ."
+    )
+    var replicaID: String?
 
     var flags: ServeSettings.Flags {
         var flags = ServeSettings.Flags()
@@ -70,6 +75,7 @@ struct ServeCommand: AsyncParsableCommand {
         flags.sshConfig = sshConfig
         flags.alertmanagerURL = alertmanagerURL
         flags.alertmanagerTokenFile = alertmanagerTokenFile
+        flags.replicaID = replicaID
         flags.audit = location.audit
         flags.shadow = shadow ? true : nil
         flags.intakeTokenFile = intakeTokenFile
@@ -117,7 +123,7 @@ struct ServeCommand: AsyncParsableCommand {
                 }
                 throw CommandFailure("runbooks in \(runbooks) have errors; fix them (medic validate \(runbooks))")
             }
-            let audit = try await location.open(create: true, writer: .background)
+            let audit = try await location.open(create: true, writer: .background, replica: settings.replicaID)
             let runner = SubprocessRunner(ssh: SSHSettings(configFile: settings.sshConfig))
             let metrics = ServerMetrics()
             metrics.runbooksLoaded(initial.count)
@@ -139,6 +145,8 @@ struct ServeCommand: AsyncParsableCommand {
                 globalShadow: settings.shadow, shutdownGrace: settings.shutdownGrace,
                 dedupWindow: settings.dedupWindow)
             let cutoff = Dispatcher.replayCutoff(configuration: configuration, runbooks: initial, now: Date())
+            // Read before the history: other replicas' records after it are taken in as they come.
+            let seenThrough = try await audit.asShared?.lastSequence() ?? 0
             let history = try await audit.policyHistoryWithPendingVerifications(since: cutoff)
             let dispatcher = Dispatcher(
                 runbooks: initial, audit: observed, history: history, configuration: configuration,
@@ -146,7 +154,7 @@ struct ServeCommand: AsyncParsableCommand {
                 runRecords: { runID in try await audit.records(ofRun: runID) },
                 alertmanager: settings.alertmanagerURL.map {
                     AlertmanagerClient(base: $0, token: settings.alertmanagerToken)
-                },
+                }, seenThrough: seenThrough,
                 trouble: { trouble in
                     metrics.trouble(trouble)
                     logger.error("\(trouble)")

@@ -30,14 +30,50 @@ public protocol AuditLog: Sendable {
     func append(_ event: AuditEvent) async throws
     /// Appends several events at once: a durable log commits them in one transaction (one fsync).
     func append(batch events: [AuditEvent]) async throws
+    /// This log as one shared with other writers (several replicas on one PostgreSQL), if it is; a wrapper
+    /// answers for the log it wraps.
+    var asShared: (any SharedAuditLog)? { get }
 }
 
 extension AuditLog {
+    public var asShared: (any SharedAuditLog)? { self as? any SharedAuditLog }
+
     public func append(batch events: [AuditEvent]) async throws {
         for event in events { try await append(event) }
     }
 }
 
+/// A log that several writers (Medic replicas) append to, each deciding against what the others recorded.
+///
+/// A replica's decisions are made under the lock that orders the chain: the log takes the lock, reads the policy
+/// records (`AuditKind.policyHistory`) the other writers appended since this one last looked, hands them to
+/// `deciding`, which takes them in and returns the decision records, and appends those in the same transaction.
+/// Two replicas can never both record a run for one alert, and nobody waits on a decision made elsewhere for
+/// longer than that one transaction.
+public protocol SharedAuditLog: AuditLog {
+    /// Appends what `deciding` returns, having handed it every other writer's policy record after
+    /// `seenThrough`; returns the sequence number through which this writer has now seen everything that
+    /// matters to it.
+    func append(
+        seenThrough: Int64, deciding: @escaping @Sendable (ForeignDecisions) async -> [AuditEvent]
+    ) async throws -> Int64
+    /// Policy records other writers appended after `seq`, oldest first, at most `limit`.
+    func foreignPolicyRecords(after seq: Int64, limit: Int) async throws -> [AuditRecord]
+    /// The last sequence number now.
+    func lastSequence() async throws -> Int64
+}
+
+/// Other writers' policy records, in chain order.
+public struct ForeignDecisions: Sendable {
+    public var records: [AuditRecord]
+    /// Everything the other writers appended up to here is in `records` (or does not matter to policy).
+    public var through: Int64
+
+    public init(records: [AuditRecord], through: Int64) {
+        self.records = records
+        self.through = through
+    }
+}
 /// Keeps events in memory, in order.
 public actor InMemoryAuditLog: AuditLog {
     public private(set) var events: [AuditEvent] = []

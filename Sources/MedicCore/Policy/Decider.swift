@@ -214,6 +214,29 @@ public struct Decider: Sendable {
             startedByAlert: true)
     }
 
+    /// Policy records that other replicas sharing the store appended (their decisions, starts, ends, breaker
+    /// changes, resolutions): the gate counts them as it counts its own, so dedup, cooldowns, rate caps, locks and
+    /// breakers hold across replicas. A lock another replica's run released may pass to a run waiting here,
+    /// which then starts. Their verifications stay with the replica that ran them.
+    ///
+    /// Each record is taken in once: those at or before `foreignThrough` are skipped, and afterwards everything
+    /// up to `through` counts as seen.
+    public mutating func observeForeign(_ records: [AuditRecord], through: Int64, now: Date) -> Transition<Void> {
+        var transition = Transition(answer: ())
+        let fresh = records.filter { $0.seq > foreignThrough }
+        foreignThrough = max(foreignThrough, through)
+        let dequeued = gate.replay(fresh, runbooks: Array(runbooksByID.values), now: nil)
+        for next in dequeued { passLock(to: next) }
+        startReady(into: &transition)
+        return transition
+    }
+
+    /// With a store shared by replicas: every other replica's policy record up to here has been taken in.
+    public private(set) var foreignThrough: Int64 = 0
+
+    /// The shared store says nothing another replica decided lies between `foreignThrough` and `seq`.
+    public mutating func sawThrough(_ seq: Int64) { foreignThrough = max(foreignThrough, seq) }
+
     /// A new runbook set: the horizon of what is remembered follows its windows.
     public mutating func runbooksChanged(_ runbooks: [Runbook]) {
         gate.observeWindows(of: runbooks)
@@ -470,16 +493,19 @@ public struct Decider: Sendable {
         _ aftermath: PolicyGate.Aftermath, candidate: PolicyGate.Candidate, now: Date,
         into transition: inout Transition<Answer>
     ) {
-        if let next = aftermath.dequeued, let waiting = runs[next] {
-            // The lock passes to the next in line; a runbook in approval mode still needs its approval.
-            if waiting.candidate.runbook.policy.mode == .approval {
-                runs[next]?.phase = .awaitingApproval
-            } else {
-                gate.runBegan(next)
-                runs[next]?.phase = .ready
-            }
-        }
+        if let next = aftermath.dequeued { passLock(to: next) }
         startReady(into: &transition)
+    }
+
+    /// The lock passes to `next`, waiting in line here; a runbook in approval mode still needs its approval.
+    private mutating func passLock(to next: String) {
+        guard let waiting = runs[next] else { return }
+        if waiting.candidate.runbook.policy.mode == .approval {
+            runs[next]?.phase = .awaitingApproval
+        } else {
+            gate.runBegan(next)
+            runs[next]?.phase = .ready
+        }
     }
 
     /// Starts ready runs, oldest first, while executor slots are free.

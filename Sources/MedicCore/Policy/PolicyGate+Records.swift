@@ -41,10 +41,16 @@ extension PolicyGate {
     /// windows, dedup, locks and breakers. `runbooks` supplies each runbook's current policy and so the horizon
     /// beyond which nothing is remembered; with `now`, what lies beyond it is forgotten at the end. Records are
     /// read through their typed bodies: only the kinds in `AuditKind.policyHistory` matter.
-    public mutating func replay(_ records: some Sequence<AuditRecord>, runbooks: [Runbook], now: Date? = nil) {
+    ///
+    /// Replays may come in several calls (another replica's records as they arrive): a run decided in one call
+    /// and finished in a later one is matched. Returns the runs that a released lock passed to, in order.
+    @discardableResult
+    public mutating func replay(_ records: some Sequence<AuditRecord>, runbooks: [Runbook], now: Date? = nil)
+        -> [String]
+    {
         observeWindows(of: runbooks)
         let byID = Dictionary(runbooks.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-        var started: [String: (runbook: String, groupKey: String)] = [:]
+        var dequeued: [String] = []
         for record in records {
             guard let kind = record.auditKind else { continue }
             let time = RFC3339.parse(record.time) ?? Date.distantPast
@@ -57,14 +63,18 @@ extension PolicyGate {
                     runID: runID, runbook: body.runbook, groupKey: groupKey, lockKey: shadow ? nil : body.lockKey,
                     fingerprint: body.fingerprint ?? "", startsAt: body.startsAt, time: time,
                     waiting: kind == .decisionAwaitingApproval || kind == .decisionQueued, shadow: shadow)
-                started[runID] = (body.runbook, groupKey)
+                replayedRuns[runID] = ReplayedRun(runbook: body.runbook, groupKey: groupKey)
             case .runStarted:
-                if let runID = record.runID, started[runID] != nil { runBegan(runID) }
+                if let runID = record.runID, replayedRuns[runID] != nil { runBegan(runID) }
             case .runFinished:
-                guard let runID = record.runID, let run = started.removeValue(forKey: runID),
+                guard let runID = record.runID, let run = replayedRuns.removeValue(forKey: runID),
                     let outcome = record.body(as: RunFinishedBody.self)?.outcome
                 else { continue }
-                finishReplayed(runID, runbook: byID[run.runbook], groupKey: run.groupKey, outcome: outcome, time: time)
+                if let next = finishReplayed(
+                    runID, runbook: byID[run.runbook], groupKey: run.groupKey, outcome: outcome, time: time
+                ).dequeued {
+                    dequeued.append(next)
+                }
             case .runUnverified:
                 if let body = record.body(as: VerificationBody.self), let runbook = body.runbook {
                     _ = countFailure(runbook: byID[runbook], groupKey: body.groupKey ?? "", time: time)
@@ -95,6 +105,7 @@ extension PolicyGate {
             }
         }
         if let now { forget(now: now) }
+        return dequeued
     }
 
     /// How far back a replay must read at `now`: the policy horizon of `runbooks` or the dedup windows,

@@ -129,6 +129,14 @@ public struct PolicyGate: Sendable {
     private var openBreakers: [String: Date] = [:]
     private var lastRunForFingerprint: [String: (runID: String, time: Date)] = [:]
     private var queues: [String: [String]] = [:]
+    /// Runs known from replayed records (a restart's history, another replica's decisions) whose end has not
+    /// been replayed yet.
+    var replayedRuns: [String: ReplayedRun] = [:]
+
+    struct ReplayedRun: Sendable {
+        var runbook: String
+        var groupKey: String
+    }
     /// The longest cooldown, `max_runs.per` or breaker window of the loaded runbooks: what lies further back
     /// cannot be read by any window and is forgotten (`forget(now:)`).
     public private(set) var policyHorizon: Duration = .zero

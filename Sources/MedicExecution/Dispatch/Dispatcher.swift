@@ -25,6 +25,9 @@ public actor Dispatcher {
         public var unstampedDedupWindow: Duration?
         /// How often a `ResolutionSource` is asked about the alert of a pending verification.
         public var resolutionPoll: Duration = .seconds(5)
+        /// With a store shared by several replicas: how often the others' decisions are taken in when this
+        /// replica decides nothing (a decision takes them in at once, in its own transaction).
+        public var replicaCatchUp: Duration = .seconds(1)
 
         public init(
             maxConcurrentRuns: Int = 8, queueCapacity: Int = 256, globalShadow: Bool = false, maxParallelSteps: Int = 4,
@@ -77,6 +80,9 @@ public actor Dispatcher {
 
     public let configuration: Configuration
     private let audit: any AuditLog
+    /// The store as shared with other replicas (PostgreSQL), if it is: decisions are appended only when no
+    /// other replica decided something this one has not taken in (`SharedAuditLog`).
+    private let shared: (any SharedAuditLog)?
     private let runner: any ProcessRunner
     private let clock: any Clock<Duration>
     private let now: @Sendable () -> Date
@@ -114,6 +120,8 @@ public actor Dispatcher {
     ///   - history: audit records to rebuild cooldowns, dedup, locks and breakers from; only those since
     ///     `replayCutoff` matter (see `SQLiteAuditLog.policyHistory(since:)`).
     ///   - now: the wall clock every decision and record reads; `clock` paces waits.
+    ///   - seenThrough: with a shared store, its last sequence number read before `history`: other replicas'
+    ///     records after it are taken in as they are found.
     ///   - trouble: told about every failure to record or to escalate (the server logs and counts them).
     public init(
         runbooks: [Runbook], audit: any AuditLog, history: some Sequence<AuditRecord> = [AuditRecord](),
@@ -121,9 +129,10 @@ public actor Dispatcher {
         environment: [String: String], runner: any ProcessRunner = SubprocessRunner(),
         clock: any Clock<Duration> = ContinuousClock(), now: @escaping @Sendable () -> Date = { Date() },
         runRecords: (@Sendable (String) async throws -> [AuditRecord])? = nil,
-        alertmanager: (any AlertmanagerActions)? = nil,
+        alertmanager: (any AlertmanagerActions)? = nil, seenThrough: Int64 = 0,
         trouble: @escaping @Sendable (Trouble) -> Void = { _ in }
     ) {
+        shared = audit.asShared
         self.runRecords = runRecords
         self.alertmanager = alertmanager
         runbooksByID = Dictionary(runbooks.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
@@ -136,8 +145,11 @@ public actor Dispatcher {
         self.trouble = trouble
         matcher = AlertMatcher(runbooks: runbooks, globalShadow: configuration.globalShadow)
         var decider = Decider(configuration: configuration.decider, runbooks: runbooks)
+        let history = Array(history)
         decider.replay(history, runbooks: runbooks, now: now())
         self.decider = decider
+        // The history is a snapshot: everything in it, and everything before `seenThrough` (read before it), is in.
+        self.decider.sawThrough(max(seenThrough, history.last?.seq ?? 0))
         (queue, enqueue) = AsyncStream.makeStream(of: Decider.Start.self)
     }
 
@@ -282,12 +294,29 @@ public actor Dispatcher {
         let batch = operations
         operations = []
         let time = now()
-        let before = decider
+        var before = decider
         var applied: [Applied] = []
         for operation in batch { applied.append(operation.apply(&decider, time)) }
         let records = applied.flatMap(\.records)
         var outcome: Result<Void, any Error> = .success(())
-        if !records.isEmpty {
+        if let shared, !records.isEmpty {
+            // Decided again under the shared log's lock, with what the other replicas decided since this one
+            // last looked (see `SharedAuditLog`).
+            redecision = Redecision(before: before, batch: batch, time: time, applied: applied)
+            do {
+                let through = try await shared.append(seenThrough: decider.foreignThrough) { foreign in
+                    await self.redecide(foreign)
+                }
+                decider.sawThrough(through)
+            } catch {
+                outcome = .failure(error)
+            }
+            if let redecided = redecision {
+                before = redecided.before
+                applied = redecided.applied
+            }
+            redecision = nil
+        } else if !records.isEmpty {
             do {
                 try await audit.append(batch: records)
             } catch {
@@ -318,6 +347,54 @@ public actor Dispatcher {
                 results[operation.id] = result
             } else if let waiter = waiters.removeValue(forKey: operation.id) {
                 waiter.resume(returning: .done(result))
+            }
+        }
+    }
+
+    /// The batch being committed to a shared log, while it may be decided again.
+    private struct Redecision {
+        var before: Decider
+        var batch: [Operation]
+        var time: Date
+        var applied: [Applied]
+    }
+    private var redecision: Redecision?
+
+    /// Called by the shared log under its lock: takes in the other replicas' records and, if there are any,
+    /// decides the batch again on top of them; returns the records to append.
+    private func redecide(_ foreign: ForeignDecisions) -> [AuditEvent] {
+        guard var current = redecision else { return [] }
+        let fresh = foreign.records.filter { $0.seq > current.before.foreignThrough }
+        if !fresh.isEmpty {
+            decider = current.before
+            let takenIn = decider.observeForeign(fresh, through: foreign.through, now: current.time)
+            // A failure from here on goes back to the state that has the others' records in it.
+            current.before = decider
+            for (index, operation) in current.batch.enumerated() {
+                current.applied[index] = operation.apply(&decider, current.time)
+            }
+            redecision = current
+            act(
+                on: Applied(
+                    records: [], starts: takenIn.starts, stops: takenIn.stops,
+                    verificationsEnded: takenIn.verificationsEnded, value: ()))
+        }
+        return current.applied.flatMap(\.records)
+    }
+
+    /// Takes in what other replicas decided while this one decided nothing; runs beside `run()`.
+    private func catchUp() async {
+        guard let shared else { return }
+        while !shutdownSignal.isTriggered, !Task.isCancelled {
+            try? await clock.sleep(for: configuration.replicaCatchUp)
+            guard
+                let records = try? await shared.foreignPolicyRecords(after: decider.foreignThrough, limit: 1_000),
+                let last = records.last
+            else { continue }
+            // A transition like any other, so it is ordered with this replica's own decisions (and undone with
+            // them if their commit fails); records already taken in by a decision meanwhile are skipped.
+            _ = try? await perform(mustCommit: false) { decider, now in
+                decider.observeForeign(records, through: last.seq, now: now)
             }
         }
     }
@@ -646,6 +723,7 @@ public actor Dispatcher {
         let queueEnded = StopSignal()
         let drained = self.drained
         await withDiscardingTaskGroup { group in
+            if shared != nil { group.addTask { await self.catchUp() } }
             // The shutdown watcher: no new runs, then the grace period (cut short once no run executes), then
             // running runs are stopped. It also ends when the queue ends without a shutdown.
             group.addTask {

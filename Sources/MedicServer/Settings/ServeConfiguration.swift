@@ -23,6 +23,8 @@ public struct ServeConfiguration: Sendable, Equatable {
     public var logLevel: String?
     public var logFormat: String?
     public var sshConfig: String?
+    /// This replica's name on the records it appends to a shared (PostgreSQL) store.
+    public var replicaID: String?
     /// `alertmanager: {url, token_file}`: Alertmanager's API, asked whether alerts still fire.
     public var alertmanagerURL: String?
     public var alertmanagerTokenFile: String?
@@ -34,7 +36,7 @@ public struct ServeConfiguration: Sendable, Equatable {
         "intake_token_env",
         "api_token_env", "hmac_secret_env", "max_body",
         "max_concurrent_runs", "max_queued_runs", "insecure_no_auth", "shutdown_grace", "dedup_window", "log_level", "log_format",
-        "ssh_config", "alertmanager",
+        "ssh_config", "alertmanager", "replica_id",
     ]
 
     /// The keys of the `alertmanager` mapping.
@@ -111,6 +113,7 @@ public struct ServeConfiguration: Sendable, Equatable {
             case "listen": configuration.listen = value
             case "runbooks": configuration.runbooks = value
             case "ssh_config": configuration.sshConfig = value
+            case "replica_id": configuration.replicaID = value
             case "audit": configuration.audit = value
             case "shadow": configuration.shadow = flag()
             case "intake_token_file": configuration.intakeTokenFile = value

@@ -36,6 +36,8 @@ public struct ServeSettings: Sendable {
     /// Alertmanager's base URL (`--alertmanager-url`, `alertmanager.url`) and the bearer token for it.
     public var alertmanagerURL: URL?
     public var alertmanagerToken: String?
+    /// This replica's name on what it appends to a shared store (`--replica-id`, `replica_id`; default host:pid).
+    public var replicaID: String?
 
     /// Resolves `flags` over the file at `config` (if any); `environment` supplies `--*-env` secrets.
     public static func resolve(
@@ -139,7 +141,8 @@ public struct ServeSettings: Sendable {
                 insecureNoAuth: insecureNoAuth, logLevel: level, logFormat: format, shutdownGrace: grace,
                 dedupWindow: dedupWindow, intakeToken: intakeToken, apiToken: apiToken, hmacSecret: hmacSecret,
                 secretVariables: Set(variables.compactMap { $0 }), sshConfig: sshConfig,
-                alertmanagerURL: alertmanagerURL, alertmanagerToken: alertmanagerToken))
+                alertmanagerURL: alertmanagerURL, alertmanagerToken: alertmanagerToken,
+                replicaID: flags.replicaID ?? file.replicaID))
     }
 
     /// A secret comes from a file or from an environment variable, never both and never from the config text.

@@ -1,0 +1,125 @@
+import Foundation
+import MedicCore
+import MedicTestSupport
+import Testing
+
+/// Several real `medic serve` replicas sharing one PostgreSQL store (the test process's private cluster).
+@Suite struct ReplicaTests {
+    let directory: URL
+    let runbooks: URL
+
+    init() throws {
+        (directory, runbooks) = try ServeCommandTests.scratch()
+    }
+
+    func replicas(_ count: Int, audit url: String, extra: [String] = []) async throws -> [ServeCommandTests.Server] {
+        var servers: [ServeCommandTests.Server] = []
+        for index in 1...count {
+            servers.append(
+                try await ServeCommandTests.Server(
+                    ["--runbooks", runbooks.path, "--audit", url, "--replica-id", "replica-\(index)"] + extra,
+                    in: directory))
+        }
+        return servers
+    }
+
+    func records(_ url: String, kind: String) throws -> [[String: Any]] {
+        let export = try ValidateCommandTests.medicSync(["audit", "export", "--audit", url, "--kind", kind])
+        #expect(export.status == 0, "\(export.stderr)")
+        return export.stdout.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+    }
+
+    @Test("the same alert posted to three replicas at once starts exactly one run, again and again")
+    func sameAlertOnce() async throws {
+        let marker = directory.appending(path: "fixed").path
+        try """
+            runbook: restart
+            triggers:
+              - match: ['alertname="Down"']
+            steps:
+              - id: fix
+                run: [sh, -c, 'echo "$1" >> \(marker)', x, '{{ alert.labels.instance }}']
+                timeout: 10s
+            """.write(to: runbooks.appending(path: "restart.yaml"), atomically: true, encoding: .utf8)
+        let url = try await PostgresServer.shared().makeDatabase()
+        let servers = try await replicas(3, audit: url)
+        defer { for server in servers { _ = server.stop() } }
+        let rounds = 8
+        for round in 0..<rounds {
+            let body =
+                #"{"alerts":[{"status":"firing","labels":{"alertname":"Down","instance":"node\#(round)"},"startsAt":"2026-11-29T10:00:0\#(round)Z"}]}"#
+            let answers = try await withThrowingTaskGroup(of: (Int, String).self) { group in
+                for server in servers { group.addTask { try await server.request("/v1/alerts/alertmanager", body: body) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(answers.allSatisfy { $0.0 == 202 }, "\(answers)")
+            let ran = answers.filter { $0.1.contains(#""decision": "run""#) }
+            let duplicates = answers.filter { $0.1.contains(#""reason_code": "dedup""#) }
+            #expect(duplicates.count == 2, "the other two are duplicates of that run")
+            #expect(ran.count == 1, "round \(round): \(answers.map(\.1))")
+        }
+        for _ in 0..<200 {
+            if let text = try? String(contentsOfFile: marker, encoding: .utf8), text.split(separator: "\n").count >= rounds {
+                break
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        let lines = (try? String(contentsOfFile: marker, encoding: .utf8))?.split(separator: "\n").map(String.init) ?? []
+        #expect(lines.sorted() == (0..<rounds).map { "node\($0)" }, "each alert fixed once: \(lines)")
+        let decided = try records(url, kind: "decision.run")
+        #expect(decided.count == rounds)
+        let duplicates = try records(url, kind: "decision.suppressed")
+        #expect(duplicates.count == rounds * 2)
+        #expect(duplicates.allSatisfy { ($0["body"] as? [String: Any])?["reason"] as? String == "dedup" })
+        let verify = try ValidateCommandTests.medicSync(["audit", "verify", "--audit", url])
+        #expect(verify.status == 0, "\(verify.stderr)")
+    }
+
+    @Test("1,000 distinct alerts spread over three replicas each decide once, and the chain verifies")
+    func thousandAlerts() async throws {
+        try """
+            runbook: observe
+            triggers:
+              - match: ['alertname="Load"']
+            steps:
+              - id: look
+                run: ['true']
+            """.write(to: runbooks.appending(path: "observe.yaml"), atomically: true, encoding: .utf8)
+        let url = try await PostgresServer.shared().makeDatabase()
+        let servers = try await replicas(3, audit: url, extra: ["--shadow"])
+        defer { for server in servers { _ = server.stop() } }
+        // 100 notifications of 10 alerts each, round-robin over the replicas, 12 in flight at a time.
+        let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+            var statuses: [Int] = []
+            for batch in 0..<100 {
+                if batch >= 12, let status = try await group.next() { statuses.append(status) }
+                let alerts = (0..<10).map { index in
+                    #"{"status":"firing","labels":{"alertname":"Load","instance":"host\#(batch * 10 + index)"},"startsAt":"2026-11-29T10:00:00Z"}"#
+                }
+                let server = servers[batch % 3]
+                group.addTask {
+                    try await server.request(
+                        "/v1/alerts/alertmanager", body: #"{"alerts":[\#(alerts.joined(separator: ","))]}"#
+                    ).0
+                }
+            }
+            for try await status in group { statuses.append(status) }
+            return statuses
+        }
+        #expect(statuses.count == 100 && statuses.allSatisfy { $0 == 202 })
+        let shadowed = try records(url, kind: "decision.shadowed")
+        let instances = shadowed.compactMap { ($0["body"] as? [String: Any])?["fingerprint"] as? String }
+        #expect(shadowed.count == 1_000)
+        #expect(Set(instances).count == 1_000, "one decision per alert")
+        let writers = try await PostgresServer.shared().psql(
+            "SELECT COUNT(DISTINCT writer) FROM audit_record WHERE kind = 'decision.shadowed'",
+            database: String(url.split(separator: "/").last!.split(separator: "?").first!))
+        #expect(writers.trimmingCharacters(in: .whitespacesAndNewlines) == "3", "all three replicas decided")
+        let verify = try ValidateCommandTests.medicSync(["audit", "verify", "--audit", url])
+        #expect(verify.status == 0, "\(verify.stderr)")
+        #expect(verify.stdout.contains("ok: "), "\(verify.stdout)")
+    }
+}
