@@ -55,7 +55,7 @@ public final class PostgresAuditLog: AuditStore, Sendable {
     /// reached, refuses the login, or has a newer schema.
     public static func open(
         url: String, environment: [String: String] = ProcessInfo.processInfo.environment,
-        commitLimit: Duration = .seconds(15), replica: String? = nil
+        commitLimit: Duration = .seconds(5), replica: String? = nil
     ) async throws -> PostgresAuditLog {
         let location: PostgresLocation
         let configuration: PostgresClient.Configuration

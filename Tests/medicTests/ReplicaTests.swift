@@ -122,4 +122,46 @@ import Testing
         #expect(verify.status == 0, "\(verify.stderr)")
         #expect(verify.stdout.contains("ok: "), "\(verify.stdout)")
     }
+
+    @Test("while PostgreSQL is down, /readyz and intake answer 503; once it is back both recover and nothing accepted is lost")
+    func databaseDown() async throws {
+        try """
+            runbook: observe
+            triggers:
+              - match: ['alertname="Load"']
+            steps:
+              - id: look
+                run: ['true']
+            """.write(to: runbooks.appending(path: "observe.yaml"), atomically: true, encoding: .utf8)
+        // A cluster of its own: stopping the shared one would fail the other tests.
+        let postgres = try await PostgresServer.blocking { try PostgresServer.start() }
+        defer { postgres.stop() }
+        let url = try await postgres.makeDatabase()
+        let server = try await replicas(1, audit: url, extra: ["--shadow"])[0]
+        defer { _ = server.stop() }
+        func alert(_ name: String) -> String {
+            #"{"alerts":[{"status":"firing","labels":{"alertname":"Load","instance":"\#(name)"},"startsAt":"2026-11-29T10:00:00Z"}]}"#
+        }
+        #expect(try await server.request("/readyz", method: "GET").0 == 200)
+        #expect(try await server.request("/v1/alerts/alertmanager", body: alert("before")).0 == 202)
+        try await PostgresServer.blocking { try postgres.pause() }
+        #expect(try await server.request("/readyz", method: "GET").0 == 503)
+        let refused = try await server.request("/v1/alerts/alertmanager", body: alert("during"))
+        #expect(refused.0 == 503, "\(refused.1)")
+        try await PostgresServer.blocking { try postgres.restart() }
+        var ready = 0
+        for _ in 0..<100 {
+            ready = try await server.request("/readyz", method: "GET").0
+            if ready == 200 { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(ready == 200)
+        // Alertmanager sends the refused notification again: now it is taken.
+        #expect(try await server.request("/v1/alerts/alertmanager", body: alert("during")).0 == 202)
+        #expect(try await server.request("/v1/alerts/alertmanager", body: alert("after")).0 == 202)
+        let shadowed = try records(url, kind: "decision.shadowed")
+        #expect(shadowed.count == 3, "before, during (once, after the retry) and after")
+        let verify = try ValidateCommandTests.medicSync(["audit", "verify", "--audit", url])
+        #expect(verify.status == 0, "\(verify.stderr)")
+    }
 }
