@@ -15,7 +15,11 @@ extension PostgresAuditLog {
                 _ = try await Self.lockHead(connection, logger: logger)
                 var candidates: [(String, ProcessOwner)] = []
                 for try await (id, host, pid, start) in try await connection.query(
-                    "SELECT id, owner_host, owner_pid, owner_start FROM run WHERE finished_at IS NULL FOR UPDATE",
+                    // A replica's runs (a fencing token) are closed by the lease sweep, which escalates them.
+                    """
+                    SELECT id, owner_host, owner_pid, owner_start FROM run
+                    WHERE finished_at IS NULL AND COALESCE(owner_token, 0) = 0 FOR UPDATE
+                    """,
                     logger: logger
                 ).decode((String, String?, Int64?, String?).self) {
                     candidates.append((id, ProcessOwner(host: host ?? "", pid: Int32(pid ?? 0), start: start ?? "")))
@@ -124,6 +128,7 @@ extension PostgresAuditLog: SharedAuditLog {
         seenThrough: Int64, deciding: @escaping @Sendable (ForeignDecisions) async -> [AuditEvent]
     ) async throws -> Int64 {
         let (owner, writer, logger) = (self.owner, self.writer, self.logger)
+        let token = self.token.value
         do {
             return try await withDeadline(commitLimit, "appending decisions") { [client] in
                 try await client.withTransaction(logger: logger) { connection in
@@ -131,7 +136,8 @@ extension PostgresAuditLog: SharedAuditLog {
                     let foreign = try await Self.foreign(
                         after: seenThrough, writer: writer, limit: nil, on: connection, logger: logger)
                     let events = await deciding(ForeignDecisions(records: foreign, through: head))
-                    try await Self.append(events, owner: owner, writer: writer, on: connection, logger: logger)
+                    try await Self.append(
+                        events, owner: owner, writer: writer, token: token, on: connection, logger: logger)
                     return head + Int64(events.count)
                 }
             }

@@ -3,6 +3,7 @@ import Logging
 import MedicCore
 import MedicStore
 import PostgresNIO
+import Synchronization
 
 /// The audit store in a PostgreSQL database that several Medic replicas share.
 ///
@@ -27,6 +28,8 @@ public final class PostgresAuditLog: AuditStore, Sendable {
 
     /// This replica's name on the records it appends (`--replica-id`, default host:pid).
     public let writer: String
+    /// The fencing token from `register(lease:)` (0 until then: a command, not a replica).
+    let token = FencingToken()
 
     private init(
         location: PostgresLocation, configuration: PostgresClient.Configuration, commitLimit: Duration, writer: String
@@ -41,10 +44,13 @@ public final class PostgresAuditLog: AuditStore, Sendable {
         self.commitLimit = commitLimit
         let owner = self.owner
         let logger = self.logger
+        let token = self.token
         committer = AsyncGroupCommit { [client, writer] events in
             try await withDeadline(commitLimit, "appending \(events.count) audit records") {
                 try await client.withTransaction(logger: logger) { connection in
-                    try await Self.append(events, owner: owner, writer: writer, on: connection, logger: logger)
+                    try await Self.append(
+                        events, owner: owner, writer: writer, token: token.value, on: connection,
+                        logger: logger)
                 }
             }
         }
@@ -116,11 +122,12 @@ public final class PostgresAuditLog: AuditStore, Sendable {
     /// Chains and inserts `events` inside the caller's transaction, after locking the head row: the lock is what
     /// makes the appends of every replica one chain.
     static func append(
-        _ events: [AuditEvent], owner: ProcessOwner, writer: String, on connection: PostgresConnection,
-        logger: Logger
+        _ events: [AuditEvent], owner: ProcessOwner, writer: String, token: Int64 = 0,
+        on connection: PostgresConnection, logger: Logger
     ) async throws {
         guard !events.isEmpty else { return }
         var (seq, prev) = try await lockHead(connection, logger: logger)
+        if token != 0 { try await checkLease(writer: writer, token: token, on: connection, logger: logger) }
         var records: [AuditRecord] = []
         records.reserveCapacity(events.count)
         for event in events {
@@ -132,7 +139,7 @@ public final class PostgresAuditLog: AuditStore, Sendable {
         try await insert(records, writer: writer, on: connection, logger: logger)
         for (event, record) in zip(events, records) {
             if let change = RunIndexChange(event, record: record) {
-                try await apply(change, owner: owner, on: connection, logger: logger)
+                try await apply(change, owner: owner, writer: writer, token: token, on: connection, logger: logger)
             }
         }
     }
@@ -169,20 +176,22 @@ public final class PostgresAuditLog: AuditStore, Sendable {
     }
 
     static func apply(
-        _ change: RunIndexChange, owner: ProcessOwner, on connection: PostgresConnection, logger: Logger
+        _ change: RunIndexChange, owner: ProcessOwner, writer: String = "", token: Int64 = 0,
+        on connection: PostgresConnection, logger: Logger
     ) async throws {
         switch change {
         case .started(let id, let runbook, let startedAt, let initiator, let alertname, let fingerprint):
             try await connection.query(
                 """
-                INSERT INTO run (id, runbook, started_at, initiator, alertname, fingerprint, owner_host, owner_pid, owner_start)
-                VALUES (\(id), \(runbook), \(startedAt), \(initiator), \(alertname), \(fingerprint), \(owner.host), \(Int64(owner.pid)), \(owner.start))
+                INSERT INTO run (id, runbook, started_at, initiator, alertname, fingerprint, owner_host, owner_pid, owner_start, owner_replica, owner_token)
+                VALUES (\(id), \(runbook), \(startedAt), \(initiator), \(alertname), \(fingerprint), \(owner.host), \(Int64(owner.pid)), \(owner.start), \(writer), \(token))
                 ON CONFLICT (id) DO NOTHING
                 """, logger: logger)
         case .recovering(let id):
             try await connection.query(
                 """
-                UPDATE run SET owner_host = \(owner.host), owner_pid = \(Int64(owner.pid)), owner_start = \(owner.start)
+                UPDATE run SET owner_host = \(owner.host), owner_pid = \(Int64(owner.pid)), owner_start = \(owner.start),
+                    owner_replica = \(writer), owner_token = \(token)
                 WHERE id = \(id)
                 """, logger: logger)
         case .finished(let id, let finishedAt, let outcome, let verification):
@@ -219,4 +228,11 @@ public final class PostgresAuditLog: AuditStore, Sendable {
 public struct PostgresStoreError: Error, CustomStringConvertible, Sendable {
     public var description: String
     public init(_ description: String) { self.description = description }
+}
+
+/// The fencing token a replica registered with, shared by its appends (0: not a replica).
+final class FencingToken: Sendable {
+    private let stored = Atomic<Int64>(0)
+    var value: Int64 { stored.load(ordering: .acquiring) }
+    func set(_ value: Int64) { stored.store(value, ordering: .releasing) }
 }

@@ -81,6 +81,30 @@ public enum PostgresSchema {
                 "CREATE INDEX run_by_runbook ON run (runbook, started_at)",
                 "CREATE INDEX run_by_outcome ON run (outcome, runbook, duration_ms)",
                 "CREATE INDEX run_by_verification ON run (verification, runbook)",
+                // Replicas and their leases: a replica renews `lease_until` by heartbeat; `token` grows each time
+                // a replica registers (a restarted one, or another process taking its id, fences the old one).
+                """
+                CREATE TABLE replica (
+                    id text PRIMARY KEY,
+                    token bigint NOT NULL,
+                    host text NOT NULL,
+                    pid bigint NOT NULL,
+                    lease_until timestamptz NOT NULL,
+                    registered_at timestamptz NOT NULL DEFAULT now()
+                )
+                """,
+                "CREATE SEQUENCE replica_token",
+                "ALTER TABLE run ADD COLUMN owner_replica text",
+                "ALTER TABLE run ADD COLUMN owner_token bigint",
+                // Singletons (sweeping dead replicas' runs): one short-lived row per job, taken when free or
+                // expired, never "run exactly one and watch it".
+                """
+                CREATE TABLE leader (
+                    name text PRIMARY KEY,
+                    holder text NOT NULL,
+                    until timestamptz NOT NULL
+                )
+                """,
             ]
         )
     ]

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import MedicCore
+import MedicPostgres
 import MedicExecution
 import MedicServer
 import MedicStore
@@ -67,6 +68,11 @@ struct ServeCommand: AsyncParsableCommand {
             "This replica's name on what it writes to a shared PostgreSQL store (default: host:pid); replicas must differ."
     )
     var replicaID: String?
+    @Option(
+        help:
+            "With a PostgreSQL store: this replica's lease, renewed every third of it; once it runs out another replica closes this one's runs (default 15s)."
+    )
+    var lease: String?
 
     var flags: ServeSettings.Flags {
         var flags = ServeSettings.Flags()
@@ -76,6 +82,7 @@ struct ServeCommand: AsyncParsableCommand {
         flags.alertmanagerURL = alertmanagerURL
         flags.alertmanagerTokenFile = alertmanagerTokenFile
         flags.replicaID = replicaID
+        flags.lease = lease
         flags.audit = location.audit
         flags.shadow = shadow ? true : nil
         flags.intakeTokenFile = intakeTokenFile
@@ -189,9 +196,19 @@ struct ServeCommand: AsyncParsableCommand {
                 logger: logger)
             // Graceful shutdown goes through the services in reverse order: the HTTP server stops taking alerts
             // first, then the dispatcher gives running runs their grace period and stops them, recording it all.
+            var replicaServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
+            if let postgres = audit as? PostgresAuditLog {
+                let token = try await postgres.register(lease: settings.lease)
+                logger.info(
+                    "replica \(postgres.writer) registered with fencing token \(token); lease \(settings.lease)")
+                replicaServices.append(
+                    .init(
+                        service: ReplicaLeaseService(store: postgres, lease: settings.lease, logger: logger),
+                        successTerminationBehavior: .ignore))
+            }
             let group = ServiceGroup(
                 configuration: .init(
-                    services: [
+                    services: replicaServices + [
                         .init(service: DispatcherService(dispatcher: dispatcher)),
                         .init(
                             service: ReloadOnHangupService(reload: { _ = await reloader.reload() }),

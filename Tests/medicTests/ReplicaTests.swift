@@ -164,4 +164,70 @@ import Testing
         let verify = try ValidateCommandTests.medicSync(["audit", "verify", "--audit", url])
         #expect(verify.status == 0, "\(verify.stderr)")
     }
+
+    @Test("kill -9 of the replica running a step: another closes the run interrupted and escalates it within lease + 5 s; meanwhile its lock is granted to nobody")
+    func deadReplicaRunsAreClosed() async throws {
+        try """
+            runbook: slow-fix
+            params:
+              node: { type: string, from: alert.labels.instance, pattern: '[a-z0-9]+' }
+            policy:
+              concurrency: 'host:{{ params.node }}'
+            triggers:
+              - match: ['alertname="Stuck"']
+            steps:
+              - id: wait
+                run: [sleep, '300']
+                timeout: 10m
+            """.write(to: runbooks.appending(path: "slow.yaml"), atomically: true, encoding: .utf8)
+        let url = try await PostgresServer.shared().makeDatabase()
+        let servers = try await replicas(2, audit: url, extra: ["--lease", "3s"])
+        defer { for server in servers { _ = server.stop() } }
+        func alert(_ startsAt: String) -> String {
+            #"{"alerts":[{"status":"firing","labels":{"alertname":"Stuck","instance":"n1"},"startsAt":"\#(startsAt)"}]}"#
+        }
+        let first = try await servers[0].request("/v1/alerts/alertmanager", body: alert("2026-11-29T10:00:00Z"))
+        #expect(first.1.contains(#""decision": "run""#), "\(first.1)")
+        let runID = try #require(
+            first.1.split(separator: "\"").first { $0.hasPrefix("2026") || $0.contains("Z-") }.map(String.init))
+        // The step is running on the first replica.
+        for _ in 0..<100 {
+            let shown = try ValidateCommandTests.medicSync(["audit", "show", "--audit", url, runID])
+            if shown.stdout.contains("wait") && shown.stdout.contains("started") { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        kill(servers[0].process.processIdentifier, SIGKILL)
+        let killed = ContinuousClock.now
+        // While its lease lives, the lock is the dead replica's: the second replica does not take it.
+        let second = try await servers[1].request("/v1/alerts/alertmanager", body: alert("2026-11-29T10:05:00Z"))
+        #expect(second.1.contains(#""reason_code": "concurrency""#), "\(second.1)")
+        var outcome: String?
+        for _ in 0..<300 {
+            let list = try ValidateCommandTests.medicSync(["audit", "list", "--audit", url, "--format", "json"])
+            let runs = (try? JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]]) ?? []
+            outcome = runs.first { $0["id"] as? String == runID }?["outcome"] as? String
+            if outcome != nil { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let closedAfter = ContinuousClock.now - killed
+        #expect(outcome == "interrupted")
+        #expect(closedAfter < .seconds(8), "closed \(closedAfter) after the kill; the lease is 3 s")
+        let escalated = try records(url, kind: "run.escalated")
+        #expect(
+            escalated.contains {
+                $0["run_id"] as? String == runID && ($0["body"] as? [String: Any])?["reason"] as? String == "replica_lost"
+            }, "\(escalated)")
+        let decided = try records(url, kind: "decision.run")
+        #expect(decided.count == 1, "nobody ran under the lock while the dead replica held it")
+        // Once closed, the lock is free on the live replica (it took the closing records in).
+        var third = ""
+        for attempt in 0..<20 {
+            third = try await servers[1].request("/v1/alerts/alertmanager", body: alert("2026-11-29T10:10:0\(attempt % 10)Z")).1
+            if third.contains(#""decision": "run""#) { break }
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        #expect(third.contains(#""decision": "run""#), "\(third)")
+        let verify = try ValidateCommandTests.medicSync(["audit", "verify", "--audit", url])
+        #expect(verify.status == 0, "\(verify.stderr)")
+    }
 }

@@ -15,6 +15,9 @@ public struct Escalation: Sendable, Equatable {
         case silenceFailed = "silence_failed"
         /// The run's failure opened its breaker: Medic stops acting on the key.
         case breakerOpened = "breaker_opened"
+        /// The replica running the run stopped renewing its lease (it died, or lost the database): another replica
+        /// closed the run `interrupted` without running any step again.
+        case replicaLost = "replica_lost"
 
         public static func < (lhs: Reason, rhs: Reason) -> Bool {
             allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!

@@ -25,6 +25,8 @@ public struct ServeConfiguration: Sendable, Equatable {
     public var sshConfig: String?
     /// This replica's name on the records it appends to a shared (PostgreSQL) store.
     public var replicaID: String?
+    /// A replica's lease on a shared store (`15s`): renewed every third of it.
+    public var lease: String?
     /// `alertmanager: {url, token_file}`: Alertmanager's API, asked whether alerts still fire.
     public var alertmanagerURL: String?
     public var alertmanagerTokenFile: String?
@@ -36,7 +38,7 @@ public struct ServeConfiguration: Sendable, Equatable {
         "intake_token_env",
         "api_token_env", "hmac_secret_env", "max_body",
         "max_concurrent_runs", "max_queued_runs", "insecure_no_auth", "shutdown_grace", "dedup_window", "log_level", "log_format",
-        "ssh_config", "alertmanager", "replica_id",
+        "ssh_config", "alertmanager", "replica_id", "lease",
     ]
 
     /// The keys of the `alertmanager` mapping.
@@ -114,6 +116,12 @@ public struct ServeConfiguration: Sendable, Equatable {
             case "runbooks": configuration.runbooks = value
             case "ssh_config": configuration.sshConfig = value
             case "replica_id": configuration.replicaID = value
+            case "lease":
+                if Duration(dsl: value) == nil {
+                    problems.append("\(at): 'lease' must be a duration such as 15s, found '\(value)'")
+                } else {
+                    configuration.lease = value
+                }
             case "audit": configuration.audit = value
             case "shadow": configuration.shadow = flag()
             case "intake_token_file": configuration.intakeTokenFile = value

@@ -38,6 +38,8 @@ public struct ServeSettings: Sendable {
     public var alertmanagerToken: String?
     /// This replica's name on what it appends to a shared store (`--replica-id`, `replica_id`; default host:pid).
     public var replicaID: String?
+    /// A replica's lease on a shared store (`--lease`, `lease`; default 15 s, at least 3 s).
+    public var lease: Duration = .seconds(15)
 
     /// Resolves `flags` over the file at `config` (if any); `environment` supplies `--*-env` secrets.
     public static func resolve(
@@ -71,6 +73,11 @@ public struct ServeSettings: Sendable {
             port = number
         } else {
             problems.append(Message.listen(origin(flags.listen, "listen"), listen))
+        }
+        let leaseText = flags.lease ?? file.lease ?? "15s"
+        let lease = Duration(dsl: leaseText)
+        if lease == nil || lease! < .seconds(3) {
+            problems.append("\(origin(flags.lease, "lease")): expected a duration of at least 3s such as 15s, got '\(leaseText)'")
         }
         let levelText = flags.logLevel ?? file.logLevel ?? "info"
         let level = Logger.Level(rawValue: levelText)
@@ -142,7 +149,7 @@ public struct ServeSettings: Sendable {
                 dedupWindow: dedupWindow, intakeToken: intakeToken, apiToken: apiToken, hmacSecret: hmacSecret,
                 secretVariables: Set(variables.compactMap { $0 }), sshConfig: sshConfig,
                 alertmanagerURL: alertmanagerURL, alertmanagerToken: alertmanagerToken,
-                replicaID: flags.replicaID ?? file.replicaID))
+                replicaID: flags.replicaID ?? file.replicaID, lease: lease ?? .seconds(15)))
     }
 
     /// A secret comes from a file or from an environment variable, never both and never from the config text.
