@@ -51,14 +51,14 @@ import Testing
         return (path, try #require(try log.head()))
     }
 
-    @Test("audit migrate copies a SQLite history into an empty PostgreSQL store, verified; a second time it refuses")
+    @Test("audit migrate copies a 100,000-record SQLite history into an empty PostgreSQL store, verified; a second time it refuses")
     func migrate() async throws {
         let server = try await PostgresServer.shared()
         let url = try await server.makeDatabase()
-        let (path, head) = try await history(records: 3_000)
+        let (path, head) = try await history(records: 100_000)
         let copied = try ValidateCommandTests.medicSync(["audit", "migrate", "--audit", path, "--to", url])
         #expect(copied.status == 0, "\(copied.stderr)")
-        #expect(copied.stdout.contains("copied 2981 records"), "\(copied.stdout)")
+        #expect(copied.stdout.contains("copied 99981 records"), "\(copied.stdout)")
         #expect(copied.stdout.contains("verified, head \(head)"), "\(copied.stdout)")
         #expect(!copied.stdout.contains(server.password), "the password is never printed")
         let verify = try ValidateCommandTests.medicSync([
@@ -77,7 +77,7 @@ import Testing
         #expect(export.stdout == original.stdout && export.stdout.split(separator: "\n").count == 10)
         let again = try ValidateCommandTests.medicSync(["audit", "migrate", "--audit", path, "--to", url])
         #expect(again.status != 0)
-        #expect(again.stderr.contains("already holds 2981 audit records"), "\(again.stderr)")
+        #expect(again.stderr.contains("already holds 99981 audit records"), "\(again.stderr)")
     }
 
     @Test("a wrong password, a missing database and a bad URL are refused with PostgreSQL's reason, password hidden")
