@@ -126,6 +126,57 @@ extension PostgresAuditLog {
         }
     }
 
+    /// The runs a fenced replica stopped: each is escalated (`replica_lost`) once, whoever recorded its end, and
+    /// closed `interrupted` if nobody did. Runs already escalated (by the sweep of another replica) are left.
+    public func escalateStoppedRuns(_ runIDs: [String], reason: String, now: Date = Date()) async throws -> [String] {
+        guard !runIDs.isEmpty else { return [] }
+        let (writer, logger, owner) = (self.writer, self.logger, self.owner)
+        return try await withDeadline(commitLimit, "escalating fenced runs") { [client] in
+            try await client.withTransaction(logger: logger) { connection in
+                _ = try await Self.lockHead(connection, logger: logger)
+                var events: [AuditEvent] = []
+                var escalated: [String] = []
+                for id in runIDs {
+                    var already = false
+                    for try await _ in try await connection.query(
+                        "SELECT 1 FROM audit_record WHERE run_id = \(id) AND kind = \(AuditKind.runEscalated.rawValue) LIMIT 1",
+                        logger: logger
+                    ).decode(Int32.self) {
+                        already = true
+                    }
+                    guard !already else { continue }
+                    var runbook: String?
+                    var finished = false
+                    for try await (name, end) in try await connection.query(
+                        "SELECT runbook, finished_at FROM run WHERE id = \(id)", logger: logger
+                    ).decode((String, String?).self) {
+                        runbook = name
+                        finished = end != nil
+                    }
+                    guard let runbook else { continue }
+                    let detail = "replica \(writer) was fenced (\(reason)) and stopped this run without rollback"
+                    if !finished {
+                        events.append(
+                            AuditEvent(
+                                time: now, kind: .runFinished, runID: id,
+                                body: ["outcome": .string(RunOutcome.interrupted.rawValue), "reason": .string(detail)]))
+                    }
+                    events.append(
+                        AuditEvent(
+                            time: now, kind: .runEscalated, runID: id,
+                            body: [
+                                "runbook": .string(runbook), "reason": .string(Escalation.Reason.replicaLost.rawValue),
+                                "reasons": [.string(Escalation.Reason.replicaLost.rawValue)],
+                                "details": [.string(detail)], "hook": .bool(false), "closed_by": .string(writer),
+                            ]))
+                    escalated.append(id)
+                }
+                try await Self.append(events, owner: owner, writer: Self.sweeperWriter, on: connection, logger: logger)
+                return escalated
+            }
+        }
+    }
+
     static func seconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }

@@ -203,7 +203,8 @@ struct ServeCommand: AsyncParsableCommand {
                     "replica \(postgres.writer) registered with fencing token \(token); lease \(settings.lease)")
                 replicaServices.append(
                     .init(
-                        service: ReplicaLeaseService(store: postgres, lease: settings.lease, logger: logger),
+                        service: ReplicaLeaseService(
+                            store: postgres, lease: settings.lease, logger: logger, dispatcher: dispatcher),
                         successTerminationBehavior: .ignore))
             }
             let group = ServiceGroup(

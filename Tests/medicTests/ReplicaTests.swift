@@ -230,4 +230,67 @@ import Testing
         let verify = try ValidateCommandTests.medicSync(["audit", "verify", "--audit", url])
         #expect(verify.status == 0, "\(verify.stderr)")
     }
+
+    @Test("a replica cut off from PostgreSQL stops its running step before its lease runs out, without rollback, and records replica.fenced once it is back")
+    func cutOffReplicaFencesItself() async throws {
+        let sleeper = "299.\(Int.random(in: 100_000...999_999))"
+        let rolledBack = directory.appending(path: "rolled-back").path
+        try """
+            runbook: slow-fix
+            params:
+              node: { type: string, from: alert.labels.instance, pattern: '[a-z0-9]+' }
+            policy:
+              concurrency: 'host:{{ params.node }}'
+            triggers:
+              - match: ['alertname="Stuck"']
+            steps:
+              - id: wait
+                run: [sleep, '\(sleeper)']
+                timeout: 10m
+                rollback:
+                  run: [touch, '\(rolledBack)']
+            """.write(to: runbooks.appending(path: "slow.yaml"), atomically: true, encoding: .utf8)
+        let postgres = try await PostgresServer.blocking { try PostgresServer.start() }
+        defer { postgres.stop() }
+        let url = try await postgres.makeDatabase()
+        let server = try await replicas(1, audit: url, extra: ["--lease", "3s"])[0]
+        defer { _ = server.stop() }
+        let first = try await server.request(
+            "/v1/alerts/alertmanager",
+            body: #"{"alerts":[{"status":"firing","labels":{"alertname":"Stuck","instance":"n1"},"startsAt":"2026-11-29T10:00:00Z"}]}"#)
+        let runID = try #require(
+            first.1.split(separator: "\"").first { $0.contains("Z-") }.map(String.init), "\(first.1)")
+        func stepProcesses() -> [Int32] { Processes.matching { $0.contains("sleep\u{0}\(sleeper)") } }
+        for _ in 0..<100 where stepProcesses().isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(!stepProcesses().isEmpty, "the step runs")
+        try await PostgresServer.blocking { try postgres.pause() }
+        let cut = ContinuousClock.now
+        for _ in 0..<200 where !stepProcesses().isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+        let stoppedAfter = ContinuousClock.now - cut
+        #expect(stepProcesses().isEmpty, "the step was stopped")
+        #expect(stoppedAfter < .seconds(3), "stopped \(stoppedAfter) after the cut, before the 3 s lease ran out")
+        try await PostgresServer.blocking { try postgres.restart() }
+        var fenced: [[String: Any]] = []
+        for _ in 0..<150 {
+            fenced = try records(url, kind: "replica.fenced")
+            if !fenced.isEmpty { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        let body = try #require(fenced.first?["body"] as? [String: Any], "replica.fenced was recorded")
+        #expect((body["runs"] as? [String]) == [runID])
+        #expect(body["replica"] as? String == "replica-1")
+        var outcome: String?
+        for _ in 0..<100 {
+            let list = try ValidateCommandTests.medicSync(["audit", "list", "--audit", url, "--format", "json"])
+            let runs = (try? JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]]) ?? []
+            outcome = runs.first { $0["id"] as? String == runID }?["outcome"] as? String
+            if outcome != nil { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(outcome == "interrupted")
+        #expect(!FileManager.default.fileExists(atPath: rolledBack), "no rollback ran without the lease")
+        #expect(try records(url, kind: "run.escalated").contains { $0["run_id"] as? String == runID })
+        let verify = try ValidateCommandTests.medicSync(["audit", "verify", "--audit", url])
+        #expect(verify.status == 0, "\(verify.stderr)")
+    }
 }

@@ -48,6 +48,9 @@ public enum AuditKind: String, Sendable, CaseIterable, Codable {
     case escalationFailed = "escalation.failed"
 
     case auditCheckpoint = "audit.checkpoint"
+    /// A replica lost its lease on the shared store (it could not renew in time), stopped its running steps
+    /// without rolling back, and recorded this once it could write again.
+    case replicaFenced = "replica.fenced"
 
     /// The decision records (`decision.*`), one per runbook that matched an alert.
     public var isDecision: Bool { decision != nil }

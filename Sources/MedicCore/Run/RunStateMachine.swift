@@ -8,6 +8,9 @@ public struct RunStateMachine: Sendable {
         case retryDue(step: String, phase: AttemptPhase)
         case deadlineReached
         case cancelRequested
+        /// This replica lost its lease on the shared store: tear down what runs and stop, without rolling back
+        /// (another replica may own the target by now). The run ends `interrupted`.
+        case fenced
         /// Instead of `.start`, for a run whose Medic process died: these steps had succeeded, in this order
         /// (their outputs are in `context`); roll them back as a failure would (`policy.on_interrupt: rollback`).
         case recoverInterrupted(succeeded: [String])
@@ -41,6 +44,8 @@ public struct RunStateMachine: Sendable {
         case interrupted
         /// The run succeeded and was not proven (`verify`, `on_unverified: rollback`).
         case unverified
+        /// The replica lost its lease (`Event.fenced`): nothing more runs, rollbacks included.
+        case fenced
     }
 
     private enum Phase: Sendable, Equatable {
@@ -161,6 +166,19 @@ public struct RunStateMachine: Sendable {
         case .cancelRequested:
             guard phase == .running else { return [] }
             return beginStop(.cancelled)
+        case .fenced:
+            switch phase {
+            case .running, .draining:
+                return beginStop(.fenced)
+            case .rollingBack:
+                // The rollback step that runs is stopped and no other starts.
+                phase = .rollingBack(.fenced)
+                rollbackQueue = []
+                let running = graph.ids.filter { if case .running = rollbacks[$0] { true } else { false } }
+                return running.isEmpty ? nextRollback() : [.stopAttempts(running)]
+            case .idle, .finished:
+                return []
+            }
         case .recoverInterrupted(let succeeded):
             return undo(succeeded, reason: .interrupted)
         case .rollBackUnverified(let succeeded):
@@ -323,6 +341,7 @@ public struct RunStateMachine: Sendable {
         case .interrupted: rollsBack = runbook.policy.onInterrupt == .rollback
         case .unverified: rollsBack = runbook.verify?.onUnverified == .rollback
         case .stepFailed, .deadline, .cancelled: rollsBack = runbook.policy.onFailure == .rollback
+        case .fenced: rollsBack = false
         }
         guard rollsBack, !candidates.isEmpty else {
             return finish(Self.outcome(for: reason, rollbackFailed: false))
@@ -366,7 +385,7 @@ public struct RunStateMachine: Sendable {
         case .stepFailed: return .failed
         case .deadline: return .timedOut
         case .cancelled: return .cancelled
-        case .interrupted, .unverified: return .interrupted
+        case .interrupted, .unverified, .fenced: return .interrupted
         }
     }
 

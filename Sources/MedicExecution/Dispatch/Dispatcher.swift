@@ -113,6 +113,24 @@ public actor Dispatcher {
         var groupKey: String
     }
     private var silences: [String: HeldSilence] = [:]
+    /// Triggered by `fence()`: running runs stop at once, without rollback (a new signal after `unfence()`).
+    private var fenceSignal = StopSignal()
+    /// Runs handed to the executor and not finished, by id.
+    private var executingRuns: Set<String> = []
+
+    /// This replica lost its lease on the shared store: every running run is torn down now, without rollback
+    /// (another replica may own its target by now), and nothing starts until `unfence()`. Returns the runs
+    /// that were stopped.
+    public func fence() -> [String] {
+        fenceSignal.trigger()
+        return executingRuns.sorted()
+    }
+
+    /// The lease is held again: runs may start.
+    public func unfence() {
+        if fenceSignal.isTriggered { fenceSignal = StopSignal() }
+    }
+
     /// Triggered by `shutDown()`: stop starting runs, give running ones the grace period, then stop them.
     public nonisolated let shutdownSignal = StopSignal()
 
@@ -735,10 +753,12 @@ public actor Dispatcher {
             }
             for await start in queue {
                 if Task.isCancelled { break }
-                guard let stop = stopSignal(for: start.runID) else {
+                guard let stop = stopSignal(for: start.runID), !fenceSignal.isTriggered else {
                     await abandon(start.runID)
                     continue
                 }
+                let fence = fenceSignal
+                executingRuns.insert(start.runID)
                 executing += 1
                 group.addTask {
                     let executor = Executor(
@@ -752,7 +772,7 @@ public actor Dispatcher {
                     do {
                         let finished = try await withTaskCancellationHandler {
                             try await executor.run(
-                                start.prepared, cancel: stop, provenance: ["decided_by": "policy gate"],
+                                start.prepared, cancel: stop, fence: fence, provenance: ["decided_by": "policy gate"],
                                 recordStart: !start.startRecorded, verification: start.verification)
                         } onCancel: {
                             stop.trigger()
@@ -770,6 +790,7 @@ public actor Dispatcher {
                     await self.finished(
                         start.runID, outcome: outcome, killsUnconfirmed: killsUnconfirmed, report: report,
                         prepared: start.prepared)
+                    await self.executed(start.runID)
                     await self.executionEnded()
                 }
             }
@@ -1023,6 +1044,8 @@ public actor Dispatcher {
     private var queueHasEnded = false
     /// Triggered once the queue has ended and no run executes: the shutdown grace need not be waited out.
     private let drained = StopSignal()
+
+    private func executed(_ runID: String) { executingRuns.remove(runID) }
 
     private func executionEnded() {
         executing -= 1

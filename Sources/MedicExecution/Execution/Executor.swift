@@ -44,12 +44,14 @@ public struct Executor: Sendable {
         public var description: String { "audit log write failed: \(underlying)" }
     }
 
-    /// Runs `prepared` to its end. `cancel` asks for a clean stop (running steps torn down, then rollback).
+    /// Runs `prepared` to its end. `cancel` asks for a clean stop (running steps torn down, then rollback);
+    /// `fence` for a stop without rollback (the replica lost its lease on a shared store).
     /// `provenance` adds fields to the `run.started` record (`runbook_sha256`, `alert_payload_sha256`, ...);
     /// `recordStart: false` when the caller recorded `run.started` already. `startWith` is `.start`, or
     /// `.recoverInterrupted` to roll back a run a dead Medic left behind; `finishFields` join `run.finished`.
     public func run(
-        _ prepared: PreparedRun, cancel: StopSignal = StopSignal(), provenance: [String: JSONValue] = [:],
+        _ prepared: PreparedRun, cancel: StopSignal = StopSignal(), fence: StopSignal? = nil,
+        provenance: [String: JSONValue] = [:],
         recordStart: Bool = true, startWith: RunStateMachine.Event = .start, finishFields: [String: JSONValue] = [:],
         verification: VerificationPlan? = nil, recordFinish: Bool = true,
         progress: @escaping @Sendable (Progress) -> Void = { _ in }
@@ -102,6 +104,12 @@ public struct Executor: Sendable {
             group.addTask {
                 await cancel.wait()
                 return Task.isCancelled ? nil : .cancelRequested
+            }
+            if let fence {
+                group.addTask {
+                    await fence.wait()
+                    return Task.isCancelled ? nil : .fenced
+                }
             }
             var pending = machine.handle(startWith)
             if auditError != nil { pending += machine.handle(.cancelRequested) }
