@@ -99,7 +99,8 @@ public struct IntakeServer: Sendable {
         let metrics = self.metrics
         let logger = self.logger
         router.get("/metrics") { _, _ -> Response in
-            Response(
+            metrics.runsWaiting(await dispatcher.waitingRuns)
+            return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
         }

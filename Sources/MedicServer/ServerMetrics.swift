@@ -33,7 +33,12 @@ public final class ServerMetrics: Sendable {
     private let runsInFlight: Gauge
     private let runbooksLoadedGauge: Gauge
 
+    private let runsWaitingGauge: Gauge
+
     public init() {
+        runsWaitingGauge = registry.makeGauge(
+            descriptor: Self.name(
+                "runs_waiting", "", "Runs decided and waiting for a run slot or their lock (the queue's depth)."))
         runsInFlight = registry.makeGauge(
             descriptor: Self.name("runs_in_flight", "", "Runs started and not yet finished."))
         runbooksLoadedGauge = registry.makeGauge(
@@ -47,6 +52,28 @@ public final class ServerMetrics: Sendable {
     /// The Prometheus text exposition of every metric.
     public func exposition() -> String {
         registry.emitToString()
+    }
+
+    /// The dispatcher's queue depth, read at each scrape.
+    public func runsWaiting(_ count: Int) {
+        runsWaitingGauge.set(Int64(count))
+    }
+
+    /// A replica on a shared store: its name, how long its lease has left (0 when lost) and whether it is fenced.
+    public func replica(_ id: String, leaseRemaining: Duration, fenced: Bool) {
+        registry.makeGauge(
+            descriptor: Self.name("replica_info", "", "This replica's name on the shared store (value 1)."),
+            labels: [("replica", id)]
+        ).set(Int64(1))
+        let seconds = Double(leaseRemaining.components.seconds) + Double(leaseRemaining.components.attoseconds) / 1e18
+        registry.makeGauge(
+            descriptor: Self.name(
+                "replica_lease_remaining", "seconds", "How long this replica's lease on the shared store has left.")
+        ).set(Double(max(0, seconds)))
+        registry.makeGauge(
+            descriptor: Self.name(
+                "replica_fenced", "", "1 while this replica has lost its lease and runs nothing, else 0.")
+        ).set(Int64(fenced ? 1 : 0))
     }
 
     public func runbooksLoaded(_ count: Int) {

@@ -3,6 +3,7 @@ import Logging
 import MedicCore
 import MedicExecution
 import MedicPostgres
+import MedicServer
 import ServiceLifecycle
 
 /// A replica's lease on the shared PostgreSQL store: renewed every third of `lease`; and, when this replica
@@ -18,6 +19,7 @@ struct ReplicaLeaseService: Service {
     let lease: Duration
     let logger: Logger
     let dispatcher: Dispatcher
+    let metrics: ServerMetrics
 
     func run() async throws {
         try await cancelWhenGracefulShutdown {
@@ -44,6 +46,9 @@ struct ReplicaLeaseService: Service {
                         "replica fenced: \(reason); stopped \(stopped.count) running run(s) without rollback",
                         metadata: ["runs": "\(stopped.joined(separator: ","))"])
                 }
+                metrics.replica(
+                    store.writer, leaseRemaining: max(.zero, lease - (ContinuousClock.now - lastRenewed)),
+                    fenced: fenced != nil)
                 if let lost = fenced {
                     // Back as soon as the store answers: a new token, the record, then runs may start again.
                     guard (try? await store.register(lease: lease)) != nil else { continue }

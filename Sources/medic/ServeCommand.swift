@@ -204,7 +204,8 @@ struct ServeCommand: AsyncParsableCommand {
                 replicaServices.append(
                     .init(
                         service: ReplicaLeaseService(
-                            store: postgres, lease: settings.lease, logger: logger, dispatcher: dispatcher),
+                            store: postgres, lease: settings.lease, logger: logger, dispatcher: dispatcher,
+                            metrics: metrics),
                         successTerminationBehavior: .ignore))
             }
             let group = ServiceGroup(

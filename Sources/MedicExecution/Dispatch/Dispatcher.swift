@@ -229,6 +229,9 @@ public actor Dispatcher {
         (decider.waitingCount, decider.runningCount, decider.runs.count)
     }
 
+    /// Runs decided and waiting for a run slot or their lock.
+    public var waitingRuns: Int { decider.waitingCount }
+
     /// The policy gate's memory, in entries (to show it stays bounded).
     public var gateFootprint: Int { decider.gate.footprint }
 
