@@ -40,7 +40,7 @@ extension PostgresAuditLog {
             let rows = try await client.query(
                 """
                 UPDATE replica SET lease_until = now() + make_interval(secs => \(seconds))
-                WHERE id = \(writer) AND token = \(current) AND lease_until > now()
+                WHERE id = \(writer) AND token = \(current) AND lease_until > clock_timestamp()
                 RETURNING token
                 """, logger: logger)
             for try await _ in rows.decode(Int64.self) { return true }
@@ -53,7 +53,10 @@ extension PostgresAuditLog {
         writer: String, token: Int64, on connection: PostgresConnection, logger: Logger
     ) async throws {
         for try await _ in try await connection.query(
-            "SELECT 1 FROM replica WHERE id = \(writer) AND token = \(token) AND lease_until > now()", logger: logger
+            // clock_timestamp(), not now(): now() is the transaction's start, and a transaction that waited for
+            // the head lock past the lease's end must not pass.
+            "SELECT 1 FROM replica WHERE id = \(writer) AND token = \(token) AND lease_until > clock_timestamp()",
+            logger: logger
         ).decode(Int32.self) {
             return
         }
@@ -75,6 +78,7 @@ extension PostgresAuditLog {
     /// it closed; empty when another replica leads the sweep.
     public func closeRunsOfLostReplicas(lease: Duration, now: Date = Date()) async throws -> [ClosedRun] {
         let (writer, logger, owner) = (self.writer, self.logger, self.owner)
+        let token = self.token.value
         let seconds = Self.seconds(lease)
         return try await withDeadline(commitLimit, "sweeping lost replicas' runs") { [client] in
             try await client.withTransaction(logger: logger) { connection in
@@ -91,6 +95,8 @@ extension PostgresAuditLog {
                 }
                 guard leading else { return [] }
                 _ = try await Self.lockHead(connection, logger: logger)
+                // The sweeper writes under a name of its own, but only while its own lease holds.
+                if token != 0 { try await Self.checkLease(writer: writer, token: token, on: connection, logger: logger) }
                 var lost: [(String, String, String, Date?)] = []
                 for try await (id, runbook, replica, expired) in try await connection.query(
                     """
@@ -131,29 +137,39 @@ extension PostgresAuditLog {
     public func escalateStoppedRuns(_ runIDs: [String], reason: String, now: Date = Date()) async throws -> [String] {
         guard !runIDs.isEmpty else { return [] }
         let (writer, logger, owner) = (self.writer, self.logger, self.owner)
+        let token = self.token.value
         return try await withDeadline(commitLimit, "escalating fenced runs") { [client] in
             try await client.withTransaction(logger: logger) { connection in
                 _ = try await Self.lockHead(connection, logger: logger)
+                if token != 0 { try await Self.checkLease(writer: writer, token: token, on: connection, logger: logger) }
                 var events: [AuditEvent] = []
                 var escalated: [String] = []
                 for id in runIDs {
-                    var already = false
-                    for try await _ in try await connection.query(
-                        "SELECT 1 FROM audit_record WHERE run_id = \(id) AND kind = \(AuditKind.runEscalated.rawValue) LIMIT 1",
-                        logger: logger
-                    ).decode(Int32.self) {
-                        already = true
-                    }
-                    guard !already else { continue }
+                    // What the chain says of the run: its runbook, whether it ended, whether it was escalated
+                    // for this already (a run decided but never started has no row in `run`).
                     var runbook: String?
                     var finished = false
-                    for try await (name, end) in try await connection.query(
-                        "SELECT runbook, finished_at FROM run WHERE id = \(id)", logger: logger
-                    ).decode((String, String?).self) {
-                        runbook = name
-                        finished = end != nil
+                    var already = false
+                    let kinds: [AuditKind] = [
+                        .decisionRun, .decisionQueued, .decisionAwaitingApproval, .runStarted, .runFinished,
+                        .runEscalated,
+                    ]
+                    for try await row in try await connection.query(
+                        """
+                        SELECT \(unescaped: Self.recordColumns) FROM audit_record WHERE run_id = \(id)
+                        AND kind = ANY(\(kinds.map(\.rawValue))) ORDER BY seq
+                        """, logger: logger)
+                    {
+                        let record = try Self.record(row)
+                        let body = record.bodyValue
+                        switch record.kind {
+                        case AuditKind.runFinished.rawValue: finished = true
+                        case AuditKind.runEscalated.rawValue:
+                            if body["reason"] as? String == Escalation.Reason.replicaLost.rawValue { already = true }
+                        default: runbook = runbook ?? body["runbook"] as? String
+                        }
                     }
-                    guard let runbook else { continue }
+                    guard let runbook, !already else { continue }
                     let detail = "replica \(writer) was fenced (\(reason)) and stopped this run without rollback"
                     if !finished {
                         events.append(

@@ -65,7 +65,13 @@ public struct PostgresLocation: Sendable, Equatable {
         if let userInfo {
             let parts = userInfo.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
             parameters["user"] = try Self.decode(parts[0], what: "the user name")
-            if parts.count == 2 { parameters["password"] = try Self.decode(parts[1], what: "the password") }
+            if parts.count == 2 {
+                // Never echoed: an error about the password must not print it.
+                guard let password = String(parts[1]).removingPercentEncoding else {
+                    throw Problem("the password has an invalid %-escape (write % as %25)")
+                }
+                parameters["password"] = password
+            }
         }
         if rest.contains(",") {
             throw Problem(
@@ -107,7 +113,10 @@ public struct PostgresLocation: Sendable, Equatable {
         host = setting("host", "PGHOST") ?? "/var/run/postgresql"
         let portText = setting("port", "PGPORT") ?? "5432"
         guard let port = Int(portText), (1...65535).contains(port) else {
-            throw Problem("the port '\(portText)' is not a number from 1 to 65535")
+            // A password with an unescaped '/', '?' or '#' splits the URL early: never echo what may be part of it.
+            let shown = userInfo.map { $0.contains(":") } == true && !portText.allSatisfy(\.isNumber) ? "" : " '\(portText)'"
+            throw Problem(
+                "the port\(shown) is not a number from 1 to 65535 (a password holding '/', '?', '#' or '@' must be %-escaped)")
         }
         self.port = port
         user = setting("user", "PGUSER") ?? Self.currentUser()
@@ -126,7 +135,7 @@ public struct PostgresLocation: Sendable, Equatable {
         // libpq: 0 means wait forever; Medic bounds it (a hung connect must not hold intake forever).
         connectTimeout = .seconds(timeout == 0 ? 60 : max(2, timeout))
         applicationName = setting("application_name", "PGAPPNAME")
-        if let password = parameters["password"] {
+        if let password = parameters["password"], !password.isEmpty {
             self.password = password
         } else if let password = environment["PGPASSWORD"], !password.isEmpty {
             self.password = password
@@ -153,6 +162,12 @@ public struct PostgresLocation: Sendable, Equatable {
         return text
     }
 
+    /// Server-side bounds for the pool's sessions: a transaction that waits for a lock (the chain's head) gives
+    /// up on the server, so its outcome is known (not committed) before the client's own deadline fires.
+    static let sessionSettings: [(String, String)] = [
+        ("lock_timeout", "4s"), ("idle_in_transaction_session_timeout", "60s"),
+    ]
+
     /// postgres-nio's client configuration for this location.
     public func clientConfiguration() throws(Problem) -> PostgresClient.Configuration {
         var configuration: PostgresClient.Configuration
@@ -164,6 +179,7 @@ public struct PostgresLocation: Sendable, Equatable {
                 host: host, port: port, username: user, password: password, database: database, tls: try tls().base.client)
         }
         configuration.options.connectTimeout = connectTimeout
+        configuration.options.additionalStartupParameters += Self.sessionSettings
         if let applicationName {
             configuration.options.additionalStartupParameters.append(("application_name", applicationName))
         }
@@ -221,17 +237,30 @@ public struct PostgresLocation: Sendable, Equatable {
         case .allow, .prefer:
             tls.certificateVerification = .none
             return (.prefer(tls), ())
-        case .require:
+        case .require where sslRootCert == nil:
             tls.certificateVerification = .none
+            return (.require(tls), ())
+        case .require:
+            // As libpq: with a root certificate, require checks the server's certificate (not its name).
+            tls.certificateVerification = .noHostnameVerification
+            do {
+                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(sslRootCert!))
+            } catch {
+                throw Problem("cannot read sslrootcert \(sslRootCert!): \(error)")
+            }
             return (.require(tls), ())
         case .verifyCA, .verifyFull:
             tls.certificateVerification = sslMode == .verifyCA ? .noHostnameVerification : .fullVerification
-            if let sslRootCert {
-                do {
-                    tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(sslRootCert))
-                } catch {
-                    throw Problem("cannot read sslrootcert \(sslRootCert): \(error)")
-                }
+            // As libpq: the trusted roots are sslrootcert, else ~/.postgresql/root.crt; never the system's store
+            // (with verify-ca, which checks no name, any publicly issued certificate would pass).
+            let home = ProcessInfo.processInfo.environment["HOME"] ?? NSHomeDirectory()
+            let sslRootCert = sslRootCert ?? "\(home)/.postgresql/root.crt"
+            do {
+                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(sslRootCert))
+            } catch {
+                throw Problem(
+                    "sslmode=\(sslMode.rawValue) needs trusted root certificates: cannot read \(sslRootCert) (give sslrootcert=FILE): \(error)"
+                )
             }
             return (.require(tls), ())
         }

@@ -80,6 +80,7 @@ func withDeadline<T: Sendable>(
     let claimed = Mutex(false)
     let claim: @Sendable () -> Bool = { claimed.withLock { done in defer { done = true }; return !done } }
     return try await withCheckedThrowingContinuation { continuation in
+        let timer = Mutex<Task<Void, Never>?>(nil)
         let work = Task {
             do {
                 let value = try await body()
@@ -87,12 +88,16 @@ func withDeadline<T: Sendable>(
             } catch {
                 if claim() { continuation.resume(throwing: error) }
             }
+            // The timer has nothing left to do: end it now rather than after `limit`.
+            timer.withLock { $0?.cancel() }
         }
-        Task {
-            try? await Task.sleep(for: limit)
-            if claim() {
-                work.cancel()
-                continuation.resume(throwing: PostgresTimeout(what: what, after: limit))
+        timer.withLock {
+            $0 = Task {
+                try? await Task.sleep(for: limit)
+                if claim() {
+                    work.cancel()
+                    continuation.resume(throwing: PostgresTimeout(what: what, after: limit))
+                }
             }
         }
     }

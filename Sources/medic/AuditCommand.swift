@@ -389,7 +389,15 @@ struct AuditMigrate: AsyncParsableCommand {
 
     func run() async throws {
         try await Self.reporting {
-            let source = try await AuditLocation.open(location.path, create: false)
+            // Opening closes the runs of Medic processes that are gone; a run still going means a Medic still
+            // writes the file, and a copy would leave that run open, owned by nobody, in the new store.
+            let source = try await location.open(create: false)
+            let running = try await source.runs(matching: RunFilter(outcome: "running", limit: 5))
+            guard running.isEmpty else {
+                throw CommandFailure(
+                    "\(location.display) has runs still going (\(running.map(\.id).joined(separator: ", "))): stop the Medic that writes it, then migrate"
+                )
+            }
             let target = try await AuditLocation.open(to, create: true)
             guard let postgres = target as? PostgresAuditLog else { throw CommandFailure("\(to) is not PostgreSQL") }
             let existing = try await postgres.count()

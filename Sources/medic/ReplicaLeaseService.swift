@@ -5,15 +5,17 @@ import MedicExecution
 import MedicPostgres
 import MedicServer
 import ServiceLifecycle
+import Synchronization
 
 /// A replica's lease on the shared PostgreSQL store: renewed every third of `lease`; and, when this replica
 /// leads the sweep (a short-lived leader row), the runs of replicas whose lease ran out are closed
 /// `interrupted` and escalated (`replica_lost`), never run again.
 ///
-/// A replica that cannot renew for two thirds of its lease fences itself before the lease can pass to another:
-/// its running steps (local and remote) are stopped without rollback and nothing starts. Once the store answers
-/// again it registers anew (a new fencing token), records `replica.fenced` naming the runs it stopped, and goes
-/// on; those runs are closed `interrupted` and escalated by the sweep, as any lost replica's.
+/// A watchdog, apart from the renewals, fences the replica once two thirds of the lease have passed since the
+/// last renewal that succeeded was sent (a renewal that hangs cannot delay it), or at once when the store says
+/// the lease is gone: its running steps (local and remote) are stopped without rollback, its waiting runs are
+/// dropped, and nothing starts. Once those runs have ended and the store answers, it registers anew (a new
+/// fencing token), records `replica.fenced` naming the runs, escalates each once, and goes on.
 struct ReplicaLeaseService: Service {
     let store: PostgresAuditLog
     let lease: Duration
@@ -21,76 +23,125 @@ struct ReplicaLeaseService: Service {
     let dispatcher: Dispatcher
     let metrics: ServerMetrics
 
+    /// What the renewals and the watchdog share.
+    final class LeaseState: Sendable {
+        struct Fence {
+            var at: Date
+            var runs: [String]
+            var reason: String
+        }
+
+        struct Values {
+            /// When the last renewal that succeeded was sent.
+            var renewedAt = ContinuousClock.now
+            var fence: Fence?
+            var fencing = false
+        }
+
+        let values = Mutex(Values())
+    }
+
     func run() async throws {
+        let state = LeaseState()
         try await cancelWhenGracefulShutdown {
-            var lastRenewed = ContinuousClock.now
-            var fenced: (at: Date, runs: [String], reason: String)?
-            while !Task.isCancelled {
-                try await Task.sleep(for: lease / 3)
-                var held = false
-                var reason = "the lease could not be renewed"
-                do {
-                    held = try await store.renew(lease: lease)
-                    if !held { reason = "the lease ran out or another process registered under this replica's id" }
-                } catch {
-                    reason = "the lease could not be renewed: \(error)"
-                    logger.error(
-                        "renewing the replica lease failed (\(ContinuousClock.now - lastRenewed) since the last renewal): \(error)")
-                }
-                if held {
-                    lastRenewed = .now
-                } else if fenced == nil, !held, ContinuousClock.now - lastRenewed >= lease * 2 / 3 || reasonIsFinal(reason) {
-                    let stopped = await dispatcher.fence()
-                    fenced = (Date(), stopped, reason)
-                    logger.critical(
-                        "replica fenced: \(reason); stopped \(stopped.count) running run(s) without rollback",
-                        metadata: ["runs": "\(stopped.joined(separator: ","))"])
-                }
-                metrics.replica(
-                    store.writer, leaseRemaining: max(.zero, lease - (ContinuousClock.now - lastRenewed)),
-                    fenced: fenced != nil)
-                if let lost = fenced {
-                    // Back as soon as the store answers: a new token, the record, then runs may start again.
-                    guard (try? await store.register(lease: lease)) != nil else { continue }
-                    do {
-                        try await store.append(
-                            AuditEvent(
-                                time: Date(), kind: .replicaFenced, runID: "",
-                                body: [
-                                    "replica": .string(store.writer), "reason": .string(lost.reason),
-                                    "fenced_at": .string(RFC3339.format(lost.at)),
-                                    "runs": .array(lost.runs.map(JSONValue.string)),
-                                    "lease_ms": JSONValue(Int(lease.components.seconds * 1000)),
-                                ]))
-                    } catch {
-                        logger.error("recording replica.fenced failed: \(error)")
-                        continue
-                    }
-                    do {
-                        _ = try await store.escalateStoppedRuns(lost.runs, reason: lost.reason)
-                    } catch {
-                        logger.error("escalating the runs stopped by the fence failed: \(error)")
-                    }
-                    fenced = nil
-                    lastRenewed = .now
-                    await dispatcher.unfence()
-                    logger.warning("replica registered again after being fenced; runs may start again")
-                }
-                do {
-                    for closed in try await store.closeRunsOfLostReplicas(lease: lease) {
-                        logger.warning(
-                            "closed a run of lost replica \(closed.replica) as interrupted and escalated it",
-                            metadata: ["run.id": "\(closed.runID)", "runbook": "\(closed.runbook)"])
-                    }
-                } catch {
-                    logger.error("sweeping lost replicas' runs failed: \(error)")
-                }
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { try await watch(state) }
+                try await renewals(state)
             }
         }
     }
-}
 
-/// A refusal (not a failure to reach the store): the lease is gone for sure, fence at once.
-private func reasonIsFinal(_ reason: String) -> Bool {
-    reason.hasPrefix("the lease ran out")
+    /// Fences once two thirds of the lease have passed since the last successful renewal was sent.
+    private func watch(_ state: LeaseState) async throws {
+        while !Task.isCancelled {
+            try await Task.sleep(for: lease / 10)
+            let since = ContinuousClock.now - state.values.withLock { $0.renewedAt }
+            metrics.replica(
+                store.writer, leaseRemaining: max(.zero, lease - since),
+                fenced: state.values.withLock { $0.fence != nil || $0.fencing })
+            if since >= lease * 2 / 3 {
+                await fence(state, reason: "no renewal of the lease succeeded for \(since)")
+            }
+        }
+    }
+
+    private func fence(_ state: LeaseState, reason: String) async {
+        let first = state.values.withLock { values -> Bool in
+            guard values.fence == nil, !values.fencing else { return false }
+            values.fencing = true
+            return true
+        }
+        guard first else { return }
+        let stopped = await dispatcher.fence()
+        state.values.withLock {
+            $0.fence = LeaseState.Fence(at: Date(), runs: stopped, reason: reason)
+            $0.fencing = false
+        }
+        logger.critical(
+            "replica fenced: \(reason); stopped or dropped \(stopped.count) run(s), without rollback",
+            metadata: ["runs": "\(stopped.joined(separator: ","))"])
+    }
+
+    private func renewals(_ state: LeaseState) async throws {
+        while !Task.isCancelled {
+            try await Task.sleep(for: lease / 3)
+            let sent = ContinuousClock.now
+            let fenced = state.values.withLock { $0.fence }
+            if let fenced {
+                try await recover(from: fenced, state)
+                continue
+            }
+            do {
+                if try await store.renew(lease: lease) {
+                    state.values.withLock { $0.renewedAt = max($0.renewedAt, sent) }
+                } else {
+                    await fence(state, reason: "the lease ran out or another process registered under this replica's id")
+                }
+            } catch {
+                logger.error("renewing the replica lease failed: \(error)")
+            }
+            do {
+                for closed in try await store.closeRunsOfLostReplicas(lease: lease) {
+                    logger.warning(
+                        "closed a run of lost replica \(closed.replica) as interrupted and escalated it",
+                        metadata: ["run.id": "\(closed.runID)", "runbook": "\(closed.runbook)"])
+                }
+            } catch {
+                logger.error("sweeping lost replicas' runs failed: \(error)")
+            }
+        }
+    }
+
+    /// Back as soon as the fenced runs have ended and the store answers: a new token, the record, the
+    /// escalations, then runs may start again.
+    private func recover(from fenced: LeaseState.Fence, _ state: LeaseState) async throws {
+        guard !(await dispatcher.isExecuting(any: fenced.runs)) else { return }
+        let sent = ContinuousClock.now
+        guard (try? await store.register(lease: lease)) != nil else { return }
+        do {
+            try await store.append(
+                AuditEvent(
+                    time: Date(), kind: .replicaFenced, runID: "",
+                    body: [
+                        "replica": .string(store.writer), "reason": .string(fenced.reason),
+                        "fenced_at": .string(RFC3339.format(fenced.at)),
+                        "runs": .array(fenced.runs.map(JSONValue.string)),
+                        "lease_ms": JSONValue(Int(lease.components.seconds * 1000)),
+                    ]))
+        } catch {
+            logger.error("recording replica.fenced failed: \(error)")
+            return
+        }
+        do {
+            _ = try await store.escalateStoppedRuns(fenced.runs, reason: fenced.reason)
+        } catch {
+            logger.error("escalating the runs stopped by the fence failed: \(error)")
+        }
+        state.values.withLock {
+            $0.fence = nil
+            $0.renewedAt = sent
+        }
+        await dispatcher.unfence()
+        logger.warning("replica registered again after being fenced; runs may start again")
+    }
 }

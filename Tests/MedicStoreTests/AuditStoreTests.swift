@@ -33,15 +33,20 @@ struct StoreUnderTest: Sendable {
         }
     }
 
-    func open() async throws -> any AuditStore {
+    /// With PostgreSQL, `replica` names the writer (each opener another replica).
+    func open(replica: String? = nil) async throws -> any AuditStore {
         switch kind {
         case .sqlite: try SQLiteAuditLog(path: address)
-        case .postgres: try await PostgresAuditLog.open(url: address)
+        case .postgres: try await PostgresAuditLog.open(url: address, replica: replica)
         }
     }
 
     /// Runs SQL against the store with the trigger that guards records lifted, as an attacker would.
-    func tamper(_ sql: String) throws {
+    func tamper(_ sql: String) async throws {
+        try await PostgresServer.blocking { try self.tamperNow(sql) }
+    }
+
+    private func tamperNow(_ sql: String) throws {
         switch kind {
         case .sqlite:
             let process = Process()
@@ -61,7 +66,11 @@ struct StoreUnderTest: Sendable {
     }
 
     /// Runs SQL as is (the guards in place).
-    func sql(_ sql: String) throws {
+    func sql(_ sql: String) async throws {
+        try await PostgresServer.blocking { try self.sqlNow(sql) }
+    }
+
+    private func sqlNow(_ sql: String) throws {
         switch kind {
         case .sqlite:
             let process = Process()
@@ -128,8 +137,8 @@ func event(_ index: Int, kind: AuditKind = .stepSkipped, run: String? = nil, at 
     @Test("two openers appending at once (two replicas) form one chain, no seq twice", arguments: StoreKind.allCases)
     func oneChainAcrossOpeners(kind: StoreKind) async throws {
         let target = try await StoreUnderTest.make(kind)
-        let first = try await target.open()
-        let second = try await target.open()
+        let first = try await target.open(replica: "replica-a")
+        let second = try await target.open(replica: "replica-b")
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (store, tag) in [(first, 0), (second, 1)] {
                 for task in 0..<8 {
@@ -159,10 +168,10 @@ func event(_ index: Int, kind: AuditKind = .stepSkipped, run: String? = nil, at 
         let store = try await target.open()
         try await store.append(batch: (0..<3).map { event($0) })
         for statement in ["UPDATE audit_record SET kind = 'x' WHERE seq = 2", "DELETE FROM audit_record WHERE seq = 2"] {
-            #expect(throws: (any Error).self) { try target.sql(statement) }
+            await #expect(throws: (any Error).self) { try await target.sql(statement) }
         }
         if kind == .postgres {
-            #expect(throws: (any Error).self) { try target.sql("TRUNCATE audit_record") }
+            await #expect(throws: (any Error).self) { try await target.sql("TRUNCATE audit_record") }
         }
         #expect(try await store.verify(expectHead: nil).intact)
         #expect(try await store.count() == 3)
@@ -175,7 +184,7 @@ func event(_ index: Int, kind: AuditKind = .stepSkipped, run: String? = nil, at 
         let store = try await target.open()
         try await store.append(batch: (0..<20).map { event($0) })
         let head = try #require(try await store.head())
-        try target.tamper("UPDATE audit_record SET body = replace(body, 'line 7', 'line 8') WHERE seq = 8")
+        try await target.tamper("UPDATE audit_record SET body = replace(body, 'line 7', 'line 8') WHERE seq = 8")
         let edited = try await store.verify(expectHead: nil)
         #expect(edited.problem?.seq == 8)
         guard case .contentChanged = edited.problem else {
@@ -185,13 +194,13 @@ func event(_ index: Int, kind: AuditKind = .stepSkipped, run: String? = nil, at 
         let second = try await StoreUnderTest.make(kind)
         let other = try await second.open()
         try await other.append(batch: (0..<20).map { event($0) })
-        try second.tamper("DELETE FROM audit_record WHERE seq = 5")
+        try await second.tamper("DELETE FROM audit_record WHERE seq = 5")
         #expect(try await other.verify(expectHead: nil).problem == .missingRecords(after: 4, next: 6))
         let third = try await StoreUnderTest.make(kind)
         let cut = try await third.open()
         try await cut.append(batch: (0..<20).map { event($0) })
         #expect(try await cut.head() == head, "the same events chain to the same head")
-        try third.tamper("DELETE FROM audit_record WHERE seq >= 15")
+        try await third.tamper("DELETE FROM audit_record WHERE seq >= 15")
         #expect(try await cut.verify(expectHead: nil).intact, "a cut tail looks intact on its own")
         #expect(try await cut.verify(expectHead: head).problem == .truncated(expected: head, last: 14))
         await store.close()
@@ -288,7 +297,7 @@ func event(_ index: Int, kind: AuditKind = .stepSkipped, run: String? = nil, at 
         try await store.append(
             AuditEvent(time: Date(), kind: .runStarted, runID: "live", body: ["runbook": "y", "initiator": "alert"]))
         #expect(try await store.markInterruptedRuns(now: Date(), recovering: false) == AbandonedRuns(), "this live process owns them all")
-        try target.sql(
+        try await target.sql(
             "UPDATE run SET owner_pid = 999999, owner_start = '1', owner_host = '\(ProcessInfo.processInfo.hostName)' WHERE id <> 'live'"
         )
         #expect(try await store.markInterruptedRuns(now: Date(), recovering: false) == AbandonedRuns(interrupted: ["plain"]))

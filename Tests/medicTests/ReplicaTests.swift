@@ -23,12 +23,19 @@ import Testing
         return servers
     }
 
-    func records(_ url: String, kind: String) throws -> [[String: Any]] {
-        let export = try ValidateCommandTests.medicSync(["audit", "export", "--audit", url, "--kind", kind])
+    /// The records of one kind, through `medic audit export` (run off the async runtime's threads).
+    func records(_ url: String, kind: String) async throws -> [[String: Any]] {
+        let export = try await medic(["audit", "export", "--audit", url, "--kind", kind])
         #expect(export.status == 0, "\(export.stderr)")
         return export.stdout.split(separator: "\n").compactMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
         }
+    }
+
+    /// `medic ARGS` to completion on a thread of its own: waiting for it must not hold one of the async
+    /// runtime's few threads (the servers' requests and the tests' timers need them).
+    func medic(_ arguments: [String]) async throws -> ValidateCommandTests.Result {
+        try await PostgresServer.blocking { try ValidateCommandTests.medicSync(arguments) }
     }
 
     @Test("the same alert posted to three replicas at once starts exactly one run, again and again")
@@ -69,12 +76,12 @@ import Testing
         try await Task.sleep(for: .milliseconds(300))
         let lines = (try? String(contentsOfFile: marker, encoding: .utf8))?.split(separator: "\n").map(String.init) ?? []
         #expect(lines.sorted() == (0..<rounds).map { "node\($0)" }, "each alert fixed once: \(lines)")
-        let decided = try records(url, kind: "decision.run")
+        let decided = try await records(url, kind: "decision.run")
         #expect(decided.count == rounds)
-        let duplicates = try records(url, kind: "decision.suppressed")
+        let duplicates = try await records(url, kind: "decision.suppressed")
         #expect(duplicates.count == rounds * 2)
         #expect(duplicates.allSatisfy { ($0["body"] as? [String: Any])?["reason"] as? String == "dedup" })
-        let verify = try ValidateCommandTests.medicSync(["audit", "verify", "--audit", url])
+        let verify = try await medic(["audit", "verify", "--audit", url])
         #expect(verify.status == 0, "\(verify.stderr)")
     }
 
@@ -110,15 +117,18 @@ import Testing
             return statuses
         }
         #expect(statuses.count == 100 && statuses.allSatisfy { $0 == 202 })
-        let shadowed = try records(url, kind: "decision.shadowed")
+        let shadowed = try await records(url, kind: "decision.shadowed")
         let instances = shadowed.compactMap { ($0["body"] as? [String: Any])?["fingerprint"] as? String }
         #expect(shadowed.count == 1_000)
         #expect(Set(instances).count == 1_000, "one decision per alert")
-        let writers = try await PostgresServer.shared().psql(
-            "SELECT COUNT(DISTINCT writer) FROM audit_record WHERE kind = 'decision.shadowed'",
-            database: String(url.split(separator: "/").last!.split(separator: "?").first!))
+        let server = try await PostgresServer.shared()
+        let writers = try await PostgresServer.blocking {
+            try server.psql(
+                "SELECT COUNT(DISTINCT writer) FROM audit_record WHERE kind = 'decision.shadowed'",
+                database: String(url.split(separator: "/").last!.split(separator: "?").first!))
+        }
         #expect(writers.trimmingCharacters(in: .whitespacesAndNewlines) == "3", "all three replicas decided")
-        let verify = try ValidateCommandTests.medicSync(["audit", "verify", "--audit", url])
+        let verify = try await medic(["audit", "verify", "--audit", url])
         #expect(verify.status == 0, "\(verify.stderr)")
         #expect(verify.stdout.contains("ok: "), "\(verify.stdout)")
     }
@@ -159,9 +169,9 @@ import Testing
         // Alertmanager sends the refused notification again: now it is taken.
         #expect(try await server.request("/v1/alerts/alertmanager", body: alert("during")).0 == 202)
         #expect(try await server.request("/v1/alerts/alertmanager", body: alert("after")).0 == 202)
-        let shadowed = try records(url, kind: "decision.shadowed")
+        let shadowed = try await records(url, kind: "decision.shadowed")
         #expect(shadowed.count == 3, "before, during (once, after the retry) and after")
-        let verify = try ValidateCommandTests.medicSync(["audit", "verify", "--audit", url])
+        let verify = try await medic(["audit", "verify", "--audit", url])
         #expect(verify.status == 0, "\(verify.stderr)")
     }
 
@@ -192,7 +202,7 @@ import Testing
             first.1.split(separator: "\"").first { $0.hasPrefix("2026") || $0.contains("Z-") }.map(String.init))
         // The step is running on the first replica.
         for _ in 0..<100 {
-            let shown = try ValidateCommandTests.medicSync(["audit", "show", "--audit", url, runID])
+            let shown = try await medic(["audit", "show", "--audit", url, runID])
             if shown.stdout.contains("wait") && shown.stdout.contains("started") { break }
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -203,7 +213,7 @@ import Testing
         #expect(second.1.contains(#""reason_code": "concurrency""#), "\(second.1)")
         var outcome: String?
         for _ in 0..<300 {
-            let list = try ValidateCommandTests.medicSync(["audit", "list", "--audit", url, "--format", "json"])
+            let list = try await medic(["audit", "list", "--audit", url, "--format", "json"])
             let runs = (try? JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]]) ?? []
             outcome = runs.first { $0["id"] as? String == runID }?["outcome"] as? String
             if outcome != nil { break }
@@ -212,12 +222,12 @@ import Testing
         let closedAfter = ContinuousClock.now - killed
         #expect(outcome == "interrupted")
         #expect(closedAfter < .seconds(8), "closed \(closedAfter) after the kill; the lease is 3 s")
-        let escalated = try records(url, kind: "run.escalated")
+        let escalated = try await records(url, kind: "run.escalated")
         #expect(
             escalated.contains {
                 $0["run_id"] as? String == runID && ($0["body"] as? [String: Any])?["reason"] as? String == "replica_lost"
             }, "\(escalated)")
-        let decided = try records(url, kind: "decision.run")
+        let decided = try await records(url, kind: "decision.run")
         #expect(decided.count == 1, "nobody ran under the lock while the dead replica held it")
         // Once closed, the lock is free on the live replica (it took the closing records in).
         var third = ""
@@ -227,7 +237,7 @@ import Testing
             try await Task.sleep(for: .milliseconds(300))
         }
         #expect(third.contains(#""decision": "run""#), "\(third)")
-        let verify = try ValidateCommandTests.medicSync(["audit", "verify", "--audit", url])
+        let verify = try await medic(["audit", "verify", "--audit", url])
         #expect(verify.status == 0, "\(verify.stderr)")
     }
 
@@ -272,7 +282,7 @@ import Testing
         try await PostgresServer.blocking { try postgres.restart() }
         var fenced: [[String: Any]] = []
         for _ in 0..<150 {
-            fenced = try records(url, kind: "replica.fenced")
+            fenced = try await records(url, kind: "replica.fenced")
             if !fenced.isEmpty { break }
             try await Task.sleep(for: .milliseconds(200))
         }
@@ -281,7 +291,7 @@ import Testing
         #expect(body["replica"] as? String == "replica-1")
         var outcome: String?
         for _ in 0..<100 {
-            let list = try ValidateCommandTests.medicSync(["audit", "list", "--audit", url, "--format", "json"])
+            let list = try await medic(["audit", "list", "--audit", url, "--format", "json"])
             let runs = (try? JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]]) ?? []
             outcome = runs.first { $0["id"] as? String == runID }?["outcome"] as? String
             if outcome != nil { break }
@@ -289,8 +299,8 @@ import Testing
         }
         #expect(outcome == "interrupted")
         #expect(!FileManager.default.fileExists(atPath: rolledBack), "no rollback ran without the lease")
-        #expect(try records(url, kind: "run.escalated").contains { $0["run_id"] as? String == runID })
-        let verify = try ValidateCommandTests.medicSync(["audit", "verify", "--audit", url])
+        #expect(try await records(url, kind: "run.escalated").contains { $0["run_id"] as? String == runID })
+        let verify = try await medic(["audit", "verify", "--audit", url])
         #expect(verify.status == 0, "\(verify.stderr)")
     }
 }

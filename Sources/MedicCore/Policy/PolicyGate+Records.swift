@@ -63,7 +63,8 @@ extension PolicyGate {
                     runID: runID, runbook: body.runbook, groupKey: groupKey, lockKey: shadow ? nil : body.lockKey,
                     fingerprint: body.fingerprint ?? "", startsAt: body.startsAt, time: time,
                     waiting: kind == .decisionAwaitingApproval || kind == .decisionQueued, shadow: shadow)
-                replayedRuns[runID] = ReplayedRun(runbook: body.runbook, groupKey: groupKey)
+                // A shadowed run holds nothing and its end changes nothing: only runs that hold a place are kept.
+                if !shadow { replayedRuns[runID] = ReplayedRun(runbook: body.runbook, groupKey: groupKey) }
             case .runStarted:
                 if let runID = record.runID, replayedRuns[runID] != nil { runBegan(runID) }
             case .runFinished:

@@ -167,7 +167,7 @@ public struct PolicyGate: Sendable {
     public var footprint: Int {
         active.count + locks.count + seen.count + lastStart.count + starts.values.reduce(0) { $0 + $1.count }
             + failures.values.reduce(0) { $0 + $1.count } + openBreakers.count + lastRunForFingerprint.count
-            + queues.values.reduce(0) { $0 + $1.count }
+            + queues.values.reduce(0) { $0 + $1.count } + replayedRuns.count
     }
 
     /// Forgets what no window can read any more at `now`: dedup entries past their window, starts, failures
@@ -186,6 +186,8 @@ public struct PolicyGate: Sendable {
         openBreakers = openBreakers.filter { now.timeIntervalSince($0.value) < horizon }
         let dedup = Self.seconds(max(configuration.dedupWindow, configuration.unstampedDedupWindow))
         lastRunForFingerprint = lastRunForFingerprint.filter { now.timeIntervalSince($0.value.time) < dedup }
+        // A replayed run whose end was never replayed and that holds nothing any more.
+        replayedRuns = replayedRuns.filter { active[$0.key] != nil }
     }
 
     /// `forget(now:)` once a minute of the gate's time, or sooner when the tables have doubled since the last

@@ -117,18 +117,35 @@ public actor Dispatcher {
     private var fenceSignal = StopSignal()
     /// Runs handed to the executor and not finished, by id.
     private var executingRuns: Set<String> = []
+    /// Runs stopped or abandoned by a fence: their end is recorded by the store's fence handling, not here.
+    private var fencedRuns: Set<String> = []
 
     /// This replica lost its lease on the shared store: every running run is torn down now, without rollback
     /// (another replica may own its target by now), and nothing starts until `unfence()`. Returns the runs
     /// that were stopped.
-    public func fence() -> [String] {
+    public func fence() async -> [String] {
         fenceSignal.trigger()
-        return executingRuns.sorted()
+        let running = executingRuns
+        fencedRuns.formUnion(running)
+        // Runs decided under the lost lease and not started (queued, waiting for approval) end here too; their
+        // records cannot be written now, and the sweep closes them in the store like the stopped ones.
+        let waiting = decider.notRunning
+        fencedRuns.formUnion(waiting)
+        _ = try? await perform(mustCommit: false) { decider, now in
+            decider.abandon(waiting, reason: "this replica lost its lease on the shared store", now: now)
+        }
+        return (running.union(waiting)).sorted()
+    }
+
+    /// Whether any of `runIDs` is still being executed (a fenced run's teardown has not ended).
+    public func isExecuting(any runIDs: [String]) -> Bool {
+        runIDs.contains { executingRuns.contains($0) }
     }
 
     /// The lease is held again: runs may start.
     public func unfence() {
         if fenceSignal.isTriggered { fenceSignal = StopSignal() }
+        fencedRuns = []
     }
 
     /// Triggered by `shutDown()`: stop starting runs, give running ones the grace period, then stop them.
@@ -323,10 +340,13 @@ public actor Dispatcher {
         if let shared, !records.isEmpty {
             // Decided again under the shared log's lock, with what the other replicas decided since this one
             // last looked (see `SharedAuditLog`).
-            redecision = Redecision(before: before, batch: batch, time: time, applied: applied)
+            batches += 1
+            let batchID = batches
+            redecision = Redecision(id: batchID, before: before, batch: batch, time: time, applied: applied)
             do {
                 let through = try await shared.append(seenThrough: decider.foreignThrough) { foreign in
-                    await self.redecide(foreign)
+                    // A transaction that outlived its caller (a timeout) must not commit another batch's records.
+                    await self.redecide(foreign, batch: batchID)
                 }
                 decider.sawThrough(through)
             } catch {
@@ -374,17 +394,19 @@ public actor Dispatcher {
 
     /// The batch being committed to a shared log, while it may be decided again.
     private struct Redecision {
+        var id: UInt64
         var before: Decider
         var batch: [Operation]
         var time: Date
         var applied: [Applied]
     }
     private var redecision: Redecision?
+    private var batches: UInt64 = 0
 
     /// Called by the shared log under its lock: takes in the other replicas' records and, if there are any,
     /// decides the batch again on top of them; returns the records to append.
-    private func redecide(_ foreign: ForeignDecisions) -> [AuditEvent] {
-        guard var current = redecision else { return [] }
+    private func redecide(_ foreign: ForeignDecisions, batch: UInt64) -> [AuditEvent] {
+        guard var current = redecision, current.id == batch else { return [] }
         let fresh = foreign.records.filter { $0.seq > current.before.foreignThrough }
         if !fresh.isEmpty {
             decider = current.before
@@ -1075,6 +1097,8 @@ public actor Dispatcher {
     /// it either way.
     private func recordLostEnd(_ runID: String, outcome: RunOutcome, error: any Error) async {
         trouble(.recordsLost(kinds: [.runFinished], error: "\(error)"))
+        // A fenced run's end is written once, by the replica's fence handling (or another replica's sweep).
+        guard !fencedRuns.contains(runID) else { return }
         let end = AuditEvent(
             time: now(), kind: .runFinished, runID: runID,
             body: [

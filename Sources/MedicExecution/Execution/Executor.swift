@@ -141,6 +141,11 @@ public struct Executor: Sendable {
                             group.addTask { Self.notStarted(request) }
                             continue
                         }
+                        // Fenced meanwhile (the replica lost its lease): nothing more starts, rollbacks included.
+                        if fence?.isTriggered == true {
+                            group.addTask { Self.notStarted(request, because: "not started: this replica lost its lease") }
+                            continue
+                        }
                         progress(
                             .attemptStarted(
                                 step: request.step, phase: request.phase, attempt: request.attempt,
@@ -268,10 +273,11 @@ public struct Executor: Sendable {
 
     /// Nothing new starts once the audit log cannot record it; the machine hears at once that the attempt was
     /// cancelled. (Rollbacks still run: undoing beats recording.)
-    static func notStarted(_ request: AttemptRequest) -> RunStateMachine.Event? {
+    static func notStarted(
+        _ request: AttemptRequest, because reason: String = "not started: the audit log could not be written"
+    ) -> RunStateMachine.Event? {
         .attemptFinished(
             step: request.step, phase: request.phase,
-            result: AttemptResult(
-                termination: .launchFailed("not started: the audit log could not be written"), cancelled: true))
+            result: AttemptResult(termination: .launchFailed(reason), cancelled: true))
     }
 }
