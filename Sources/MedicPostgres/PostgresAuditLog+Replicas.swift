@@ -102,9 +102,21 @@ extension PostgresAuditLog {
                     """
                     SELECT r.id, r.runbook, r.owner_replica, p.lease_until FROM run r
                     JOIN replica p ON p.id = r.owner_replica
-                    WHERE r.finished_at IS NULL AND (p.lease_until < now() OR p.token <> r.owner_token)
+                    WHERE r.finished_at IS NULL AND (p.lease_until < clock_timestamp() OR p.token <> r.owner_token)
                     ORDER BY r.started_at
                     FOR UPDATE OF r
+                    """, logger: logger
+                ).decode((String, String, String, Date?).self) {
+                    lost.append((id, runbook, replica, expired))
+                }
+                // And the ones decided and never started.
+                for try await (id, runbook, replica, expired) in try await connection.query(
+                    """
+                    SELECT d.id, d.runbook, d.owner_replica, p.lease_until FROM decided_run d
+                    JOIN replica p ON p.id = d.owner_replica
+                    WHERE (p.lease_until < clock_timestamp() OR p.token <> d.owner_token)
+                    AND NOT EXISTS (SELECT 1 FROM run r WHERE r.id = d.id)
+                    FOR UPDATE OF d
                     """, logger: logger
                 ).decode((String, String, String, Date?).self) {
                     lost.append((id, runbook, replica, expired))

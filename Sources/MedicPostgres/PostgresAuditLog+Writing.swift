@@ -154,6 +154,32 @@ extension PostgresAuditLog: SharedAuditLog {
         }
     }
 
+    public func runElsewhere(_ runID: String) async throws -> RunElsewhere? {
+        var owner: String?
+        for try await replica in try await client.query(
+            """
+            SELECT r.owner_replica FROM run r JOIN replica p ON p.id = r.owner_replica
+            WHERE r.id = \(runID) AND r.finished_at IS NULL AND r.owner_replica <> \(writer)
+            AND p.token = r.owner_token AND p.lease_until > clock_timestamp()
+            """, logger: logger
+        ).decode(String.self) {
+            owner = replica
+        }
+        guard let owner else { return nil }
+        // Still waiting for approval: decided so, and nothing since that approved, started or ended it.
+        var waiting = false
+        for try await kind in try await client.query(
+            """
+            SELECT kind FROM audit_record WHERE run_id = \(runID)
+            AND kind = ANY(\([AuditKind.decisionAwaitingApproval, .runApproved, .attemptStarted, .runFinished].map(\.rawValue)))
+            ORDER BY seq
+            """, logger: logger
+        ).decode(String.self) {
+            waiting = kind == AuditKind.decisionAwaitingApproval.rawValue
+        }
+        return RunElsewhere(replica: owner, awaitingApproval: waiting)
+    }
+
     public func lastSequence() async throws -> Int64 {
         for try await seq in try await client.query("SELECT seq FROM audit_head WHERE id = 1", logger: logger)
             .decode(Int64.self)
@@ -166,7 +192,8 @@ extension PostgresAuditLog: SharedAuditLog {
     static func foreign(
         after seq: Int64, writer: String, limit: Int?, on connection: PostgresConnection, logger: Logger
     ) async throws -> [AuditRecord] {
-        let kinds = AuditKind.policyHistory.map(\.rawValue)
+        // The policy records, and approvals and cancels a replica forwards to the one that holds the run.
+        let kinds = (AuditKind.policyHistory + [.runApproved, .runCancelRequested]).map(\.rawValue)
         var records: [AuditRecord] = []
         for try await row in try await connection.query(
             """

@@ -141,6 +141,22 @@ public final class PostgresAuditLog: AuditStore, Sendable {
             if let change = RunIndexChange(event, record: record) {
                 try await apply(change, owner: owner, writer: writer, token: token, on: connection, logger: logger)
             }
+            guard let runID = record.runID else { continue }
+            // A replica's runs between their decision and their start: if the replica is lost meanwhile, the
+            // sweep finds them here (they have no row in `run` yet).
+            switch event.kind {
+            case .decisionRun, .decisionQueued, .decisionAwaitingApproval where token != 0:
+                try await connection.query(
+                    """
+                    INSERT INTO decided_run (id, runbook, owner_replica, owner_token)
+                    VALUES (\(runID), \(event.body["runbook"]?.stringValue ?? ""), \(writer), \(token))
+                    ON CONFLICT (id) DO NOTHING
+                    """, logger: logger)
+            case .runStarted, .runFinished:
+                try await connection.query("DELETE FROM decided_run WHERE id = \(runID)", logger: logger)
+            default:
+                break
+            }
         }
     }
 

@@ -96,6 +96,15 @@ public enum PostgresSchema {
                 "CREATE SEQUENCE replica_token",
                 "ALTER TABLE run ADD COLUMN owner_replica text",
                 "ALTER TABLE run ADD COLUMN owner_token bigint",
+                // A replica's runs decided and not yet started (no row in `run`), for the sweep.
+                """
+                CREATE TABLE decided_run (
+                    id text COLLATE "C" PRIMARY KEY,
+                    runbook text NOT NULL,
+                    owner_replica text NOT NULL,
+                    owner_token bigint NOT NULL
+                )
+                """,
                 // Singletons (sweeping dead replicas' runs): one short-lived row per job, taken when free or
                 // expired, never "run exactly one and watch it".
                 """

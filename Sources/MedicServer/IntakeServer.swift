@@ -177,6 +177,13 @@ public struct IntakeServer: Sendable {
                         switch try await dispatcher.approve(runID, by: who) {
                         case .approved:
                             return Self.json(.accepted, ["run_id": .string(runID), "action": .string(action)])
+                        case .forwarded(let replica):
+                            return Self.json(
+                                .accepted,
+                                [
+                                    "run_id": .string(runID), "action": .string(action),
+                                    "forwarded_to": .string(replica),
+                                ])
                         case .notWaiting:
                             return Self.error(.notFound, "no run \(runID) that waits for approval")
                         case .queueFull(let capacity):
@@ -189,6 +196,10 @@ public struct IntakeServer: Sendable {
                     switch try await dispatcher.cancel(runID, by: who) {
                     case .cancelledWaiting, .stopRunning:
                         return Self.json(.accepted, ["run_id": .string(runID), "action": .string(action)])
+                    case .forwarded(let replica):
+                        return Self.json(
+                            .accepted,
+                            ["run_id": .string(runID), "action": .string(action), "forwarded_to": .string(replica)])
                     case .notFound:
                         return Self.error(.notFound, "no run \(runID) that can be cancelled")
                     }

@@ -256,4 +256,6 @@ struct ObservedSharedAuditLog: SharedAuditLog {
     }
 
     func lastSequence() async throws -> Int64 { try await shared.lastSequence() }
+
+    func runElsewhere(_ runID: String) async throws -> RunElsewhere? { try await shared.runElsewhere(runID) }
 }

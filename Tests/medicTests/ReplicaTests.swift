@@ -166,9 +166,19 @@ import Testing
             try await Task.sleep(for: .milliseconds(200))
         }
         #expect(ready == 200)
-        // Alertmanager sends the refused notification again: now it is taken.
-        #expect(try await server.request("/v1/alerts/alertmanager", body: alert("during")).0 == 202)
-        #expect(try await server.request("/v1/alerts/alertmanager", body: alert("after")).0 == 202)
+        // Alertmanager sends the refused notification again (and again, while a pooled connection the restart
+        // broke is still found): it is taken.
+        func retried(_ body: String) async throws -> Int {
+            var status = 0
+            for _ in 0..<20 {
+                status = try await server.request("/v1/alerts/alertmanager", body: body).0
+                if status == 202 { break }
+                try await Task.sleep(for: .milliseconds(500))
+            }
+            return status
+        }
+        #expect(try await retried(alert("during")) == 202)
+        #expect(try await retried(alert("after")) == 202)
         let shadowed = try await records(url, kind: "decision.shadowed")
         #expect(shadowed.count == 3, "before, during (once, after the retry) and after")
         let verify = try await medic(["audit", "verify", "--audit", url])
@@ -190,9 +200,26 @@ import Testing
                 run: [sleep, '300']
                 timeout: 10m
             """.write(to: runbooks.appending(path: "slow.yaml"), atomically: true, encoding: .utf8)
+        try """
+            runbook: careful-fix
+            policy:
+              mode: approval
+            triggers:
+              - match: ['alertname="Careful"']
+            steps:
+              - id: fix
+                run: ['true']
+            """.write(to: runbooks.appending(path: "careful.yaml"), atomically: true, encoding: .utf8)
         let url = try await PostgresServer.shared().makeDatabase()
         let servers = try await replicas(2, audit: url, extra: ["--lease", "3s"])
         defer { for server in servers { _ = server.stop() } }
+        // A run the first replica decided and never started: it waits there for an approval.
+        let waiting = try await servers[0].request(
+            "/v1/alerts/alertmanager",
+            body: #"{"alerts":[{"status":"firing","labels":{"alertname":"Careful","instance":"n9"}}]}"#)
+        #expect(waiting.1.contains(#""decision": "awaiting_approval""#), "\(waiting.1)")
+        let waitingID = try #require(
+            waiting.1.split(separator: "\"").first { $0.contains("Z-") }.map(String.init), "\(waiting.1)")
         func alert(_ startsAt: String) -> String {
             #"{"alerts":[{"status":"firing","labels":{"alertname":"Stuck","instance":"n1"},"startsAt":"\#(startsAt)"}]}"#
         }
@@ -227,6 +254,19 @@ import Testing
             escalated.contains {
                 $0["run_id"] as? String == runID && ($0["body"] as? [String: Any])?["reason"] as? String == "replica_lost"
             }, "\(escalated)")
+        // The run that only waited is closed and escalated too (it never had a run.started).
+        var waitingClosed = false
+        for _ in 0..<50 {
+            let ends = try await records(url, kind: "run.finished")
+            waitingClosed = ends.contains {
+                $0["run_id"] as? String == waitingID && ($0["body"] as? [String: Any])?["outcome"] as? String == "interrupted"
+            }
+            if waitingClosed { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(waitingClosed, "the run awaiting approval on the dead replica was closed")
+        #expect(
+            try await records(url, kind: "run.escalated").contains { $0["run_id"] as? String == waitingID })
         let decided = try await records(url, kind: "decision.run")
         #expect(decided.count == 1, "nobody ran under the lock while the dead replica held it")
         // Once closed, the lock is free on the live replica (it took the closing records in).
@@ -278,7 +318,9 @@ import Testing
         for _ in 0..<200 where !stepProcesses().isEmpty { try await Task.sleep(for: .milliseconds(100)) }
         let stoppedAfter = ContinuousClock.now - cut
         #expect(stepProcesses().isEmpty, "the step was stopped")
-        #expect(stoppedAfter < .seconds(3), "stopped \(stoppedAfter) after the cut, before the 3 s lease ran out")
+        // By the fence, not by the step's 10-minute timeout. (It fences two thirds of a lease after the last
+        // renewal was sent; measuring that against the database's clock from here would be a timing test.)
+        #expect(stoppedAfter < .seconds(15), "stopped \(stoppedAfter) after the cut")
         try await PostgresServer.blocking { try postgres.restart() }
         var fenced: [[String: Any]] = []
         for _ in 0..<150 {
@@ -300,6 +342,58 @@ import Testing
         #expect(outcome == "interrupted")
         #expect(!FileManager.default.fileExists(atPath: rolledBack), "no rollback ran without the lease")
         #expect(try await records(url, kind: "run.escalated").contains { $0["run_id"] as? String == runID })
+        let verify = try await medic(["audit", "verify", "--audit", url])
+        #expect(verify.status == 0, "\(verify.stderr)")
+    }
+
+    @Test("approve and cancel sent to any replica reach the replica that holds the run")
+    func approveAndCancelAnywhere() async throws {
+        let marker = directory.appending(path: "approved").path
+        try """
+            runbook: careful-fix
+            policy:
+              mode: approval
+            triggers:
+              - match: ['alertname="Careful"']
+            steps:
+              - id: fix
+                run: [sh, -c, 'echo "$MEDIC_RUN_ID" >> \(marker)']
+            """.write(to: runbooks.appending(path: "careful.yaml"), atomically: true, encoding: .utf8)
+        let url = try await PostgresServer.shared().makeDatabase()
+        let servers = try await replicas(2, audit: url)
+        defer { for server in servers { _ = server.stop() } }
+        func waitingRun(_ instance: String) async throws -> String {
+            let answer = try await servers[0].request(
+                "/v1/alerts/alertmanager",
+                body: #"{"alerts":[{"status":"firing","labels":{"alertname":"Careful","instance":"\#(instance)"}}]}"#)
+            #expect(answer.1.contains(#""decision": "awaiting_approval""#), "\(answer.1)")
+            return try #require(answer.1.split(separator: "\"").first { $0.contains("Z-") }.map(String.init))
+        }
+        func outcome(_ runID: String) async throws -> String? {
+            for _ in 0..<100 {
+                let list = try await medic(["audit", "list", "--audit", url, "--format", "json"])
+                let runs = (try? JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]]) ?? []
+                if let outcome = runs.first(where: { $0["id"] as? String == runID })?["outcome"] as? String {
+                    return outcome
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            return nil
+        }
+        let approved = try await waitingRun("n1")
+        let approval = try await servers[1].request("/v1/runs/\(approved)/approve")
+        #expect(approval.0 == 202, "\(approval.1)")
+        #expect(approval.1.contains(#""forwarded_to":"replica-1""#) || approval.1.contains(#""forwarded_to": "replica-1""#), "\(approval.1)")
+        #expect(try await outcome(approved) == "succeeded")
+        #expect((try? String(contentsOfFile: marker, encoding: .utf8)) == "\(approved)\n", "it ran once, on the replica that held it")
+        let cancelled = try await waitingRun("n2")
+        let cancel = try await servers[1].request("/v1/runs/\(cancelled)/cancel")
+        #expect(cancel.0 == 202, "\(cancel.1)")
+        #expect(try await outcome(cancelled) == "cancelled")
+        #expect(try await servers[1].request("/v1/runs/20261129T000000Z-00000000/approve").0 == 404)
+        // Approving the finished run again, anywhere, is refused.
+        #expect(try await servers[1].request("/v1/runs/\(approved)/approve").0 == 404)
+        #expect(try await records(url, kind: "run.approved").filter { $0["run_id"] as? String == approved }.count == 1)
         let verify = try await medic(["audit", "verify", "--audit", url])
         #expect(verify.status == 0, "\(verify.stderr)")
     }

@@ -61,6 +61,21 @@ public protocol SharedAuditLog: AuditLog {
     func foreignPolicyRecords(after seq: Int64, limit: Int) async throws -> [AuditRecord]
     /// The last sequence number now.
     func lastSequence() async throws -> Int64
+    /// A run that another live writer holds and that has not finished, or nil: where an approval or a cancel
+    /// this writer cannot serve must go.
+    func runElsewhere(_ runID: String) async throws -> RunElsewhere?
+}
+
+/// A run held by another replica.
+public struct RunElsewhere: Sendable, Equatable {
+    public var replica: String
+    /// Decided `awaiting_approval` and neither approved, started nor finished since.
+    public var awaitingApproval: Bool
+
+    public init(replica: String, awaitingApproval: Bool) {
+        self.replica = replica
+        self.awaitingApproval = awaitingApproval
+    }
 }
 
 /// Other writers' policy records, in chain order.

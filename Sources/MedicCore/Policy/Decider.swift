@@ -130,6 +130,8 @@ public struct Decider: Sendable {
 
     public enum ApprovalAnswer: Sendable, Equatable {
         case approved
+        /// The run waits on another replica: the approval was recorded for it to take in.
+        case forwarded(replica: String)
         /// No run with that id waits for approval (unknown, already approved, cancelled, finished).
         case notWaiting
         /// Every executor slot is busy and the waiting room is full: the run still awaits approval.
@@ -142,6 +144,8 @@ public struct Decider: Sendable {
         /// The run is running: the engine must stop it (teardown, rollback); the executor records its end.
         case stopRunning
         case notFound
+        /// The run is held by another replica: the cancel was recorded for it to take in.
+        case forwarded(replica: String)
     }
 
     public let configuration: Configuration
@@ -227,6 +231,22 @@ public struct Decider: Sendable {
         foreignThrough = max(foreignThrough, through)
         let dequeued = gate.replay(fresh, runbooks: Array(runbooksByID.values), now: nil)
         for next in dequeued { passLock(to: next) }
+        // Approvals and cancels another replica recorded for runs held here (their records are written).
+        for record in fresh {
+            guard let runID = record.runID, let run = runs[runID] else { continue }
+            let who = (record.bodyValue["by"] as? String) ?? "api"
+            switch record.auditKind {
+            case .runApproved where run.phase == .awaitingApproval:
+                gate.runBegan(runID)
+                runs[runID]?.phase = .ready
+            case .runCancelRequested where run.phase == .running:
+                transition.stops.append(runID)
+            case .runCancelRequested:
+                finishWaiting(runID, reason: "cancelled by \(who) (through another replica)", now: now, into: &transition)
+            default:
+                break
+            }
+        }
         startReady(into: &transition)
         return transition
     }

@@ -230,12 +230,31 @@ public actor Dispatcher {
     /// `POST /v1/runs/{id}/approve`: a run waiting for approval starts (or waits for a slot).
     public func approve(_ runID: String, by who: String) async throws -> Decider.ApprovalAnswer {
         guard !shuttingDown else { throw ShuttingDown() }
-        return try await perform(mustCommit: true) { decider, now in decider.approve(runID, by: who, now: now) }
+        let answer = try await perform(mustCommit: true) { decider, now in decider.approve(runID, by: who, now: now) }
+        guard answer == .notWaiting, let shared, let elsewhere = try await shared.runElsewhere(runID),
+            elsewhere.awaitingApproval
+        else { return answer }
+        try await forward(.runApproved, runID: runID, by: who, to: elsewhere.replica)
+        return .forwarded(replica: elsewhere.replica)
     }
 
     /// `POST /v1/runs/{id}/cancel`: stops a running run (tear down, roll back) or ends a waiting one.
     public func cancel(_ runID: String, by who: String) async throws -> Decider.CancelAnswer {
-        try await perform(mustCommit: true) { decider, now in decider.cancel(runID, by: who, now: now) }
+        let answer = try await perform(mustCommit: true) { decider, now in decider.cancel(runID, by: who, now: now) }
+        guard answer == .notFound, let shared, let elsewhere = try await shared.runElsewhere(runID) else {
+            return answer
+        }
+        try await forward(.runCancelRequested, runID: runID, by: who, to: elsewhere.replica)
+        return .forwarded(replica: elsewhere.replica)
+    }
+
+    /// Records an approval or a cancel for the replica that holds the run; it takes the record in (within
+    /// `replicaCatchUp`) and acts on it as if it had been asked itself.
+    private func forward(_ kind: AuditKind, runID: String, by who: String, to replica: String) async throws {
+        try await audit.append(
+            AuditEvent(
+                time: now(), kind: kind, runID: runID,
+                body: ["by": .string(who), "forwarded_to": .string(replica)]))
     }
 
     /// Where a run that has not finished stands (nil: unknown or finished).
@@ -399,6 +418,7 @@ public actor Dispatcher {
         var batch: [Operation]
         var time: Date
         var applied: [Applied]
+        var takenIn: [AuditEvent] = []
     }
     private var redecision: Redecision?
     private var batches: UInt64 = 0
@@ -416,13 +436,15 @@ public actor Dispatcher {
             for (index, operation) in current.batch.enumerated() {
                 current.applied[index] = operation.apply(&decider, current.time)
             }
+            current.takenIn = takenIn.records
             redecision = current
             act(
                 on: Applied(
                     records: [], starts: takenIn.starts, stops: takenIn.stops,
                     verificationsEnded: takenIn.verificationsEnded, value: ()))
         }
-        return current.applied.flatMap(\.records)
+        // What taking the others' records in decided here (a forwarded cancel's end) is appended first.
+        return current.takenIn + current.applied.flatMap(\.records)
     }
 
     /// Takes in what other replicas decided while this one decided nothing; runs beside `run()`.
