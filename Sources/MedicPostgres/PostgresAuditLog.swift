@@ -143,9 +143,10 @@ public final class PostgresAuditLog: AuditStore, Sendable {
             }
             guard let runID = record.runID else { continue }
             // A replica's runs between their decision and their start: if the replica is lost meanwhile, the
-            // sweep finds them here (they have no row in `run` yet).
+            // sweep finds them here (they have no row in `run` yet). Only a registered replica's.
             switch event.kind {
-            case .decisionRun, .decisionQueued, .decisionAwaitingApproval where token != 0:
+            case .decisionRun, .decisionQueued, .decisionAwaitingApproval:
+                guard token != 0 else { continue }
                 try await connection.query(
                     """
                     INSERT INTO decided_run (id, runbook, owner_replica, owner_token)
@@ -186,6 +187,9 @@ public final class PostgresAuditLog: AuditStore, Sendable {
 
     /// Locks the head row for the rest of the transaction and returns the last link.
     static func lockHead(_ connection: PostgresConnection, logger: Logger) async throws -> (Int64, String) {
+        // A wait for the head gives up on the server, so its outcome is known (not committed) before the
+        // client's own deadline fires. Set per transaction: PgBouncer refuses such settings at startup.
+        try await connection.query("SET LOCAL lock_timeout = '4s'", logger: logger)
         let rows = try await connection.query("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE", logger: logger)
         for try await (seq, hash) in rows.decode((Int64, String).self) { return (seq, hash) }
         throw PostgresStoreError("the audit_head row is missing: the schema was changed by hand")

@@ -113,10 +113,11 @@ public struct PostgresLocation: Sendable, Equatable {
         host = setting("host", "PGHOST") ?? "/var/run/postgresql"
         let portText = setting("port", "PGPORT") ?? "5432"
         guard let port = Int(portText), (1...65535).contains(port) else {
-            // A password with an unescaped '/', '?' or '#' splits the URL early: never echo what may be part of it.
-            let shown = userInfo.map { $0.contains(":") } == true && !portText.allSatisfy(\.isNumber) ? "" : " '\(portText)'"
+            // Shown only when it came from PGPORT: in the URL, a password with an unescaped '/', '?' or '#' splits
+            // the URL early, and what looks like the port may be part of it.
+            let shown = parameters["port"] == nil ? " '\(portText)' (PGPORT)" : ""
             throw Problem(
-                "the port\(shown) is not a number from 1 to 65535 (a password holding '/', '?', '#' or '@' must be %-escaped)")
+                "the port\(shown) is not a number from 1 to 65535 (in a URL, a password holding '/', '?', '#' or '@' must be %-escaped)")
         }
         self.port = port
         user = setting("user", "PGUSER") ?? Self.currentUser()
@@ -162,12 +163,6 @@ public struct PostgresLocation: Sendable, Equatable {
         return text
     }
 
-    /// Server-side bounds for the pool's sessions: a transaction that waits for a lock (the chain's head) gives
-    /// up on the server, so its outcome is known (not committed) before the client's own deadline fires.
-    static let sessionSettings: [(String, String)] = [
-        ("lock_timeout", "4s"), ("idle_in_transaction_session_timeout", "60s"),
-    ]
-
     /// postgres-nio's client configuration for this location.
     public func clientConfiguration() throws(Problem) -> PostgresClient.Configuration {
         var configuration: PostgresClient.Configuration
@@ -179,7 +174,6 @@ public struct PostgresLocation: Sendable, Equatable {
                 host: host, port: port, username: user, password: password, database: database, tls: try tls().base.client)
         }
         configuration.options.connectTimeout = connectTimeout
-        configuration.options.additionalStartupParameters += Self.sessionSettings
         if let applicationName {
             configuration.options.additionalStartupParameters.append(("application_name", applicationName))
         }

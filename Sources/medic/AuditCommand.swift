@@ -395,7 +395,7 @@ struct AuditMigrate: AsyncParsableCommand {
             let running = try await source.runs(matching: RunFilter(outcome: "running", limit: 5))
             guard running.isEmpty else {
                 throw CommandFailure(
-                    "\(location.display) has runs still going (\(running.map(\.id).joined(separator: ", "))): stop the Medic that writes it, then migrate"
+                    "\(location.display) has runs without an end (\(running.map(\.id).joined(separator: ", "))): stop the Medic that writes it; a run left by a Medic that died and asks for on_interrupt: rollback is rolled back by the next medic serve on this file: start it once, stop it, then migrate"
                 )
             }
             let target = try await AuditLocation.open(to, create: true)

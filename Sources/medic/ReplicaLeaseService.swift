@@ -46,6 +46,7 @@ struct ReplicaLeaseService: Service {
         try await cancelWhenGracefulShutdown {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { try await watch(state) }
+                group.addTask { try await sweeps() }
                 try await renewals(state)
             }
         }
@@ -82,9 +83,29 @@ struct ReplicaLeaseService: Service {
             metadata: ["runs": "\(stopped.joined(separator: ","))"])
     }
 
-    private func renewals(_ state: LeaseState) async throws {
+    /// Every third of the lease, on its own: a slow sweep (waiting for the leader row or the head) must not
+    /// delay a renewal.
+    private func sweeps() async throws {
         while !Task.isCancelled {
             try await Task.sleep(for: lease / 3)
+            do {
+                for closed in try await store.closeRunsOfLostReplicas(lease: lease) {
+                    logger.warning(
+                        "closed a run of lost replica \(closed.replica) as interrupted and escalated it",
+                        metadata: ["run.id": "\(closed.runID)", "runbook": "\(closed.runbook)"])
+                }
+            } catch {
+                logger.error("sweeping lost replicas' runs failed: \(error)")
+            }
+        }
+    }
+
+    private func renewals(_ state: LeaseState) async throws {
+        var next = ContinuousClock.now
+        while !Task.isCancelled {
+            // Every third of the lease from the last one sent, however long it took.
+            next = max(next + lease / 3, ContinuousClock.now)
+            try await Task.sleep(until: next)
             let sent = ContinuousClock.now
             let fenced = state.values.withLock { $0.fence }
             if let fenced {
@@ -100,15 +121,6 @@ struct ReplicaLeaseService: Service {
             } catch {
                 logger.error("renewing the replica lease failed: \(error)")
             }
-            do {
-                for closed in try await store.closeRunsOfLostReplicas(lease: lease) {
-                    logger.warning(
-                        "closed a run of lost replica \(closed.replica) as interrupted and escalated it",
-                        metadata: ["run.id": "\(closed.runID)", "runbook": "\(closed.runbook)"])
-                }
-            } catch {
-                logger.error("sweeping lost replicas' runs failed: \(error)")
-            }
         }
     }
 
@@ -118,6 +130,8 @@ struct ReplicaLeaseService: Service {
         guard !(await dispatcher.isExecuting(any: fenced.runs)) else { return }
         let sent = ContinuousClock.now
         guard (try? await store.register(lease: lease)) != nil else { return }
+        // Held again from here: what follows (the record, the escalations) may take a while.
+        state.values.withLock { $0.renewedAt = sent }
         do {
             try await store.append(
                 AuditEvent(

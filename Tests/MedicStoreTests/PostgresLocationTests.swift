@@ -62,7 +62,7 @@ import Testing
     }
 
     @Test("malformed URLs say which part is wrong", arguments: [
-        ("postgres://u@h:port/db", "the port 'port'"),
+        ("postgres://u@h:port/db", "the port is not a number"),
         ("postgres://u@h/db?sslmode=maybe", "sslmode 'maybe'"),
         ("postgres://u@h/db?nope=1", "unknown parameter 'nope'"),
         ("postgres://u@h1,h2/db", "several hosts"),

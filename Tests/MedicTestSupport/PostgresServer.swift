@@ -59,7 +59,7 @@ public final class PostgresServer: Sendable {
 
     /// `postgres://medic:PASSWORD@127.0.0.1:PORT/DATABASE?sslmode=disable`.
     public func url(database: String, password: String? = nil) -> String {
-        "postgres://\(user):\(password ?? self.password)@127.0.0.1:\(port)/\(database)?sslmode=disable"
+        "postgres://\(user):\(password ?? self.password)@127.0.0.1:\(port)/\(database)?sslmode=disable&connect_timeout=60"
     }
 
     /// Starts a new cluster and returns once it accepts connections.

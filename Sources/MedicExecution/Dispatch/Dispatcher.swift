@@ -113,6 +113,13 @@ public actor Dispatcher {
         var groupKey: String
     }
     private var silences: [String: HeldSilence] = [:]
+    /// This replica lost its lease on the shared store: it decides nothing until it holds one again.
+    public struct Fenced: Error, CustomStringConvertible {
+        public var description: String {
+            "this replica lost its lease on the shared store and decides nothing until it holds one again"
+        }
+    }
+
     /// Triggered by `fence()`: running runs stop at once, without rollback (a new signal after `unfence()`).
     private var fenceSignal = StopSignal()
     /// Runs handed to the executor and not finished, by id.
@@ -210,6 +217,8 @@ public actor Dispatcher {
     /// answers 503 so the sender retries, and the retry is decided afresh).
     public func receive(_ alerts: [Alert], payloadDigest: String) async throws -> [AlertOutcome] {
         guard !shuttingDown else { throw ShuttingDown() }
+        // Answered 503: Alertmanager sends it again, to this replica once it holds a lease or to another.
+        guard !fenceSignal.isTriggered else { throw Fenced() }
         let matcher = self.matcher
         let environment = self.environment
         return try await perform(mustCommit: true) { decider, now in
@@ -230,16 +239,19 @@ public actor Dispatcher {
     /// `POST /v1/runs/{id}/approve`: a run waiting for approval starts (or waits for a slot).
     public func approve(_ runID: String, by who: String) async throws -> Decider.ApprovalAnswer {
         guard !shuttingDown else { throw ShuttingDown() }
+        guard !fenceSignal.isTriggered else { throw Fenced() }
         let answer = try await perform(mustCommit: true) { decider, now in decider.approve(runID, by: who, now: now) }
-        guard answer == .notWaiting, let shared, let elsewhere = try await shared.runElsewhere(runID),
-            elsewhere.awaitingApproval
-        else { return answer }
+        // The holder decides whether it still waits (a run whose lock was handed over waits without a record).
+        guard answer == .notWaiting, let shared, let elsewhere = try await shared.runElsewhere(runID) else {
+            return answer
+        }
         try await forward(.runApproved, runID: runID, by: who, to: elsewhere.replica)
         return .forwarded(replica: elsewhere.replica)
     }
 
     /// `POST /v1/runs/{id}/cancel`: stops a running run (tear down, roll back) or ends a waiting one.
     public func cancel(_ runID: String, by who: String) async throws -> Decider.CancelAnswer {
+        guard !fenceSignal.isTriggered else { throw Fenced() }
         let answer = try await perform(mustCommit: true) { decider, now in decider.cancel(runID, by: who, now: now) }
         guard answer == .notFound, let shared, let elsewhere = try await shared.runElsewhere(runID) else {
             return answer
@@ -363,7 +375,9 @@ public actor Dispatcher {
             let batchID = batches
             redecision = Redecision(id: batchID, before: before, batch: batch, time: time, applied: applied)
             do {
-                let through = try await shared.append(seenThrough: decider.foreignThrough) { foreign in
+                // From where the state before the batch stands: a catch-up in the batch took records in that a
+                // decision made again from `before` must take in too.
+                let through = try await shared.append(seenThrough: before.foreignThrough) { foreign in
                     // A transaction that outlived its caller (a timeout) must not commit another batch's records.
                     await self.redecide(foreign, batch: batchID)
                 }
