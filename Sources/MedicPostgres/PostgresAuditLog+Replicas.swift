@@ -125,18 +125,8 @@ extension PostgresAuditLog {
                 for (id, runbook, replica, expired) in lost {
                     let reason =
                         "replica \(replica) stopped renewing its lease (it ran out at \(expired.map(RFC3339.format) ?? "?")); closed by \(writer) without running any step again"
-                    events.append(
-                        AuditEvent(
-                            time: now, kind: .runFinished, runID: id,
-                            body: ["outcome": .string(RunOutcome.interrupted.rawValue), "reason": .string(reason)]))
-                    events.append(
-                        AuditEvent(
-                            time: now, kind: .runEscalated, runID: id,
-                            body: [
-                                "runbook": .string(runbook), "reason": .string(Escalation.Reason.replicaLost.rawValue),
-                                "reasons": [.string(Escalation.Reason.replicaLost.rawValue)],
-                                "details": [.string(reason)], "hook": .bool(false), "closed_by": .string(writer),
-                            ]))
+                    events += Self.lostRunRecords(
+                        id, runbook: runbook, detail: reason, closedBy: writer, finish: true, now: now)
                 }
                 try await Self.append(events, owner: owner, writer: Self.sweeperWriter, on: connection, logger: logger)
                 return lost.map { ClosedRun(runID: $0.0, runbook: $0.1, replica: $0.2) }
@@ -183,26 +173,32 @@ extension PostgresAuditLog {
                     }
                     guard let runbook, !already else { continue }
                     let detail = "replica \(writer) was fenced (\(reason)) and stopped this run without rollback"
-                    if !finished {
-                        events.append(
-                            AuditEvent(
-                                time: now, kind: .runFinished, runID: id,
-                                body: ["outcome": .string(RunOutcome.interrupted.rawValue), "reason": .string(detail)]))
-                    }
-                    events.append(
-                        AuditEvent(
-                            time: now, kind: .runEscalated, runID: id,
-                            body: [
-                                "runbook": .string(runbook), "reason": .string(Escalation.Reason.replicaLost.rawValue),
-                                "reasons": [.string(Escalation.Reason.replicaLost.rawValue)],
-                                "details": [.string(detail)], "hook": .bool(false), "closed_by": .string(writer),
-                            ]))
+                    events += Self.lostRunRecords(
+                        id, runbook: runbook, detail: detail, closedBy: writer, finish: !finished, now: now)
                     escalated.append(id)
                 }
                 try await Self.append(events, owner: owner, writer: Self.sweeperWriter, on: connection, logger: logger)
                 return escalated
             }
         }
+    }
+
+    /// A lost replica's run: its `run.finished` `interrupted` (unless it has one) and its `run.escalated`
+    /// `replica_lost`, saying why and who closed it.
+    static func lostRunRecords(
+        _ id: String, runbook: String, detail: String, closedBy: String, finish: Bool, now: Date
+    ) -> [AuditEvent] {
+        let lost = Escalation.Reason.replicaLost.rawValue
+        let end = AuditEvent(
+            time: now, kind: .runFinished, runID: id,
+            body: ["outcome": .string(RunOutcome.interrupted.rawValue), "reason": .string(detail)])
+        let escalation = AuditEvent(
+            time: now, kind: .runEscalated, runID: id,
+            body: [
+                "runbook": .string(runbook), "reason": .string(lost), "reasons": [.string(lost)],
+                "details": [.string(detail)], "hook": .bool(false), "closed_by": .string(closedBy),
+            ])
+        return finish ? [end, escalation] : [escalation]
     }
 
     static func seconds(_ duration: Duration) -> Double {

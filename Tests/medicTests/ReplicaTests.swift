@@ -37,6 +37,20 @@ struct ReplicaTests {
         }
     }
 
+    /// A run's outcome once it has one (nil if it has none within `limit`), through `medic audit list`.
+    func outcome(of runID: String, in url: String, within limit: Duration = .seconds(10)) async throws -> String? {
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < limit {
+            let list = try await medic(["audit", "list", "--audit", url, "--format", "json"])
+            let runs = (try? JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]]) ?? []
+            if let outcome = runs.first(where: { $0["id"] as? String == runID })?["outcome"] as? String {
+                return outcome
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return nil
+    }
+
     /// `medic ARGS` to completion on a thread of its own: waiting for it must not hold one of the async
     /// runtime's few threads (the servers' requests and the tests' timers need them).
     func medic(_ arguments: [String]) async throws -> ValidateCommandTests.Result {
@@ -247,14 +261,7 @@ struct ReplicaTests {
         // While its lease lives, the lock is the dead replica's: the second replica does not take it.
         let second = try await servers[1].request("/v1/alerts/alertmanager", body: alert("2026-11-29T10:05:00Z"))
         #expect(second.1.contains(#""reason_code": "concurrency""#), "\(second.1)")
-        var outcome: String?
-        for _ in 0..<300 {
-            let list = try await medic(["audit", "list", "--audit", url, "--format", "json"])
-            let runs = (try? JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]]) ?? []
-            outcome = runs.first { $0["id"] as? String == runID }?["outcome"] as? String
-            if outcome != nil { break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        let outcome = try await outcome(of: runID, in: url, within: .seconds(30))
         let closedAfter = ContinuousClock.now - killed
         #expect(outcome == "interrupted")
         #expect(closedAfter < .seconds(8), "closed \(closedAfter) after the kill; the lease is 3 s")
@@ -341,15 +348,7 @@ struct ReplicaTests {
         let body = try #require(fenced.first?["body"] as? [String: Any], "replica.fenced was recorded")
         #expect((body["runs"] as? [String]) == [runID])
         #expect(body["replica"] as? String == "replica-1")
-        var outcome: String?
-        for _ in 0..<100 {
-            let list = try await medic(["audit", "list", "--audit", url, "--format", "json"])
-            let runs = (try? JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]]) ?? []
-            outcome = runs.first { $0["id"] as? String == runID }?["outcome"] as? String
-            if outcome != nil { break }
-            try await Task.sleep(for: .milliseconds(200))
-        }
-        #expect(outcome == "interrupted")
+        #expect(try await outcome(of: runID, in: url, within: .seconds(20)) == "interrupted")
         #expect(!FileManager.default.fileExists(atPath: rolledBack), "no rollback ran without the lease")
         #expect(try await records(url, kind: "run.escalated").contains { $0["run_id"] as? String == runID })
         let verify = try await medic(["audit", "verify", "--audit", url])
@@ -380,17 +379,7 @@ struct ReplicaTests {
             #expect(answer.1.contains(#""decision": "awaiting_approval""#), "\(answer.1)")
             return try #require(answer.1.split(separator: "\"").first { $0.contains("Z-") }.map(String.init))
         }
-        func outcome(_ runID: String) async throws -> String? {
-            for _ in 0..<100 {
-                let list = try await medic(["audit", "list", "--audit", url, "--format", "json"])
-                let runs = (try? JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]]) ?? []
-                if let outcome = runs.first(where: { $0["id"] as? String == runID })?["outcome"] as? String {
-                    return outcome
-                }
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            return nil
-        }
+        func outcome(_ runID: String) async throws -> String? { try await self.outcome(of: runID, in: url) }
         let approved = try await waitingRun("n1")
         let approval = try await servers[1].request("/v1/runs/\(approved)/approve")
         #expect(approval.0 == 202, "\(approval.1)")
