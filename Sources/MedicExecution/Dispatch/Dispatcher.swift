@@ -388,6 +388,11 @@ public actor Dispatcher {
             if let redecided = redecision {
                 before = redecided.before
                 applied = redecided.applied
+                // What taking the others' records in decided (a forwarded cancel's end) stays decided: the
+                // state going back keeps it. If its records did not commit, they are lost: say so.
+                if case .failure(let error) = outcome, !redecided.takenIn.isEmpty {
+                    trouble(.recordsLost(kinds: redecided.takenIn.map(\.kind), error: "\(error)"))
+                }
             }
             redecision = nil
         } else if !records.isEmpty {
