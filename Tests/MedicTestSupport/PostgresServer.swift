@@ -75,6 +75,8 @@ public final class PostgresServer: Sendable {
                 binDirectory: bin, runAs: runAs)
             do {
                 try server.initialize()
+                // Before the postmaster starts: no moment when it runs unwatched.
+                try server.babysit()
                 try server.launch()
                 started.withLock { $0 = server }
                 return server
@@ -104,6 +106,19 @@ public final class PostgresServer: Sendable {
                 "-D", dataDirectory.path, "-l", directory.appending(path: "postgres.log").path, "-o", options, "-w",
                 "-t", "60", "start",
             ]))
+    }
+
+    /// Stops the cluster once this process is gone, however it ended: a small shell in a session of its own
+    /// polls this pid and then stops the postmaster by its pid and removes `directory`. (An `atexit` handler
+    /// alone was seen not to run at the end of some test runs, and never runs after a kill.)
+    private func babysit() throws {
+        let script = """
+            while kill -0 \(getpid()) 2>/dev/null; do sleep 1; done
+            pid=$(head -n 1 '\(dataDirectory.path)/postmaster.pid' 2>/dev/null)
+            [ -n "$pid" ] && kill -QUIT "$pid" 2>/dev/null
+            sleep 2; rm -rf '\(directory.path)'
+            """
+        try Self.check(Self.run("/usr/bin/setsid", ["-f", "/bin/sh", "-c", script]))
     }
 
     /// The postmaster's pid, from `postmaster.pid`, while it runs.
