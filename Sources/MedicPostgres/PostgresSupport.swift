@@ -1,5 +1,6 @@
 import Foundation
 import MedicCore
+import MedicStore
 import PostgresNIO
 import Synchronization
 
@@ -9,17 +10,7 @@ import Synchronization
 /// exactly the ones that must be written). Each caller resumes when its events are committed, or with the error
 /// that kept their transaction from committing.
 final class AsyncGroupCommit: Sendable {
-    private struct Waiter {
-        var events: [AuditEvent]
-        var resume: CheckedContinuation<Void, any Error>
-    }
-
-    private struct State {
-        var waiting: [Waiter] = []
-        var writing = false
-    }
-
-    private let state = Mutex(State())
+    private let state = Mutex(CommitQueue())
     private let limit: Int
     private let write: @Sendable ([AuditEvent]) async throws -> Void
 
@@ -31,34 +22,19 @@ final class AsyncGroupCommit: Sendable {
     func append(_ events: [AuditEvent]) async throws {
         guard !events.isEmpty else { return }
         try await withCheckedThrowingContinuation { (resume: CheckedContinuation<Void, any Error>) in
-            let start = state.withLock { state -> Bool in
-                state.waiting.append(Waiter(events: events, resume: resume))
-                guard !state.writing else { return false }
-                state.writing = true
-                return true
-            }
-            if start { Task.detached { await self.drain() } }
+            if state.withLock({ $0.enqueue(events, resume: resume) }) { Task.detached { await self.drain() } }
         }
     }
 
     private func drain() async {
         while true {
-            let batch = state.withLock { state -> [Waiter] in
-                var taken: [Waiter] = []
-                var count = 0
-                while let next = state.waiting.first, taken.isEmpty || count + next.events.count <= limit {
-                    taken.append(state.waiting.removeFirst())
-                    count += next.events.count
-                }
-                if taken.isEmpty { state.writing = false }
-                return taken
-            }
+            let batch = state.withLock { $0.nextBatch(limit: limit) }
             guard !batch.isEmpty else { return }
             do {
-                try await write(batch.flatMap(\.events))
-                for waiter in batch { waiter.resume.resume() }
+                try await write(batch.events)
+                batch.finish(.success(()))
             } catch {
-                for waiter in batch { waiter.resume.resume(throwing: error) }
+                batch.finish(.failure(error))
             }
         }
     }

@@ -8,17 +8,7 @@ import Synchronization
 /// of that transaction was written). The writing happens on a thread of its own, so a slow disk never holds
 /// up the tasks that serve HTTP.
 final class GroupCommit: Sendable {
-    private struct Waiter {
-        var events: [AuditEvent]
-        var resume: CheckedContinuation<Void, any Error>
-    }
-
-    private struct State {
-        var waiting: [Waiter] = []
-        var writing = false
-    }
-
-    private let state = Mutex(State())
+    private let state = Mutex(CommitQueue())
     private let queue = DispatchQueue(label: "medic.audit.group-commit", qos: .userInitiated)
     /// Writes one transaction holding all of `events`, in order.
     private let write: @Sendable ([AuditEvent]) throws -> Void
@@ -58,34 +48,15 @@ final class GroupCommit: Sendable {
             }
         }
         try await withCheckedThrowingContinuation { (resume: CheckedContinuation<Void, any Error>) in
-            let start = state.withLock { state -> Bool in
-                state.waiting.append(Waiter(events: events, resume: resume))
-                defer { state.writing = true }
-                return !state.writing
-            }
-            if start { queue.async { self.drain() } }
+            if state.withLock({ $0.enqueue(events, resume: resume) }) { queue.async { self.drain() } }
         }
     }
 
     private func drain() {
         while true {
-            let batch = state.withLock { state -> [Waiter] in
-                var taken: [Waiter] = []
-                var count = 0
-                while let next = state.waiting.first, taken.isEmpty || count + next.events.count <= limit {
-                    taken.append(state.waiting.removeFirst())
-                    count += next.events.count
-                }
-                if taken.isEmpty { state.writing = false }
-                return taken
-            }
+            let batch = state.withLock { $0.nextBatch(limit: limit) }
             guard !batch.isEmpty else { return }
-            do {
-                try write(batch.flatMap(\.events))
-                for waiter in batch { waiter.resume.resume() }
-            } catch {
-                for waiter in batch { waiter.resume.resume(throwing: error) }
-            }
+            batch.finish(Result { try write(batch.events) })
         }
     }
 }
