@@ -142,3 +142,27 @@ import Testing
             ])
     }
 }
+
+@Suite struct ReplicaSettingsTests {
+    @Test("--replica-id and --lease: an empty or reserved name and a lease under 3 s are refused, naming the flag")
+    func refused() {
+        for (id, lease) in [("", "15s"), ("medic:sweeper", "15s"), ("import", "15s"), ("medic-a", "2s"), ("medic-a", "soon")] {
+            var flags = ServeSettings.Flags()
+            flags.replicaID = id
+            flags.lease = lease
+            guard case .failure(let problems) = ServeSettings.resolve(flags: flags, config: nil, environment: [:]) else {
+                Issue.record("accepted replica id '\(id)', lease \(lease)")
+                continue
+            }
+            #expect(problems.description.contains(id == "medic-a" ? "--lease" : "--replica-id"), "\(problems)")
+        }
+        var flags = ServeSettings.Flags()
+        flags.replicaID = "medic-a"
+        flags.lease = "9s"
+        guard case .success(let settings) = ServeSettings.resolve(flags: flags, config: nil, environment: [:]) else {
+            Issue.record("a good replica id and lease were refused")
+            return
+        }
+        #expect(settings.replicaID == "medic-a" && settings.lease == .seconds(9))
+    }
+}

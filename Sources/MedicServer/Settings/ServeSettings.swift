@@ -74,6 +74,14 @@ public struct ServeSettings: Sendable {
         } else {
             problems.append(Message.listen(origin(flags.listen, "listen"), listen))
         }
+        let replicaID = flags.replicaID ?? file.replicaID
+        if let replicaID, replicaID.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+            || replicaID == "medic:sweeper" || replicaID == "import"
+        {
+            problems.append(
+                "\(origin(flags.replicaID, "replica_id")): expected a name for this replica such as medic-a, got '\(replicaID)' (empty and the reserved names medic:sweeper and import are refused)"
+            )
+        }
         let leaseText = flags.lease ?? file.lease ?? "15s"
         let lease = Duration(dsl: leaseText)
         if lease == nil || lease! < .seconds(3) {
@@ -149,7 +157,7 @@ public struct ServeSettings: Sendable {
                 dedupWindow: dedupWindow, intakeToken: intakeToken, apiToken: apiToken, hmacSecret: hmacSecret,
                 secretVariables: Set(variables.compactMap { $0 }), sshConfig: sshConfig,
                 alertmanagerURL: alertmanagerURL, alertmanagerToken: alertmanagerToken,
-                replicaID: flags.replicaID ?? file.replicaID, lease: lease ?? .seconds(15)))
+                replicaID: replicaID, lease: lease ?? .seconds(15)))
     }
 
     /// A secret comes from a file or from an environment variable, never both and never from the config text.
